@@ -1,0 +1,212 @@
+// Package rollout is the orchestrator: the environment file, state with its
+// lock and journal, per-release configuration, running releases side by
+// side, routing, cutover, rollback, teardown and gc. It drives tenancy,
+// restore and verify through small interfaces it declares itself.
+package rollout
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Environment is one deployment (qa, production) as described by its
+// termshift.yaml: shared servers, backup source, logical databases, naming
+// pattern, releases and router. Secrets arrive through ${VAR} expansion.
+type Environment struct {
+	// Path is the file the environment was loaded from; Dir its directory,
+	// against which relative paths in the file resolve.
+	Path string `yaml:"-"`
+	Dir  string `yaml:"-"`
+
+	Name      string        `yaml:"name"`
+	StateDir  string        `yaml:"state_dir"`
+	Naming    string        `yaml:"naming"`
+	Servers   Servers       `yaml:"servers"`
+	Databases Databases     `yaml:"databases"`
+	Backup    Backup        `yaml:"backup"`
+	Scrub     ScrubConfig   `yaml:"scrub"`
+	Releases  []ReleaseSpec `yaml:"releases"`
+	Templates []Template    `yaml:"templates"`
+	Router    RouterConfig  `yaml:"router"`
+	Verify    VerifyConfig  `yaml:"verify"`
+}
+
+// Servers holds the shared servers and their admin credentials.
+type Servers struct {
+	MySQL     *MySQLServer     `yaml:"mysql"`
+	Mongo     *MongoServer     `yaml:"mongo"`
+	RabbitMQ  *RabbitMQServer  `yaml:"rabbitmq"`
+	Memcached *MemcachedServer `yaml:"memcached"`
+}
+
+// MySQLServer is a MySQL or MariaDB server.
+type MySQLServer struct {
+	DSN      string `yaml:"dsn"`       // admin DSN, go-sql-driver format
+	UserHost string `yaml:"user_host"` // host part of created users, default "%"
+}
+
+// MongoServer is a MongoDB (or wire-compatible) server.
+type MongoServer struct {
+	URI string `yaml:"uri"` // admin URI
+}
+
+// RabbitMQServer is a RabbitMQ broker with its management API.
+type RabbitMQServer struct {
+	URL                string `yaml:"url"` // AMQP URL with admin credentials
+	ManagementURL      string `yaml:"management_url"`
+	ManagementUser     string `yaml:"management_user"`
+	ManagementPassword string `yaml:"management_password"`
+}
+
+// MemcachedServer describes where release clusters come from.
+type MemcachedServer struct {
+	Provider    string              `yaml:"provider"` // pool (default) or elasticache
+	Clusters    map[string][]string `yaml:"clusters"`
+	ElastiCache *ElastiCacheConfig  `yaml:"elasticache"`
+}
+
+// ElastiCacheConfig configures the elasticache memcached provider.
+type ElastiCacheConfig struct {
+	Region      string `yaml:"region"`
+	NodeType    string `yaml:"node_type"`
+	NumNodes    int32  `yaml:"num_nodes"`
+	SubnetGroup string `yaml:"subnet_group"`
+}
+
+// Databases lists the logical databases per service.
+type Databases struct {
+	MySQL     []LogicalDB `yaml:"mysql"`
+	Mongo     []LogicalDB `yaml:"mongo"`
+	RabbitMQ  []LogicalDB `yaml:"rabbitmq"`
+	Memcached []LogicalDB `yaml:"memcached"`
+}
+
+// LogicalDB is one logical database and the name it has in the backup.
+type LogicalDB struct {
+	Name   string `yaml:"name"`
+	Backup string `yaml:"backup"` // schema, database or vhost name in the backup snapshot
+}
+
+// Backup is where the nightly snapshots are.
+type Backup struct {
+	Source string   `yaml:"source"` // a directory (relative to the file) or s3://bucket/prefix
+	S3     S3Config `yaml:"s3"`
+}
+
+// S3Config configures S3 access; empty fields use the standard AWS chain.
+type S3Config struct {
+	Endpoint  string `yaml:"endpoint"`
+	Region    string `yaml:"region"`
+	PathStyle bool   `yaml:"path_style"`
+	AccessKey string `yaml:"access_key"`
+	SecretKey string `yaml:"secret_key"`
+}
+
+// ScrubConfig names the scrub rules that run after restore.
+type ScrubConfig struct {
+	Preset string      `yaml:"preset"` // "openedx" or ""
+	Salt   string      `yaml:"salt"`
+	Rules  []ScrubRule `yaml:"rules"`
+}
+
+// ScrubRule is one rule: a MySQL column or MongoDB field and what to put there.
+type ScrubRule struct {
+	Service string `yaml:"service"`
+	Table   string `yaml:"table"`
+	Column  string `yaml:"column"`
+	Action  string `yaml:"action"`
+	Value   string `yaml:"value"`
+}
+
+// ReleaseSpec is a release slot and how to run it.
+type ReleaseSpec struct {
+	Name       string              `yaml:"name"`
+	Version    string              `yaml:"version"`
+	Runner     string              `yaml:"runner"` // local (default) or external
+	Port       int                 `yaml:"port"`
+	Commands   map[string][]string `yaml:"commands"`
+	PreCutover [][]string          `yaml:"pre_cutover"`
+	HealthURL  string              `yaml:"health_url"`
+}
+
+// Template is a configuration template rendered per release.
+type Template struct {
+	Source string `yaml:"source"` // Go text/template file, relative to the environment file
+	Target string `yaml:"target"` // file name in the release's config directory
+}
+
+// RouterConfig configures how traffic reaches releases.
+type RouterConfig struct {
+	Provider  string         `yaml:"provider"` // local (default), nginx, elbv2
+	Listen    string         `yaml:"listen"`
+	Host      string         `yaml:"host"`
+	Retention Duration       `yaml:"retention"`
+	Nginx     *NginxConfig   `yaml:"nginx"`
+	ELBv2     *ELBv2Config   `yaml:"elbv2"`
+	Maintain  MaintainConfig `yaml:"maintenance"`
+}
+
+// MaintainConfig is the maintenance window during cutover.
+type MaintainConfig struct {
+	RetryAfter Duration `yaml:"retry_after"`
+	Message    string   `yaml:"message"`
+}
+
+// NginxConfig configures the nginx router provider.
+type NginxConfig struct {
+	IncludeFile string   `yaml:"include_file"`
+	Reload      []string `yaml:"reload"`
+	Test        []string `yaml:"test"`
+}
+
+// ELBv2Config configures the elbv2 router provider.
+type ELBv2Config struct {
+	Region       string            `yaml:"region"`
+	ListenerARN  string            `yaml:"listener_arn"`
+	TargetGroups map[string]string `yaml:"target_groups"`
+}
+
+// VerifyConfig configures `termshift verify`.
+type VerifyConfig struct {
+	HealthPath string       `yaml:"health_path"`
+	Timeout    Duration     `yaml:"timeout"`
+	Smoke      []SmokeCheck `yaml:"smoke"`
+}
+
+// SmokeCheck is an HTTP check sent through the preview route.
+type SmokeCheck struct {
+	Name     string `yaml:"name"`
+	Method   string `yaml:"method"`
+	Path     string `yaml:"path"`
+	Status   int    `yaml:"status"`
+	Contains string `yaml:"contains"`
+}
+
+// Duration is a time.Duration written as "72h" or "30s".
+type Duration struct{ time.Duration }
+
+// UnmarshalYAML parses a Go duration. A bad value is a *yaml.TypeError, so
+// the decoder goes on and every problem of the file is reported at once.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: cannot use %q here: want a duration such as 30s or 72h", n.Line, n.Value)}}
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes a Go duration.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Release returns the release spec named name.
+func (e *Environment) Release(name string) (ReleaseSpec, bool) {
+	for _, r := range e.Releases {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return ReleaseSpec{}, false
+}

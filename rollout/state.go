@@ -1,0 +1,230 @@
+package rollout
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/termshift/termshift"
+)
+
+// StateVersion is the version of state.json this code writes.
+const StateVersion = 1
+
+// Namespace states.
+const (
+	NSCarved    = "carved"
+	NSRestoring = "restoring"
+	NSRestored  = "restored"
+	NSScrubbed  = "scrubbed"
+	NSFailed    = "failed"
+)
+
+// State is what termshift knows of an environment: releases, their
+// namespaces, the live pointer, verify results. It lives in state.json.
+type State struct {
+	Version     int                      `json:"version"`
+	Environment string                   `json:"environment"`
+	Live        string                   `json:"live,omitempty"`
+	Previous    string                   `json:"previous,omitempty"` // the rollback target
+	LiveSince   time.Time                `json:"live_since,omitzero"`
+	Releases    map[string]*ReleaseState `json:"releases"`
+	UpdatedAt   time.Time                `json:"updated_at,omitzero"`
+}
+
+// ReleaseState is one release as state knows it.
+type ReleaseState struct {
+	Name       string            `json:"name"`
+	Version    string            `json:"version"`
+	Namespaces []*NamespaceState `json:"namespaces,omitempty"`
+	Steps      map[string]Step   `json:"steps,omitempty"`
+	// Running: serve should keep the release's processes up.
+	Running    bool          `json:"running,omitempty"`
+	Snapshot   string        `json:"snapshot,omitempty"`  // backup snapshot restored
+	ChangedAt  time.Time     `json:"changed_at,omitzero"` // last carve, restore, scrub or deploy
+	Verify     *VerifyRecord `json:"verify,omitempty"`
+	Switch     *SwitchCounts `json:"switch,omitempty"`    // counts recorded when it became live
+	RetiredAt  time.Time     `json:"retired_at,omitzero"` // when it stopped being live
+	TornDownAt time.Time     `json:"torn_down_at,omitzero"`
+}
+
+// Step is the outcome of one upgrade step of a release.
+type Step struct {
+	Status string    `json:"status"` // done, failed, running
+	At     time.Time `json:"at"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// NamespaceState is a carved namespace and what happened to it.
+type NamespaceState struct {
+	termshift.Namespace
+	Status    string   `json:"status"`
+	Isolation string   `json:"isolation,omitempty"`
+	Endpoints []string `json:"endpoints,omitempty"`
+	Notes     []string `json:"notes,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	Proof     *Proof   `json:"proof,omitempty"`
+}
+
+// Proof is the integrity proof of a restore: per object counts as restored.
+type Proof struct {
+	At      time.Time         `json:"at"`
+	Source  string            `json:"source"`
+	Objects map[string]int64  `json:"objects"`
+	Hashes  map[string]string `json:"hashes,omitempty"`
+	Seconds float64           `json:"seconds"`
+	Bytes   int64             `json:"bytes"`
+}
+
+// VerifyRecord is the latest verify result of a release.
+type VerifyRecord struct {
+	At     time.Time      `json:"at"`
+	Passed bool           `json:"passed"`
+	Counts map[string]int `json:"counts"`
+	Failed []string       `json:"failed,omitempty"` // "check target: detail"
+}
+
+// SwitchCounts are the counts of a release's data taken when it became live,
+// so a rollback can tell what would be stranded.
+type SwitchCounts struct {
+	At            time.Time        `json:"at"`
+	Rows          map[string]int64 `json:"rows"`           // "schema.table" -> rows
+	AutoIncrement map[string]int64 `json:"auto_increment"` // "schema.table" -> next id
+	Documents     map[string]int64 `json:"documents"`      // "db.collection" -> documents
+	Unavailable   []string         `json:"unavailable,omitempty"`
+}
+
+// Release returns the release's state, creating it when absent.
+func (s *State) Release(name string) *ReleaseState {
+	if s.Releases == nil {
+		s.Releases = map[string]*ReleaseState{}
+	}
+	r, ok := s.Releases[name]
+	if !ok {
+		r = &ReleaseState{Name: name}
+		s.Releases[name] = r
+	}
+	return r
+}
+
+// Names lists the releases in state, sorted.
+func (s *State) Names() []string {
+	names := make([]string, 0, len(s.Releases))
+	for n := range s.Releases {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Protected reports why a release must not be dropped or overwritten: it is
+// live, or it is the rollback target. "" when it is neither.
+func (s *State) Protected(name string) string {
+	switch name {
+	case "":
+		return ""
+	case s.Live:
+		return "it is the live release"
+	case s.Previous:
+		return "it is the rollback target (the release that was live before " + termshift.Quote(s.Live) + ")"
+	}
+	return ""
+}
+
+// Namespace finds a release's namespace by service and logical name.
+func (r *ReleaseState) Namespace(svc termshift.Service, logical string) *NamespaceState {
+	for _, ns := range r.Namespaces {
+		if ns.Service == svc && ns.Logical == logical {
+			return ns
+		}
+	}
+	return nil
+}
+
+// SetStep records a step outcome.
+func (r *ReleaseState) SetStep(step, status, detail string, at time.Time) {
+	if r.Steps == nil {
+		r.Steps = map[string]Step{}
+	}
+	r.Steps[step] = Step{Status: status, At: at, Detail: detail}
+}
+
+// StepDone reports whether a step finished.
+func (r *ReleaseState) StepDone(step string) bool { return r.Steps[step].Status == "done" }
+
+// Store is the state directory of one environment.
+type Store struct {
+	Dir string
+}
+
+// Paths inside the state directory.
+func (st Store) statePath() string   { return filepath.Join(st.Dir, "state.json") }
+func (st Store) journalPath() string { return filepath.Join(st.Dir, "journal.jsonl") }
+func (st Store) lockPath() string    { return filepath.Join(st.Dir, "lock") }
+func (st Store) secretsDir() string  { return filepath.Join(st.Dir, "secrets") }
+
+// ConfigDir is where a release's rendered configuration lives.
+func (st Store) ConfigDir(release string) string {
+	return filepath.Join(st.Dir, "releases", release, "config")
+}
+
+// LogDir is where a release's process logs live.
+func (st Store) LogDir(release string) string {
+	return filepath.Join(st.Dir, "releases", release, "logs")
+}
+
+// CheckpointPath is where a restore of one namespace keeps its resume marks.
+func (st Store) CheckpointPath(release, ns string) string {
+	return filepath.Join(st.Dir, "releases", release, "restore-"+ns+".checkpoint.json")
+}
+
+// Init creates the state directory with private permissions.
+func (st Store) Init() error {
+	for _, d := range []string{st.Dir, st.secretsDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return fmt.Errorf("create state directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// Load reads state.json; a missing file is an empty state.
+func (st Store) Load() (*State, error) {
+	data, err := os.ReadFile(st.statePath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return &State{Version: StateVersion, Releases: map[string]*ReleaseState{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read state: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("read state %s: %w (the file is damaged; restore it from a backup or move it aside)", st.statePath(), err)
+	}
+	if s.Version > StateVersion {
+		return nil, fmt.Errorf("read state %s: version %d is newer than this termshift understands (%d): upgrade termshift", st.statePath(), s.Version, StateVersion)
+	}
+	if s.Releases == nil {
+		s.Releases = map[string]*ReleaseState{}
+	}
+	return &s, nil
+}
+
+// Save writes state.json atomically.
+func (st Store) Save(s *State, now time.Time) error {
+	if err := st.Init(); err != nil {
+		return err
+	}
+	s.Version = StateVersion
+	s.UpdatedAt = now
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode state: %w", err)
+	}
+	return writeFileAtomic(st.statePath(), append(data, '\n'), 0o600)
+}
