@@ -1,0 +1,421 @@
+package router_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/termshift/termshift/rollout/router"
+)
+
+// backend starts an HTTP server that answers "release NAME" and echoes the
+// Host it saw, and returns it as a router.Backend.
+func backend(t *testing.T, release string) router.Backend {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Seen-Host", r.Host)
+		fmt.Fprintf(w, "release %s", release)
+	}))
+	t.Cleanup(srv.Close)
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return router.Backend{Release: release, URL: u}
+}
+
+// deadBackend returns a backend whose address refuses connections.
+func deadBackend(t *testing.T, release string) router.Backend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return router.Backend{Release: release, URL: &url.URL{Scheme: "http", Host: addr}}
+}
+
+type answer struct {
+	Code     int
+	ServedBy string
+	Body     string
+}
+
+func do(t *testing.T, h http.Handler, req *http.Request) answer {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return answer{Code: rec.Code, ServedBy: rec.Header().Get(router.ServedByHeader), Body: rec.Body.String()}
+}
+
+func TestRouting(t *testing.T) {
+	t.Parallel()
+	current, next := backend(t, "current"), backend(t, "next")
+	r := router.New(router.Options{Host: "lms.local"})
+	r.Update("current", []router.Backend{current, next})
+
+	tests := []struct {
+		name  string
+		host  string
+		setup func(*http.Request)
+		want  answer
+	}{
+		{name: "public", host: "lms.local", want: answer{200, "current", "release current"}},
+		{name: "header", host: "lms.local", setup: func(r *http.Request) { r.Header.Set("X-Termshift-Release", "next") },
+			want: answer{200, "next", "release next"}},
+		{name: "header live release", host: "lms.local", setup: func(r *http.Request) { r.Header.Set("X-Termshift-Release", "current") },
+			want: answer{200, "current", "release current"}},
+		{name: "host prefix", host: "next.lms.local", want: answer{200, "next", "release next"}},
+		{name: "host prefix with port", host: "NEXT.lms.local:8080", want: answer{200, "next", "release next"}},
+		{name: "host two labels is public", host: "a.next.lms.local", want: answer{200, "current", "release current"}},
+		{name: "other domain is public", host: "next.example.com", want: answer{200, "current", "release current"}},
+		{name: "cookie", host: "lms.local", setup: func(r *http.Request) { r.AddCookie(&http.Cookie{Name: router.PreviewCookie, Value: "next"}) },
+			want: answer{200, "next", "release next"}},
+		{name: "unknown header release", host: "lms.local", setup: func(r *http.Request) { r.Header.Set("X-Termshift-Release", "nope") },
+			want: answer{404, "", "unknown release \"nope\" (asked by header X-Termshift-Release); running releases: \"current\", \"next\"\n"}},
+		{name: "unknown host release", host: "nextt.lms.local",
+			want: answer{404, "", "unknown release \"nextt\" (asked by host nextt.lms.local); running releases: \"current\", \"next\"\n"}},
+		{name: "unknown cookie release", host: "lms.local", setup: func(r *http.Request) { r.AddCookie(&http.Cookie{Name: router.PreviewCookie, Value: "gone"}) },
+			want: answer{404, "", "unknown release \"gone\" (asked by cookie termshift_release (clear it at /_termshift/preview/?clear=1)); running releases: \"current\", \"next\"\n"}},
+		{name: "unknown control path", host: "lms.local", want: answer{404, "", ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			path := "/courses"
+			if tt.name == "unknown control path" {
+				path = "/_termshift/nothing"
+			}
+			req := httptest.NewRequest(http.MethodGet, "http://"+tt.host+path, nil)
+			if tt.setup != nil {
+				tt.setup(req)
+			}
+			got := do(t, r, req)
+			if tt.name == "unknown control path" {
+				got.Body = ""
+			}
+			if diff := cmp.Diff(got, tt.want); diff != "" {
+				t.Errorf("answer (-got +want):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHostIsPreserved(t *testing.T) {
+	t.Parallel()
+	r := router.New(router.Options{})
+	r.Update("current", []router.Backend{backend(t, "current")})
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://lms.example.org/", nil))
+	if got := rec.Header().Get("X-Seen-Host"); got != "lms.example.org" {
+		t.Errorf("backend saw Host %q, want lms.example.org", got)
+	}
+}
+
+func TestBackendSetsServedBy(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set(router.ServedByHeader, "forged")
+	}))
+	t.Cleanup(srv.Close)
+	u, _ := url.Parse(srv.URL)
+	r := router.New(router.Options{})
+	r.Update("current", []router.Backend{{Release: "current", URL: u}})
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if diff := cmp.Diff(rec.Header().Values(router.ServedByHeader), []string{"current"}); diff != "" {
+		t.Errorf("served-by (-got +want):\n%s", diff)
+	}
+}
+
+func TestPreviewCookieFlow(t *testing.T) {
+	t.Parallel()
+	r := router.New(router.Options{})
+	r.Update("current", []router.Backend{backend(t, "current"), backend(t, "next")})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+
+	jar := newJar(t)
+	c := &http.Client{Jar: jar}
+	get := func(path string) answer {
+		t.Helper()
+		resp, err := c.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, resp.Header.Get(router.ServedByHeader), string(b)}
+	}
+	// Each step follows the 302 to "/".
+	steps := []struct {
+		path string
+		want answer
+	}{
+		{"/", answer{200, "current", "release current"}},
+		{"/_termshift/preview/next", answer{200, "next", "release next"}},
+		{"/other", answer{200, "next", "release next"}},
+		{"/_termshift/preview/?clear=1", answer{200, "current", "release current"}},
+		{"/_termshift/preview/next", answer{200, "next", "release next"}},
+		{"/_termshift/preview/", answer{200, "current", "release current"}},
+	}
+	for i, s := range steps {
+		if diff := cmp.Diff(get(s.path), s.want); diff != "" {
+			t.Errorf("step %d GET %s (-got +want):\n%s", i, s.path, diff)
+		}
+	}
+	got := get("/_termshift/preview/nope")
+	if got.Code != http.StatusNotFound || !strings.Contains(got.Body, `"nope"`) || !strings.Contains(got.Body, `"next"`) {
+		t.Errorf("preview of unknown release: got %+v, want 404 naming it and the running ones", got)
+	}
+	// An unknown release does not set the cookie: the next request is public.
+	if diff := cmp.Diff(get("/"), answer{200, "current", "release current"}); diff != "" {
+		t.Errorf("after unknown preview (-got +want):\n%s", diff)
+	}
+}
+
+func newJar(t *testing.T) http.CookieJar {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jar
+}
+
+func TestNoLiveRelease(t *testing.T) {
+	t.Parallel()
+	r := router.New(router.Options{})
+	got := do(t, r, httptest.NewRequest(http.MethodGet, "/", nil))
+	if diff := cmp.Diff(got, answer{503, "", "no live release\n"}); diff != "" {
+		t.Errorf("empty router (-got +want):\n%s", diff)
+	}
+	// A live release without a backend is no live release either.
+	r.Update("ghost", []router.Backend{backend(t, "next")})
+	got = do(t, r, httptest.NewRequest(http.MethodGet, "/", nil))
+	if diff := cmp.Diff(got, answer{503, "", "no live release\n"}); diff != "" {
+		t.Errorf("live without backend (-got +want):\n%s", diff)
+	}
+}
+
+func TestBackendDown(t *testing.T) {
+	t.Parallel()
+	r := router.New(router.Options{})
+	r.Update("current", []router.Backend{deadBackend(t, "current")})
+	got := do(t, r, httptest.NewRequest(http.MethodGet, "/", nil))
+	want := answer{502, "current", "release \"current\" is not answering (bad gateway)\n"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("dead backend (-got +want):\n%s", diff)
+	}
+}
+
+func TestMaintenance(t *testing.T) {
+	t.Parallel()
+	r := router.New(router.Options{})
+	r.Update("current", []router.Backend{backend(t, "current"), backend(t, "next")})
+	r.SetMaintenance(true, 1500*time.Millisecond, "upgrading to redwood")
+
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	if rec.Code != 503 || rec.Header().Get("Retry-After") != "2" || rec.Body.String() != "upgrading to redwood\n" {
+		t.Errorf("public during maintenance: %d Retry-After=%q %q; want 503, 2, the message", rec.Code, rec.Header().Get("Retry-After"), rec.Body.String())
+	}
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	req.Header.Set("X-Termshift-Release", "next")
+	if diff := cmp.Diff(do(t, r, req), answer{200, "next", "release next"}); diff != "" {
+		t.Errorf("preview during maintenance (-got +want):\n%s", diff)
+	}
+	// Update keeps maintenance on.
+	r.Update("next", []router.Backend{backend(t, "next")})
+	if _, _, m := r.Table(); !m {
+		t.Error("Update turned maintenance off")
+	}
+	r.SetMaintenance(false, 0, "")
+	if diff := cmp.Diff(do(t, r, httptest.NewRequest(http.MethodGet, "/", nil)), answer{200, "next", "release next"}); diff != "" {
+		t.Errorf("after maintenance (-got +want):\n%s", diff)
+	}
+}
+
+func TestStatusAndTable(t *testing.T) {
+	t.Parallel()
+	current, next := backend(t, "current"), backend(t, "next")
+	r := router.New(router.Options{})
+	r.Update("next", []router.Backend{next, current, {Release: "current", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}}})
+
+	live, bs, m := r.Table()
+	if live != "next" || m || len(bs) != 2 || bs[0].Release != "current" || bs[0].URL.String() != current.URL.String() || bs[1].Release != "next" {
+		t.Errorf("Table() = %q, %v, %v; want next, [current next] sorted with the first current backend, false", live, bs, m)
+	}
+	// Table returns copies: changing them does not change the router.
+	bs[0].URL.Host = "changed:1"
+	if _, again, _ := r.Table(); again[0].URL.Host == "changed:1" {
+		t.Error("Table() shares URLs with the routing table")
+	}
+
+	rec := httptest.NewRecorder()
+	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/_termshift/status", nil))
+	var got map[string]any
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatalf("status is not JSON: %v: %s", err, rec.Body)
+	}
+	want := map[string]any{
+		"live": "next",
+		"backends": []any{
+			map[string]any{"release": "current", "url": current.URL.String()},
+			map[string]any{"release": "next", "url": next.URL.String()},
+		},
+		"maintenance": false,
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("status (-got +want):\n%s", diff)
+	}
+}
+
+func TestSwitch(t *testing.T) {
+	t.Parallel()
+	r := router.New(router.Options{})
+	if err := r.Switch(t.Context(), router.Backend{Release: "next"}, nil); err == nil {
+		t.Error("Switch to a backend without URL: no error")
+	}
+	if err := r.Switch(t.Context(), backend(t, "next"), []router.Backend{backend(t, "current")}); err != nil {
+		t.Fatal(err)
+	}
+	if live, bs, _ := r.Table(); live != "next" || len(bs) != 2 {
+		t.Errorf("after Switch: live %q, %d backends; want next, 2", live, len(bs))
+	}
+}
+
+func TestListenAndServe(t *testing.T) {
+	t.Parallel()
+	r := router.New(router.Options{Addr: "127.0.0.1:0"})
+	r.Update("current", []router.Backend{backend(t, "current")})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.ListenAndServe(ctx) }()
+	<-r.Ready()
+	if r.Addr() == "" {
+		t.Fatalf("not bound: %v", <-done)
+	}
+	resp, err := http.Get("http://" + r.Addr() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get(router.ServedByHeader) != "current" {
+		t.Errorf("served by %q, want current", resp.Header.Get(router.ServedByHeader))
+	}
+
+	// A second router on the same address cannot bind and says why.
+	r2 := router.New(router.Options{Addr: r.Addr()})
+	err = r2.ListenAndServe(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "could not bind "+r.Addr()) || !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("bind of a busy address: %v; want could not bind ADDR: address already in use", err)
+	}
+	if err := r.ListenAndServe(t.Context()); err == nil {
+		t.Error("second ListenAndServe on the same router: no error")
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("ListenAndServe after cancel: %v", err)
+	}
+	if _, err := http.Get("http://" + r.Addr() + "/"); err == nil {
+		t.Error("router still answers after shutdown")
+	}
+}
+
+// TestNoFailedRequestsAcrossUpdate runs concurrent keep-alive clients while
+// the live release flips between two backends: not one request may fail.
+func TestNoFailedRequestsAcrossUpdate(t *testing.T) {
+	t.Parallel()
+	a, b := backend(t, "blue"), backend(t, "green")
+	r := router.New(router.Options{})
+	r.Update("blue", []router.Backend{a, b})
+	srv := httptest.NewServer(r)
+	t.Cleanup(srv.Close)
+
+	const (
+		workers    = 8
+		perWorker  = 300
+		updates    = 200
+		maxRuntime = 20 * time.Second
+	)
+	ctx, cancel := context.WithTimeout(t.Context(), maxRuntime)
+	defer cancel()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
+	t.Cleanup(client.CloseIdleConnections)
+
+	var (
+		wg     sync.WaitGroup
+		ok     atomic.Int64
+		served sync.Map
+		errMu  sync.Mutex
+		errs   []string
+	)
+	for range workers {
+		wg.Go(func() {
+			for range perWorker {
+				if ctx.Err() != nil {
+					return
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/", nil)
+				resp, err := client.Do(req)
+				if err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if err == nil && resp.StatusCode != http.StatusOK {
+						err = errors.New(resp.Status)
+					}
+				}
+				if err != nil {
+					errMu.Lock()
+					errs = append(errs, err.Error())
+					errMu.Unlock()
+					continue
+				}
+				ok.Add(1)
+				served.Store(resp.Header.Get(router.ServedByHeader), true)
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range updates {
+			if ctx.Err() != nil {
+				return
+			}
+			if i%2 == 0 {
+				r.Update("green", []router.Backend{a, b})
+			} else {
+				r.Update("blue", []router.Backend{a, b})
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatalf("%d of %d requests failed across Update; first: %s", len(errs), workers*perWorker, errs[0])
+	}
+	if got := ok.Load(); got != workers*perWorker {
+		t.Fatalf("%d requests succeeded, want %d (the run hit its time bound)", got, workers*perWorker)
+	}
+	for _, rel := range []string{"blue", "green"} {
+		if _, ok := served.Load(rel); !ok {
+			t.Errorf("no request was served by %s", rel)
+		}
+	}
+}
