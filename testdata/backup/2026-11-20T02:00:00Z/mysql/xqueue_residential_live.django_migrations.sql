@@ -1,0 +1,7 @@
+/*!40101 SET NAMES binary*/;
+/*!40014 SET FOREIGN_KEY_CHECKS=0*/;
+/*!40103 SET TIME_ZONE='+00:00' */;
+INSERT INTO `django_migrations` VALUES
+(1,"queue","0001_initial","2023-02-14 10:00:00.000000"),
+(2,"queue","0002_auto_20160317_2135","2023-02-14 10:00:01.000000"),
+(3,"queue","0003_auto_20230207_1234","2023-02-14 10:00:02.000000");
