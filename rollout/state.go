@@ -13,6 +13,9 @@ import (
 	"github.com/termshift/termshift"
 )
 
+// StepOrder is the order of an upgrade's steps.
+var StepOrder = []string{"carve", "restore", "scrub", "deploy", "verify", "cutover"}
+
 // StateVersion is the version of state.json this code writes.
 const StateVersion = 1
 
@@ -35,6 +38,16 @@ type State struct {
 	LiveSince   time.Time                `json:"live_since,omitzero"`
 	Releases    map[string]*ReleaseState `json:"releases"`
 	UpdatedAt   time.Time                `json:"updated_at,omitzero"`
+	// Maintenance is set while cutover runs pre_cutover commands: the
+	// router answers public traffic with 503 and Retry-After.
+	Maintenance *Maintenance `json:"maintenance,omitempty"`
+}
+
+// Maintenance is a maintenance window in progress.
+type Maintenance struct {
+	Since   time.Time `json:"since"`
+	Release string    `json:"release"`
+	Message string    `json:"message"`
 }
 
 // ReleaseState is one release as state knows it.
@@ -83,10 +96,11 @@ type Proof struct {
 
 // VerifyRecord is the latest verify result of a release.
 type VerifyRecord struct {
-	At     time.Time      `json:"at"`
-	Passed bool           `json:"passed"`
-	Counts map[string]int `json:"counts"`
-	Failed []string       `json:"failed,omitempty"` // "check target: detail"
+	At      time.Time      `json:"at"`
+	Passed  bool           `json:"passed"`
+	Counts  map[string]int `json:"counts"`
+	Failed  []string       `json:"failed,omitempty"`  // "check target: detail"
+	Partial bool           `json:"partial,omitempty"` // only some checks ran (--only)
 }
 
 // SwitchCounts are the counts of a release's data taken when it became live,

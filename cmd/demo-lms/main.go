@@ -44,9 +44,12 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer, log *slog.Logger) error {
 	if len(args) == 0 {
-		return errors.New("usage: demo-lms web|worker|migrate --config FILE")
+		return errors.New("usage: demo-lms web|worker|migrate --config FILE, or demo-lms load --url URL")
 	}
 	mode := args[0]
+	if mode == "load" {
+		return runLoad(ctx, args[1:], stdout)
+	}
 	fs := flag.NewFlagSet("demo-lms "+mode, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	configPath := fs.String("config", "", "rendered lms.env.json")

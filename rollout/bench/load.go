@@ -124,6 +124,9 @@ func Load(ctx context.Context, url string, rate int, dur time.Duration, events [
 		}
 	}
 
+	// Cancelling ctx stops sending; requests already sent finish (bounded
+	// by the client's timeout), so stopping the load fails no request.
+	reqCtx := context.WithoutCancel(ctx)
 	start := time.Now()
 	slots := make(chan struct{}, total)
 	samples := make(chan sample, total)
@@ -131,7 +134,7 @@ func Load(ctx context.Context, url string, rate int, dur time.Duration, events [
 	for range workers {
 		wg.Go(func() {
 			for range slots {
-				s := get(ctx, client, url)
+				s := get(reqCtx, client, url)
 				observe(s)
 				samples <- s
 			}

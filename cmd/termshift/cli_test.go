@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/termshift/termshift/rollout"
+)
+
+// cli runs the CLI in-process and returns exit code, stdout, stderr.
+func cli(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	code := run(ctx, args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// minimalEnv is a valid environment without servers: an external release.
+const minimalEnv = `name: unit
+databases: {}
+releases:
+  - {name: current, version: "1.0", runner: external, health_url: "http://127.0.0.1:1/heartbeat"}
+  - {name: next, version: "2.0", runner: external, health_url: "http://127.0.0.1:2/heartbeat"}
+router: {listen: "127.0.0.1:0"}
+`
+
+func writeEnv(t *testing.T, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "termshift.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestExitCodesAndMessages(t *testing.T) {
+	env := writeEnv(t, minimalEnv)
+	bad := writeEnv(t, "name: x\nreleases:\n  - {name: Next, version: \"1\", runner: external, health_url: http://x/}\nrouter: {listen: nowhere}\nbogus: 1\n")
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		code     int
+		stderr   string
+		noStdout bool
+	}{
+		{"hostile release name refused before anything", []string{"--env", env, "carve", "next; DROP DATABASE x"}, exitUsage, `termshift: release name "next; DROP DATABASE x": is 21 bytes, longer than 20; must match`, true},
+		{"path traversal", []string{"--env", env, "teardown", "../x"}, exitUsage, `release name "../x"`, true},
+		{"over-long release", []string{"--env", env, "carve", strings.Repeat("a", 65)}, exitUsage, "is 65 bytes, longer than 20", true},
+		{"unicode release", []string{"--env", env, "carve", "nëxt"}, exitUsage, `release name "nëxt"`, true},
+		{"unknown release", []string{"--env", env, "carve", "redwood"}, exitNotFound, `release "redwood" is not defined`, true},
+		{"missing environment file", []string{"--env", "/nonexistent/termshift.yaml", "status"}, exitNotFound, "hint: write one with `termshift init`", true},
+		{"every problem with its line", []string{"--env", bad, "config", "validate"}, exitUsage, "termshift.yaml:3: releases.0.name: release name \"Next\"", true},
+		{"unknown field with its line", []string{"--env", bad, "config", "validate"}, exitUsage, "termshift.yaml:5: bogus: unknown field", true},
+		{"unknown flag", []string{"--env", env, "status", "--bogus"}, exitUsage, "unknown flag: --bogus", true},
+		{"bad log level", []string{"--env", env, "--log-level", "loud", "status"}, exitUsage, `--log-level "loud"`, true},
+		{"credentials of an uncarved release", []string{"--env", env, "credentials", "next"}, exitNotFound, "carve it first", true},
+		{"unlock needs force", []string{"--env", env, "unlock"}, exitUsage, "unlock needs --force", true},
+		{"cutover needs a reason", []string{"--env", env, "cutover", "next"}, exitUsage, "cutover needs --reason", true},
+		{"rollback with nothing live", []string{"--env", env, "rollback", "--reason", "test"}, exitRefused, "nothing is live", true},
+		{"restore of an uncarved release", []string{"--env", env, "restore", "next"}, exitNotFound, "is not carved", true},
+		{"verify of an uncarved release", []string{"--env", env, "verify", "next"}, exitNotFound, "has no namespaces to verify", true},
+		{"standalone restore without flags", []string{"restore", "mysql"}, exitUsage, "is required", true},
+		{"init over an existing file", []string{"--env", env, "init"}, exitRefused, "exists: not overwritten", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, stdout, stderr := cli(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tc.code, stdout, stderr)
+			}
+			if !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("stderr %q, want it to contain %q", stderr, tc.stderr)
+			}
+			if !strings.HasPrefix(stderr, "termshift: ") {
+				t.Errorf("stderr %q does not start with `termshift: `", stderr)
+			}
+			if tc.noStdout && stdout != "" {
+				t.Errorf("stdout %q, want nothing on a failure", stdout)
+			}
+		})
+	}
+	// None of the refused commands left state behind.
+	if _, err := os.Stat(filepath.Join(filepath.Dir(env), ".termshift", "state.json")); err == nil {
+		t.Errorf("a refused command wrote state")
+	}
+}
+
+func TestLockedCommandExitsThreeNamingTheHolder(t *testing.T) {
+	env := writeEnv(t, minimalEnv)
+	st := rollout.Store{Dir: filepath.Join(filepath.Dir(env), ".termshift")}
+	l, err := st.Acquire("upgrade next", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	code, _, stderr := cli(t, "--env", env, "teardown", "next", "--yes")
+	if code != exitLocked {
+		t.Fatalf("exit %d, want %d: %s", code, exitLocked, stderr)
+	}
+	if !strings.Contains(stderr, "termshift: locked by ") || !strings.Contains(stderr, "(upgrade next) since ") {
+		t.Errorf("stderr %q, want `locked by USER@HOST pid N (upgrade next) since T`", stderr)
+	}
+	// Rollback names the holder too, and --force takes over (journaled).
+	code, _, stderr = cli(t, "--env", env, "rollback", "--reason", "incident")
+	if code != exitLocked || !strings.Contains(stderr, "(upgrade next)") || !strings.Contains(stderr, "rollback --force") {
+		t.Errorf("rollback: exit %d, stderr %q", code, stderr)
+	}
+	code, _, stderr = cli(t, "--env", env, "rollback", "--force", "--reason", "incident")
+	if code != exitRefused || !strings.Contains(stderr, "nothing is live") {
+		t.Errorf("rollback --force: exit %d, stderr %q (want it past the lock, refused for nothing live)", code, stderr)
+	}
+	if err := l.Check(); err == nil {
+		t.Errorf("the former holder was not told its lock was taken over")
+	}
+	entries, _, err := st.ReadJournal()
+	if err != nil || len(entries) == 0 || entries[0].Outcome != "forced" || !strings.Contains(entries[0].Detail, "upgrade next") {
+		t.Errorf("journal %+v, %v: want the forced takeover recorded", entries, err)
+	}
+}
+
+func TestHelpListsOnlyWorkingCommands(t *testing.T) {
+	code, out, _ := cli(t, "--help")
+	if code != 0 {
+		t.Fatalf("--help exit %d", code)
+	}
+	for _, c := range []string{"init", "config", "status", "history", "unlock", "carve", "credentials", "namespaces", "teardown",
+		"backups", "restore", "scrub", "verify", "deploy", "serve", "cutover", "rollback", "upgrade", "gc", "completion", "Exit codes:"} {
+		if !strings.Contains(out, c) {
+			t.Errorf("--help does not list %q", c)
+		}
+	}
+	code, out, _ = cli(t, "completion", "bash")
+	if code != 0 || !strings.Contains(out, "termshift") {
+		t.Errorf("completion bash: exit %d", code)
+	}
+}
+
+func TestStatusAndHistoryJSONOnStdout(t *testing.T) {
+	env := writeEnv(t, minimalEnv)
+	code, out, stderr := cli(t, "--env", env, "status", "--json")
+	if code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "{") || stderr != "" {
+		t.Fatalf("status --json: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	code, out, _ = cli(t, "--env", env, "history", "--json")
+	if code != 0 || strings.TrimSpace(out) != "null" && !strings.HasPrefix(strings.TrimSpace(out), "[") {
+		t.Fatalf("history --json: exit %d, stdout %q", code, out)
+	}
+}

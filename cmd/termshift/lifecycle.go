@@ -1,0 +1,348 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/termshift/termshift/rollout"
+)
+
+func (a *app) deployCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "deploy RELEASE",
+		Short: "Render the release's configuration, start it beside the live one, wait for health",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			release, err := releaseArg(args)
+			if err != nil {
+				return err
+			}
+			o, err := a.orchestrator(cmd, args)
+			if err != nil {
+				return err
+			}
+			if err := o.Locked(func() error { return o.Deploy(cmd.Context(), release) }); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s is running and healthy; preview it with the header X-Termshift-Release: %s\n", release, release)
+			return nil
+		},
+	}
+	return cmd
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "serve",
+		Short: "Run the router on the public address and supervise local releases (long-running)",
+		Long: `Run the environment's router: public traffic goes to the live release; QA
+previews any other running release with the header X-Termshift-Release: NAME,
+the host NAME.HOST, or the cookie set by /_termshift/preview/NAME. serve also
+runs local releases' commands, restarting them with backoff, and converges on
+state whenever a command (deploy, cutover, rollback) asks through the control
+socket in the state directory. Stop it with Ctrl-C or SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := a.orchestrator(cmd, args)
+			if err != nil {
+				return err
+			}
+			o.Out = a.stdout
+			return o.Serve(cmd.Context())
+		},
+	}
+}
+
+func (a *app) cutoverCommand() *cobra.Command {
+	var opts rollout.CutoverOptions
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "cutover RELEASE --reason TEXT",
+		Short: "Switch public traffic to a verified, running, healthy release (atomic; journaled)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			release, err := releaseArg(args)
+			if err != nil {
+				return err
+			}
+			o, err := a.orchestrator(cmd, args)
+			if err != nil {
+				return err
+			}
+			o.Reason = reason
+			var rep *rollout.SwitchReport
+			err = o.Locked(func() error {
+				var err error
+				rep, err = o.Cutover(cmd.Context(), release, opts)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(rep)
+			}
+			if rep.From == rep.To {
+				fmt.Fprintf(a.stdout, "%s is already live: nothing to do\n", release)
+				return nil
+			}
+			fmt.Fprintf(a.stdout, "%s is live (was %s); switched %s after the command started", release, orNone(rep.From), rep.Duration.Round(time.Millisecond))
+			if rep.Maintained > 0 {
+				fmt.Fprintf(a.stdout, "; maintenance window %s", rep.Maintained.Round(time.Millisecond))
+			}
+			fmt.Fprintln(a.stdout)
+			if rep.From != "" {
+				fmt.Fprintf(a.stdout, "%s keeps running as the rollback target: termshift rollback --reason TEXT\n", rep.From)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required, journaled)")
+	cmd.Flags().BoolVar(&opts.SkipVerify, "skip-verify", false, "cut over although verify failed or is stale (journaled with --reason)")
+	a.addJSONFlag(cmd)
+	return cmd
+}
+
+func (a *app) rollbackCommand() *cobra.Command {
+	var opts rollout.RollbackOptions
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "rollback [--to RELEASE] --reason TEXT",
+		Short: "Switch traffic back to the rollback target in well under a second",
+		Long: `Switch public traffic back to the rollback target (the release live before),
+or --to RELEASE. It needs nothing from the release being abandoned: it may be
+crashed or its servers unreachable. Before switching it shows what would be
+stranded: rows and documents written to the abandoned release since it became
+live. --dry-run shows only that. If another command holds the lock, rollback
+names it; --force takes the lock over (journaled) and the holder stops at its
+next step.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := a.orchestrator(cmd, args)
+			if err != nil {
+				return err
+			}
+			o.Reason = reason
+			rep, err := o.Rollback(cmd.Context(), opts)
+			if rep != nil {
+				if a.jsonOut {
+					if jerr := a.printJSON(rep); jerr != nil {
+						return jerr
+					}
+				} else {
+					a.printStranded(rep)
+					if !opts.DryRun && err == nil {
+						fmt.Fprintf(a.stdout, "%s is live again (abandoned %s); switched %s after the command started\n", rep.To, rep.From, rep.Duration.Round(time.Millisecond))
+					}
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.To, "to", "", "release to make live (default: the rollback target)")
+	f.StringVar(&reason, "reason", "", "why (required, journaled)")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "only show what would be stranded")
+	f.BoolVar(&opts.Force, "force", false, "take the lock over from the command holding it (journaled)")
+	a.addJSONFlag(cmd)
+	return cmd
+}
+
+func (a *app) printStranded(rep *rollout.SwitchReport) {
+	s := rep.Stranded
+	if s == nil {
+		return
+	}
+	if s.Empty() {
+		fmt.Fprintf(a.stdout, "rolling back %s -> %s strands nothing: no rows or documents were written to %s since it became live\n", rep.From, rep.To, rep.From)
+		return
+	}
+	fmt.Fprintf(a.stdout, "rolling back %s -> %s strands what was written to %s since %s:\n", rep.From, rep.To, rep.From, s.Since.Local().Format(time.RFC3339))
+	print := func(kind string, m map[string]int64) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(a.stdout, "  %-50s %+d %s\n", k, m[k], kind)
+		}
+	}
+	print("rows", s.Rows)
+	print("new ids", s.NewIDs)
+	print("documents", s.Documents)
+	for _, u := range s.Unknown {
+		fmt.Fprintf(a.stdout, "  unknown: %s\n", u)
+	}
+}
+
+func (a *app) upgradeCommand() *cobra.Command {
+	var opts rollout.UpgradeOptions
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "upgrade RELEASE [--snapshot ID] [--cutover] [--dry-run]",
+		Short: "Plan, then carve, restore, scrub, deploy, verify, and stop for approval (or cut over)",
+		Long: `Print the plan, then run each unfinished step: carve -> restore (renamed, proven)
+-> scrub -> deploy beside the live release -> verify -> stop for approval, or cut
+over with --cutover. Every step is idempotent and journaled: after a crash,
+Ctrl-C or a lost terminal, the same command continues from the first unfinished
+step. --dry-run prints only the plan.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			release, err := releaseArg(args)
+			if err != nil {
+				return err
+			}
+			o, err := a.orchestrator(cmd, args)
+			if err != nil {
+				return err
+			}
+			o.Reason = reason
+			if o.Reason == "" {
+				o.Reason = "semester upgrade to " + release
+			}
+			if !a.jsonOut {
+				opts.Progress = newProgress(a.stderr).Event
+			}
+			plan, err := o.Plan(cmd.Context(), release, opts)
+			if err != nil {
+				return err
+			}
+			if !a.jsonOut {
+				fmt.Fprintf(a.stdout, "plan for %s:\n", release)
+				for _, p := range plan {
+					fmt.Fprintf(a.stdout, "  %-8s %-5s %s\n", p.Step, p.Action, p.Why)
+				}
+			}
+			if opts.DryRun {
+				if a.jsonOut {
+					return a.printJSON(plan)
+				}
+				return nil
+			}
+			var rep *rollout.UpgradeReport
+			err = o.Locked(func() error {
+				var err error
+				rep, err = o.Upgrade(cmd.Context(), release, opts)
+				return err
+			})
+			if rep != nil {
+				if a.jsonOut {
+					if jerr := a.printJSON(rep); jerr != nil {
+						return jerr
+					}
+				} else {
+					a.printUpgrade(rep)
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Snapshot, "snapshot", "", "backup snapshot (default: the newest)")
+	f.BoolVar(&opts.Cutover, "cutover", false, "cut over at the end instead of stopping for approval")
+	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan only")
+	f.IntVar(&opts.Threads, "threads", 0, "restore parallelism (default: CPU count)")
+	f.StringVar(&reason, "reason", "", "why (journaled; default \"semester upgrade to RELEASE\")")
+	a.addJSONFlag(cmd)
+	return cmd
+}
+
+func (a *app) printUpgrade(rep *rollout.UpgradeReport) {
+	var rows, docs int64
+	var secs float64
+	for _, r := range rep.Restore {
+		if r.Report == nil {
+			continue
+		}
+		_, loaded, _ := r.Report.Totals()
+		switch r.Namespace.Service {
+		case "mysql":
+			rows += loaded
+		case "mongo":
+			docs += loaded
+		}
+		secs += r.Report.Seconds
+	}
+	fmt.Fprintf(a.stdout, "\nupgrade %s:\n", rep.Release)
+	var steps []string
+	for _, p := range rep.Plan {
+		if s, ok := rep.Seconds[p.Step]; ok {
+			steps = append(steps, fmt.Sprintf("%s %.1fs", p.Step, s))
+		}
+	}
+	if len(steps) == 0 {
+		fmt.Fprintln(a.stdout, "  nothing to do: every step was already done")
+	} else {
+		fmt.Fprintf(a.stdout, "  ran: %s\n", strings.Join(steps, ", "))
+	}
+	if len(rep.Restore) > 0 {
+		fmt.Fprintf(a.stdout, "  restored snapshot %s: %d rows, %d documents in %.1fs, every proof held\n", rep.Snapshot, rows, docs, secs)
+	}
+	if v := rep.Verify; v != nil {
+		fmt.Fprintf(a.stdout, "  verify: %d pass, %d warn, %d skip, %d fail\n", v.Counts["pass"], v.Counts["warn"], v.Counts["skip"], v.Counts["fail"])
+	}
+	if c := rep.Cutover; c != nil {
+		fmt.Fprintf(a.stdout, "  cutover: %s is live (was %s), switched in %s\n", c.To, orNone(c.From), c.Duration.Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(a.stdout, "  waiting for approval: termshift cutover %s --reason TEXT\n", rep.Release)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func (a *app) gcCommand() *cobra.Command {
+	var yes bool
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "gc [--yes]",
+		Short: "List releases past retention and orphan namespaces; drop them only with --yes",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := a.orchestrator(cmd, args)
+			if err != nil {
+				return err
+			}
+			o.Reason = reason
+			var items []rollout.GCItem
+			err = o.Locked(func() error {
+				var err error
+				items, err = o.GC(cmd.Context(), yes)
+				return err
+			})
+			if a.jsonOut {
+				if jerr := a.printJSON(items); jerr != nil {
+					return jerr
+				}
+				return err
+			}
+			if len(items) == 0 {
+				fmt.Fprintln(a.stdout, "nothing to collect")
+			}
+			for _, it := range items {
+				what := it.Release
+				if it.Namespace != nil {
+					what = it.Namespace.String()
+				}
+				fmt.Fprintf(a.stdout, "%-8s %-40s %-11s %s%s\n", it.Kind, what, it.Outcome, it.Why, errSuffix(it.Error))
+			}
+			if !yes && len(items) > 0 {
+				fmt.Fprintln(a.stdout, "nothing dropped: run `termshift gc --yes` to drop these")
+			}
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&yes, "yes", false, "really drop")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (journaled)")
+	a.addJSONFlag(cmd)
+	return cmd
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/termshift/termshift/restore"
+)
+
+// progress renders restore events: on a terminal a redrawn bar per running
+// table or collection (rows, bytes, rate, ETA); otherwise a plain line per
+// object every few seconds and when it finishes.
+type progress struct {
+	w        io.Writer
+	tty      bool
+	mu       sync.Mutex
+	objs     map[string]*objProgress
+	lastDraw time.Time
+	drawn    int
+	every    time.Duration
+}
+
+type objProgress struct {
+	ev      restore.Event
+	started time.Time
+	printed time.Time
+}
+
+func newProgress(w io.Writer) *progress {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	return &progress{w: w, tty: tty, objs: map[string]*objProgress{}, every: 5 * time.Second}
+}
+
+// Event is a restore.Progress.
+func (p *progress) Event(ev restore.Event) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	o, ok := p.objs[ev.Object]
+	if !ok {
+		o = &objProgress{started: now, printed: now}
+		p.objs[ev.Object] = o
+	}
+	o.ev = ev
+	if p.tty {
+		if ev.Done || now.Sub(p.lastDraw) > 100*time.Millisecond {
+			p.draw(now)
+		}
+		return
+	}
+	if ev.Done || now.Sub(o.printed) >= p.every {
+		o.printed = now
+		fmt.Fprintln(p.w, line(ev, now.Sub(o.started)))
+	}
+	if ev.Done {
+		delete(p.objs, ev.Object)
+	}
+}
+
+func (p *progress) draw(now time.Time) {
+	p.lastDraw = now
+	if p.drawn > 0 {
+		fmt.Fprintf(p.w, "\x1b[%dA", p.drawn)
+	}
+	names := make([]string, 0, len(p.objs))
+	for n := range p.objs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	p.drawn = 0
+	for _, n := range names {
+		o := p.objs[n]
+		fmt.Fprintf(p.w, "\x1b[2K%s\n", line(o.ev, now.Sub(o.started)))
+		p.drawn++
+		if o.ev.Done {
+			delete(p.objs, n)
+			p.drawn-- // finished lines stay on screen above the running ones
+		}
+	}
+}
+
+func line(ev restore.Event, elapsed time.Duration) string {
+	rate := 0.0
+	if s := elapsed.Seconds(); s > 0 {
+		rate = float64(ev.Bytes) / s
+	}
+	state := "   "
+	if ev.Done {
+		state = "ok "
+	}
+	bar := ""
+	eta := ""
+	if ev.TotalBytes > 0 {
+		frac := float64(ev.Bytes) / float64(ev.TotalBytes)
+		if frac > 1 {
+			frac = 1
+		}
+		n := int(frac * 20)
+		bar = "[" + strings.Repeat("#", n) + strings.Repeat(".", 20-n) + "] "
+		if rate > 0 && !ev.Done {
+			eta = " eta " + time.Duration(float64(ev.TotalBytes-ev.Bytes)/rate*float64(time.Second)).Round(time.Second).String()
+		}
+	}
+	return fmt.Sprintf("%s%-40s %s%10d rows %9s %9s/s%s", state, ev.Object, bar, ev.Rows, human(float64(ev.Bytes)), human(rate), eta)
+}
+
+func human(b float64) string {
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
+	i := 0
+	for b >= 1024 && i < len(units)-1 {
+		b /= 1024
+		i++
+	}
+	return fmt.Sprintf("%.1f%s", b, units[i])
+}

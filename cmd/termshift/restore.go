@@ -1,0 +1,230 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/restore"
+	"github.com/termshift/termshift/rollout"
+)
+
+func (a *app) restoreCommand() *cobra.Command {
+	var opts rollout.RestoreOptions
+	cmd := &cobra.Command{
+		Use:   "restore RELEASE | restore mysql|mongo|rabbitmq ...",
+		Short: "Restore a backup snapshot into a carved release's namespaces, renamed, with proof",
+		Long: `termshift restore RELEASE loads every MySQL, MongoDB and RabbitMQ namespace of a
+carved release from the environment's backup source (the newest snapshot, or
+--snapshot ID), renamed from the backup's names, and proves each one: rows and
+documents counted while reading the backup against the target after loading,
+and for MongoDB an order-independent hash of the documents. Exit 0 only when
+every proof holds. The live release and the rollback target are refused.
+
+The subcommands restore one namespace without an environment file.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			release, err := releaseArg(args)
+			if err != nil {
+				return err
+			}
+			o, err := a.orchestrator(cmd, args)
+			if err != nil {
+				return err
+			}
+			if !a.jsonOut {
+				opts.Progress = newProgress(a.stderr).Event
+			}
+			var results []rollout.RestoreResult
+			var snap restore.Snapshot
+			err = o.Locked(func() error {
+				var err error
+				results, snap, err = o.Restore(cmd.Context(), release, opts)
+				return err
+			})
+			if results != nil {
+				if a.jsonOut {
+					if jerr := a.printJSON(map[string]any{"snapshot": snap, "namespaces": results}); jerr != nil {
+						return jerr
+					}
+				} else {
+					fmt.Fprintf(a.stdout, "snapshot %s\n", snap.ID)
+					for _, r := range results {
+						a.printRestoreResult(r)
+					}
+				}
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "snapshot ID (default: the newest; see `termshift backups list`)")
+	cmd.Flags().IntVar(&opts.Threads, "threads", 0, "parallel tables, chunks and collections (default: CPU count)")
+	cmd.Flags().BoolVar(&opts.DropExisting, "drop-existing", false, "replace data already in the target namespaces")
+	cmd.Flags().BoolVar(&opts.Resume, "resume", false, "continue a killed or failed restore: finished namespaces, tables and chunks are kept")
+	a.addJSONFlag(cmd)
+	cmd.AddCommand(a.restoreOneCommand(termshift.MySQL), a.restoreOneCommand(termshift.MongoDB), a.restoreOneCommand(termshift.RabbitMQ))
+	return cmd
+}
+
+func (a *app) printRestoreResult(r rollout.RestoreResult) {
+	fmt.Fprintf(a.stdout, "\n%s  %s", r.Namespace, r.Status)
+	if r.Error != "" {
+		fmt.Fprintf(a.stdout, ": %s", r.Error)
+	}
+	fmt.Fprintln(a.stdout)
+	if r.Report != nil {
+		a.printReport(r.Report)
+	}
+}
+
+func (a *app) printReport(rep *restore.Report) {
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "OBJECT\tEXPECTED\tLOADED\tBYTES\tSECONDS\tPROOF\t")
+	for _, o := range rep.Objects {
+		proof := "ok"
+		if !o.OK() {
+			proof = "MISMATCH"
+		}
+		if o.Skipped {
+			proof = "kept"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%s\t\n", o.Name, o.Expected, o.Loaded, o.Bytes, o.Seconds, proof)
+	}
+	_ = tw.Flush()
+	exp, loaded, bytes := rep.Totals()
+	fmt.Fprintf(a.stdout, "%s %s -> %s (%s): %d of %d rows/documents, %s in %.2fs\n", rep.Format, termshift.Quote(rep.From), termshift.Quote(rep.To), rep.Source, loaded, exp, human(float64(bytes)), rep.Seconds)
+	for _, w := range rep.Warnings {
+		fmt.Fprintf(a.stdout, "warning: %s\n", w)
+	}
+}
+
+// restoreOneCommand is `restore mysql|mongo|rabbitmq`: one namespace.
+func (a *app) restoreOneCommand(svc termshift.Service) *cobra.Command {
+	var req rollout.RestoreRequest
+	var source, from, to, admin, mgmtUser string
+	req.Service = svc
+	use, fromFlag, toFlag, adminFlag := "", "from", "to", ""
+	switch svc {
+	case termshift.MySQL:
+		use, adminFlag = "mysql --source PATH|s3://... --from SCHEMA --to SCHEMA --dsn DSN", "dsn"
+	case termshift.MongoDB:
+		use, adminFlag = "mongo --source PATH|s3://... --from DB --to DB --uri URI", "uri"
+	case termshift.RabbitMQ:
+		use, fromFlag, toFlag, adminFlag = "rabbitmq --source FILE|s3://... --from-vhost V --to-vhost V --management URL", "from-vhost", "to-vhost", "management"
+	}
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: "Restore one " + string(svc) + " namespace from a backup, renamed, with proof",
+		Long: `Restore one namespace from a backup source: a local directory or file, or
+s3://bucket/prefix (S3 settings from the environment file when there is one,
+else the standard AWS chain; TERMSHIFT_S3_ENDPOINT sets an S3-compatible
+endpoint). Credentials in --dsn/--uri/--management may be given as $VAR
+references to keep them out of argv and shell history: --dsn '$MYSQL_ADMIN_DSN'.
+When an environment file exists, a target that belongs to the live release or
+the rollback target is refused.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for name, v := range map[string]string{"--source": source, "--" + fromFlag: from, "--" + toFlag: to, "--" + adminFlag: admin} {
+				if v == "" {
+					return usageError{fmt.Errorf("%s is required", name)}
+				}
+			}
+			secret := a.flagSecret(admin)
+			req.Backup = rollout.BackupRef{Source: source, Snapshot: req.Backup.Snapshot, BaseDir: "."}
+			req.From, req.To = from, to
+			switch svc {
+			case termshift.MySQL, termshift.MongoDB:
+				req.Admin = termshift.Secret(secret)
+			case termshift.RabbitMQ:
+				req.Management, req.MgmtUser = secret, mgmtUser
+				req.MgmtPassword = termshift.Secret(os.Getenv("TERMSHIFT_RABBITMQ_MANAGEMENT_PASSWORD"))
+			}
+			if env, err := a.environment(); err == nil {
+				req.Backup.S3 = env.Backup.S3
+				if err := refuseLiveTarget(env, svc, to); err != nil {
+					return err
+				}
+			} else if !errors.Is(err, termshift.ErrNotFound) {
+				return err
+			} else {
+				req.Backup.S3 = rollout.S3Config{Endpoint: os.Getenv("TERMSHIFT_S3_ENDPOINT"), Region: os.Getenv("TERMSHIFT_S3_REGION"), PathStyle: os.Getenv("TERMSHIFT_S3_ENDPOINT") != ""}
+			}
+			if !a.jsonOut {
+				req.Progress = newProgress(a.stderr).Event
+			}
+			rep, _, err := rollout.RestoreNamespace(cmd.Context(), req, a.logger)
+			if rep != nil {
+				if a.jsonOut {
+					if jerr := a.printJSON(rep); jerr != nil {
+						return jerr
+					}
+				} else {
+					a.printReport(rep)
+				}
+			}
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&source, "source", "", "backup: a directory, a file, or s3://bucket/prefix")
+	f.StringVar(&req.Backup.Snapshot, "snapshot", "", "snapshot ID when the source holds several (default: the newest)")
+	f.StringVar(&from, fromFlag, "", "name in the backup")
+	f.StringVar(&to, toFlag, "", "target namespace (must exist: carve it first)")
+	switch svc {
+	case termshift.MySQL:
+		f.StringVar(&admin, adminFlag, "", "admin DSN of the target server (go-sql-driver format), or $VAR naming it")
+	case termshift.MongoDB:
+		f.StringVar(&admin, adminFlag, "", "admin URI of the target server, or $VAR naming it")
+	case termshift.RabbitMQ:
+		f.StringVar(&admin, adminFlag, "", "management API URL, e.g. http://127.0.0.1:15672")
+		f.StringVar(&mgmtUser, "management-user", "guest", "management API user (password from $TERMSHIFT_RABBITMQ_MANAGEMENT_PASSWORD)")
+	}
+	if svc != termshift.RabbitMQ {
+		f.IntVar(&req.Threads, "threads", 0, "parallel tables, chunks or collections (default: CPU count)")
+		f.BoolVar(&req.DropExisting, "drop-existing", false, "replace data already in the target")
+	}
+	if svc == termshift.MySQL {
+		f.BoolVar(&req.Resume, "resume", false, "continue a killed restore (needs --checkpoint)")
+		f.StringVar(&req.Checkpoint, "checkpoint", "", "checkpoint file for --resume")
+	}
+	a.addJSONFlag(cmd)
+	return cmd
+}
+
+// flagSecret resolves a "$VAR" flag value from the environment, so secrets
+// need not appear in argv.
+func (a *app) flagSecret(v string) string {
+	if len(v) > 1 && v[0] == '$' {
+		name := v[1:]
+		if len(name) > 2 && name[0] == '{' && name[len(name)-1] == '}' {
+			name = name[1 : len(name)-1]
+		}
+		if val, ok := a.lookupEnv(name); ok {
+			return val
+		}
+	}
+	return v
+}
+
+// refuseLiveTarget refuses a standalone restore into a namespace of the
+// live release or the rollback target.
+func refuseLiveTarget(env *rollout.Environment, svc termshift.Service, name string) error {
+	s, err := (rollout.Store{Dir: env.StateDir}).Load()
+	if err != nil {
+		return err
+	}
+	for _, rel := range []string{s.Live, s.Previous} {
+		if r := s.Releases[rel]; rel != "" && r != nil {
+			for _, ns := range r.Namespaces {
+				if ns.Service == svc && ns.Name == name {
+					return fmt.Errorf("refusing to restore into %s: it belongs to release %s (%s): %w", termshift.Quote(name), termshift.Quote(rel), s.Protected(rel), termshift.ErrRefused)
+				}
+			}
+		}
+	}
+	return nil
+}

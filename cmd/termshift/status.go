@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/termshift/termshift/rollout"
+)
+
+func (a *app) statusCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show releases, the live one, the rollback target, namespaces and the lock",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			env, err := a.environment()
+			if err != nil {
+				return err
+			}
+			st := a.store(env)
+			s, err := st.Load()
+			if err != nil {
+				return err
+			}
+			holder, err := st.Holder()
+			if err != nil {
+				return err
+			}
+			if a.jsonOut {
+				return a.printJSON(map[string]any{"environment": env.Name, "state": s, "lock": holder})
+			}
+			return writeStatus(a, env, s, holder)
+		},
+	}
+	a.addJSONFlag(cmd)
+	return cmd
+}
+
+func writeStatus(a *app, env *rollout.Environment, s *rollout.State, holder *rollout.LockInfo) error {
+	w := a.stdout
+	fmt.Fprintf(w, "environment %s (%s)\n", env.Name, env.Path)
+	live := s.Live
+	if live == "" {
+		live = "none"
+	}
+	fmt.Fprintf(w, "live: %s", live)
+	if !s.LiveSince.IsZero() {
+		fmt.Fprintf(w, " since %s", s.LiveSince.Local().Format(time.RFC3339))
+	}
+	if s.Previous != "" {
+		fmt.Fprintf(w, "    rollback target: %s", s.Previous)
+	}
+	fmt.Fprintln(w)
+	if holder != nil {
+		fmt.Fprintf(w, "lock: held by %s\n", holder)
+	} else {
+		fmt.Fprintln(w, "lock: free")
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nRELEASE\tVERSION\tROLE\tSTEPS\tVERIFY\tNAMESPACES")
+	names := map[string]bool{}
+	for _, r := range env.Releases {
+		names[r.Name] = true
+	}
+	for _, n := range s.Names() {
+		names[n] = true
+	}
+	for _, r := range env.Releases {
+		writeReleaseRow(tw, s, r.Name, r.Version)
+		delete(names, r.Name)
+	}
+	for n := range names {
+		writeReleaseRow(tw, s, n, "(not in environment file)")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, n := range s.Names() {
+		r := s.Releases[n]
+		if len(r.Namespaces) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s namespaces:\n", n)
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, ns := range r.Namespaces {
+			detail := ns.Isolation
+			if ns.Error != "" {
+				detail = ns.Error
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", ns.Service, ns.Name, ns.Status, detail)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeReleaseRow(tw *tabwriter.Writer, s *rollout.State, name, version string) {
+	role := "-"
+	switch name {
+	case s.Live:
+		role = "live"
+	case s.Previous:
+		role = "rollback target"
+	}
+	r := s.Releases[name]
+	steps, verify, nss := "-", "never", "0"
+	if r != nil {
+		var done []string
+		for _, step := range rollout.StepOrder {
+			if st, ok := r.Steps[step]; ok {
+				mark := step
+				if st.Status != "done" {
+					mark += "(" + st.Status + ")"
+				}
+				done = append(done, mark)
+			}
+		}
+		if len(done) > 0 {
+			steps = strings.Join(done, ",")
+		}
+		if r.Verify != nil {
+			verify = "failed"
+			if r.Verify.Passed {
+				verify = "passed"
+			}
+			verify += " " + r.Verify.At.Local().Format("01-02 15:04")
+		}
+		nss = fmt.Sprint(len(r.Namespaces))
+		if r.Version != "" {
+			version = r.Version
+		}
+		if r.Running && role == "-" {
+			role = "running"
+		}
+	}
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, version, role, steps, verify, nss)
+}

@@ -1,0 +1,131 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/tenancy"
+	tmemcached "github.com/termshift/termshift/tenancy/memcached"
+	tmongo "github.com/termshift/termshift/tenancy/mongo"
+	tmysql "github.com/termshift/termshift/tenancy/mysql"
+	trabbitmq "github.com/termshift/termshift/tenancy/rabbitmq"
+)
+
+// carver is what rollout needs of one service's tenancy carver.
+type carver interface {
+	Server() string
+	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error)
+	Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error)
+	Exists(ctx context.Context, ns termshift.Namespace) (bool, error)
+	List(ctx context.Context) ([]string, error)
+	Close() error
+}
+
+// openCarver connects to the service's server with the admin credentials.
+func (o *Orchestrator) openCarver(ctx context.Context, svc termshift.Service) (carver, error) {
+	s := o.Env.Servers
+	switch svc {
+	case termshift.MySQL:
+		return tmysql.New(ctx, tmysql.Config{DSN: termshift.Secret(s.MySQL.DSN), UserHost: s.MySQL.UserHost})
+	case termshift.MongoDB:
+		return tmongo.New(ctx, tmongo.Config{URI: termshift.Secret(s.Mongo.URI)})
+	case termshift.RabbitMQ:
+		return trabbitmq.New(ctx, trabbitmq.Config{AMQPURL: s.RabbitMQ.URL, ManagementURL: s.RabbitMQ.ManagementURL,
+			ManagementUser: s.RabbitMQ.ManagementUser, ManagementPassword: termshift.Secret(s.RabbitMQ.ManagementPassword)})
+	case termshift.Memcached:
+		return o.openMemcached(ctx)
+	}
+	return nil, fmt.Errorf("no carver for service %q", svc)
+}
+
+func (o *Orchestrator) openMemcached(ctx context.Context) (*tmemcached.Carver, error) {
+	m := o.Env.Servers.Memcached
+	cfg := tmemcached.Config{Provider: m.Provider, Clusters: m.Clusters}
+	if m.ElastiCache != nil {
+		cfg.ElastiCache = tmemcached.ElastiCacheConfig{Region: m.ElastiCache.Region, NodeType: m.ElastiCache.NodeType,
+			NumNodes: m.ElastiCache.NumNodes, SubnetGroup: m.ElastiCache.SubnetGroup}
+	}
+	return tmemcached.New(ctx, cfg)
+}
+
+// logicalDBs lists the environment's logical databases of a service.
+func (o *Orchestrator) logicalDBs(svc termshift.Service) []LogicalDB {
+	d := o.Env.Databases
+	switch svc {
+	case termshift.MySQL:
+		return d.MySQL
+	case termshift.MongoDB:
+		return d.Mongo
+	case termshift.RabbitMQ:
+		return d.RabbitMQ
+	case termshift.Memcached:
+		return d.Memcached
+	}
+	return nil
+}
+
+// plannedNamespaces derives every namespace of release. Memcached pool
+// clusters come from state (an existing assignment) or are picked from the
+// clusters no other release holds.
+func (o *Orchestrator) plannedNamespaces(s *State, release string) ([]termshift.Namespace, error) {
+	var out []termshift.Namespace
+	for _, svc := range termshift.Services() {
+		for _, db := range o.logicalDBs(svc) {
+			ns, err := termshift.DeriveNamespace(svc, o.Env.Naming, db.Name, release)
+			if err != nil {
+				return nil, err
+			}
+			if svc == termshift.Memcached {
+				name, err := o.memcachedName(s, release, db.Name, ns.Name)
+				if err != nil {
+					return nil, err
+				}
+				ns.Name = name
+			}
+			out = append(out, ns)
+		}
+	}
+	return out, nil
+}
+
+func (o *Orchestrator) memcachedName(s *State, release, logical, derived string) (string, error) {
+	if r := s.Releases[release]; r != nil {
+		if ns := r.Namespace(termshift.Memcached, logical); ns != nil {
+			return ns.Name, nil
+		}
+	}
+	m := o.Env.Servers.Memcached
+	if m.Provider == "elasticache" {
+		return termshift.ElastiCacheID(derived)
+	}
+	taken := map[string]string{}
+	for _, name := range s.Names() {
+		if name == release {
+			continue
+		}
+		for _, ns := range s.Releases[name].Namespaces {
+			if ns.Service == termshift.Memcached {
+				taken[ns.Name] = name
+			}
+		}
+	}
+	var names []string
+	for c := range m.Clusters {
+		names = append(names, c)
+	}
+	sort.Strings(names)
+	for _, c := range names {
+		if _, ok := taken[c]; !ok {
+			return c, nil
+		}
+	}
+	var holders []string
+	for _, c := range names {
+		holders = append(holders, c+" ("+taken[c]+")")
+	}
+	return "", termshift.WithHint(fmt.Errorf("all %d memcached clusters are assigned: %s: %w", len(names), strings.Join(holders, ", "), termshift.ErrRefused),
+		"add a cluster to servers.memcached.clusters, or tear down a release that no longer needs one")
+}

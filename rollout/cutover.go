@@ -1,0 +1,236 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+
+	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/runner"
+)
+
+// CutoverOptions configures Cutover.
+type CutoverOptions struct {
+	SkipVerify bool
+}
+
+// SwitchReport says how a cutover or rollback went.
+type SwitchReport struct {
+	From       string        `json:"from"`
+	To         string        `json:"to"`
+	Switched   time.Time     `json:"switched"`
+	Duration   time.Duration `json:"duration_ns"`   // from the command's start until the router serves the new target
+	Maintained time.Duration `json:"maintained_ns"` // maintenance window, 0 without pre_cutover commands
+	Stranded   *Stranded     `json:"stranded,omitempty"`
+	Forced     string        `json:"forced,omitempty"`
+}
+
+// gate refuses a cutover to a release whose latest verify failed, is
+// partial, or is older than its last change.
+func gate(rs *ReleaseState) string {
+	switch {
+	case rs.Verify == nil:
+		return "it was never verified"
+	case !rs.Verify.Passed:
+		return fmt.Sprintf("its latest verify (%s) failed: %s", rs.Verify.At.Format(time.RFC3339), strings.Join(rs.Verify.Failed, "; "))
+	case rs.Verify.Partial:
+		return "its latest verify ran only some checks (--only)"
+	case rs.Verify.At.Before(rs.ChangedAt):
+		return fmt.Sprintf("its latest verify (%s) is older than its last change (%s)", rs.Verify.At.Format(time.RFC3339), rs.ChangedAt.Format(time.RFC3339))
+	}
+	return ""
+}
+
+// Cutover makes release live: verify gate, optional maintenance window with
+// the pre_cutover commands, counts of the new live release, then an atomic
+// switch. The former live release keeps running as the rollback target.
+func (o *Orchestrator) Cutover(ctx context.Context, release string, opts CutoverOptions) (*SwitchReport, error) {
+	start := o.Now()
+	spec, err := o.spec(release)
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(o.Reason) == "" {
+		return nil, fmt.Errorf("cutover needs --reason TEXT: every cutover is journaled with its reason: %w", termshift.ErrInvalid)
+	}
+	s, err := o.loadState()
+	if err != nil {
+		return nil, err
+	}
+	refuse := func(why, hint string) (*SwitchReport, error) {
+		err := fmt.Errorf("refusing to cut over to %s: %s; traffic untouched: %w", termshift.Quote(release), why, termshift.ErrRefused)
+		o.journal(release, "cutover", "refused", err.Error())
+		return nil, termshift.WithHint(err, hint)
+	}
+	if s.Live == release {
+		return &SwitchReport{From: release, To: release}, nil
+	}
+	rs := s.Releases[release]
+	if rs == nil || len(rs.Namespaces) == 0 {
+		return refuse("it has no namespaces", "run `termshift upgrade "+release+"`")
+	}
+	if !rs.Running {
+		return refuse("it is not running", "run `termshift deploy "+release+"` first")
+	}
+	health := o.healthURL(spec)
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = runner.WaitHealthy(hctx, health, 200*time.Millisecond)
+	cancel()
+	if err != nil {
+		return refuse("it is not healthy: "+err.Error(), "its logs are in "+o.Store.LogDir(release))
+	}
+	forced := ""
+	if why := gate(rs); why != "" {
+		if !opts.SkipVerify {
+			return refuse(why, "run `termshift verify "+release+"`, or pass --skip-verify with --reason (journaled)")
+		}
+		forced = "verify gate skipped: " + why
+		o.journal(release, "cutover", "forced", forced)
+	}
+	if o.Env.Router.Provider == "local" && !o.serveRunning() {
+		return refuse("termshift serve is not running, so nothing routes traffic", "start `termshift serve`")
+	}
+	if err := o.checkLock(); err != nil {
+		return nil, err
+	}
+	o.journal(release, "cutover", "started", "from "+dash(s.Live))
+	rep := &SwitchReport{From: s.Live, To: release, Forced: forced}
+
+	// Maintenance window for pre_cutover commands (migrations).
+	if len(spec.PreCutover) > 0 {
+		mStart := o.Now()
+		s.Maintenance = &Maintenance{Since: mStart, Release: release, Message: o.Env.Router.Maintain.Message}
+		if err := o.saveState(s); err != nil {
+			return nil, err
+		}
+		if err := o.route(ctx, s); err != nil {
+			s.Maintenance = nil
+			_ = o.saveState(s)
+			return nil, err
+		}
+		if err := o.runPreCutover(ctx, s, spec); err != nil {
+			s.Maintenance = nil
+			_ = o.saveState(s)
+			_ = o.route(ctx, s)
+			err = fmt.Errorf("cutover %s: pre_cutover failed, maintenance lifted, traffic stays on %s: %w", termshift.Quote(release), dash(s.Live), err)
+			o.journal(release, "cutover", "failed", err.Error())
+			return nil, err
+		}
+		rep.Maintained = o.Now().Sub(mStart)
+	}
+	// Counts of the new live release at the switch, for rollback's report.
+	rs.Switch = o.takeCounts(ctx, rs)
+	if err := o.checkLock(); err != nil {
+		return nil, err
+	}
+	prev := s.Live
+	if prev != "" {
+		s.Previous = prev
+		s.Release(prev).RetiredAt = o.Now()
+	}
+	s.Live, s.LiveSince, s.Maintenance = release, o.Now(), nil
+	rs.RetiredAt = time.Time{}
+	rs.SetStep("cutover", "done", "live since "+s.LiveSince.Format(time.RFC3339), s.LiveSince)
+	if err := o.saveState(s); err != nil {
+		return nil, err
+	}
+	if err := o.route(ctx, s); err != nil {
+		err = fmt.Errorf("cutover %s: state says live, but the router did not switch: %w", termshift.Quote(release), err)
+		o.journal(release, "cutover", "failed", err.Error())
+		return nil, err
+	}
+	rep.Switched = o.Now()
+	rep.Duration = rep.Switched.Sub(start)
+	o.journal(release, "cutover", "done", fmt.Sprintf("live (was %s); switched in %s", dash(prev), rep.Duration.Round(time.Millisecond)))
+	return rep, nil
+}
+
+// runPreCutover runs the release's pre_cutover commands in order.
+func (o *Orchestrator) runPreCutover(ctx context.Context, s *State, spec ReleaseSpec) error {
+	d, _, err := o.templateData(s, spec.Name)
+	if err != nil {
+		return err
+	}
+	if _, err := o.Render(s, spec.Name); err != nil {
+		return err
+	}
+	for _, argv := range spec.PreCutover {
+		args, err := expandArgv(argv, d)
+		if err != nil {
+			return err
+		}
+		o.printf("maintenance: running %s\n", strings.Join(args, " "))
+		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+		cmd.Dir = o.Env.Dir
+		cmd.Env = append(os.Environ(), releaseEnv(d)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %w: %s", args[0], err, lastLines(string(out), 3))
+		}
+	}
+	return nil
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+// route makes the router follow state.
+func (o *Orchestrator) route(ctx context.Context, s *State) error {
+	switch o.Env.Router.Provider {
+	case "local":
+		st, err := o.applyServe(ctx)
+		if err != nil {
+			return err
+		}
+		if st.Live != s.Live {
+			return fmt.Errorf("serve routes to %s, want %s", dash(st.Live), dash(s.Live))
+		}
+		return nil
+	case "nginx":
+		n := o.Env.Router.Nginx
+		var live router.Backend
+		var previews []router.Backend
+		for _, name := range s.Names() {
+			spec, ok := o.Env.Release(name)
+			if !ok || !s.Releases[name].Running {
+				continue
+			}
+			u, err := backendURL(spec)
+			if err != nil {
+				return err
+			}
+			b := router.Backend{Release: name, URL: u}
+			if name == s.Live {
+				live = b
+			} else {
+				previews = append(previews, b)
+			}
+		}
+		if live.URL == nil {
+			return fmt.Errorf("live release %s is not running: nginx has nothing to route to", termshift.Quote(s.Live))
+		}
+		ng := &router.Nginx{IncludeFile: resolve(o.Env.Dir, n.IncludeFile), ReloadCmd: n.Reload, ConfigTestCmd: n.Test}
+		return ng.Switch(ctx, live, previews)
+	case "elbv2":
+		e := o.Env.Router.ELBv2
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(e.Region))
+		if err != nil {
+			return fmt.Errorf("aws config: %w", err)
+		}
+		lb := &router.ELBv2{Client: elasticloadbalancingv2.NewFromConfig(cfg), ListenerARN: e.ListenerARN, TargetGroups: e.TargetGroups}
+		return lb.Switch(ctx, s.Live, nil)
+	}
+	return fmt.Errorf("unknown router provider %q", o.Env.Router.Provider)
+}

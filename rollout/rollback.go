@@ -1,0 +1,138 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/termshift/termshift"
+)
+
+// RollbackOptions configures Rollback.
+type RollbackOptions struct {
+	To     string // default: the rollback target
+	DryRun bool   // only show what would be stranded
+	Force  bool   // take the lock over from its holder (journaled)
+	// StrandedBudget bounds counting what would be stranded, so an
+	// unreachable abandoned release cannot slow the switch down.
+	StrandedBudget time.Duration
+}
+
+// Rollback switches traffic back to the rollback target (or To). It needs
+// nothing from the abandoned release: what would be stranded is counted
+// within a short budget and reported as unknown when its servers do not
+// answer. It takes the lock itself: when another command holds it,
+// Rollback names the holder, and with Force takes it over; the holder
+// stops at its next step.
+func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*SwitchReport, error) {
+	start := o.Now()
+	if !opts.DryRun && strings.TrimSpace(o.Reason) == "" {
+		return nil, fmt.Errorf("rollback needs --reason TEXT: every rollback is journaled with its reason: %w", termshift.ErrInvalid)
+	}
+	if opts.To != "" {
+		if _, err := o.spec(opts.To); err != nil {
+			return nil, err
+		}
+	}
+	if opts.StrandedBudget == 0 {
+		opts.StrandedBudget = 500 * time.Millisecond
+	}
+	forced := ""
+	if !opts.DryRun {
+		l, err := o.Store.Acquire(o.Command, o.Now())
+		var locked *LockedError
+		switch {
+		case errors.As(err, &locked) && opts.Force:
+			var prev *LockInfo
+			l, prev, err = o.Store.TakeOver(o.Command, o.Now())
+			if err != nil {
+				return nil, err
+			}
+			if prev != nil {
+				forced = "took the lock over from " + prev.String()
+			}
+		case errors.As(err, &locked):
+			return nil, termshift.WithHint(err, "`termshift rollback --force --reason TEXT` takes the lock over (journaled); the holder stops at its next step")
+		case err != nil:
+			return nil, err
+		}
+		o.lock = l
+		defer func() { _ = l.Release(); o.lock = nil }()
+		if forced != "" {
+			o.journal("", "rollback", "forced", forced)
+		}
+	}
+	s, err := o.loadState()
+	if err != nil {
+		return nil, err
+	}
+	if s.Live == "" {
+		return nil, fmt.Errorf("nothing is live: there is nothing to roll back: %w", termshift.ErrRefused)
+	}
+	to := opts.To
+	if to == "" {
+		to = s.Previous
+	}
+	if to == "" {
+		return nil, termshift.WithHint(fmt.Errorf("there is no rollback target: %s has been live since %s with nothing before it: %w", termshift.Quote(s.Live), s.LiveSince.Format(time.RFC3339), termshift.ErrRefused), "name one with --to RELEASE")
+	}
+	if to == s.Live {
+		return nil, fmt.Errorf("%s is already live: %w", termshift.Quote(to), termshift.ErrRefused)
+	}
+	target := s.Releases[to]
+	if target == nil || len(target.Namespaces) == 0 || !target.TornDownAt.IsZero() {
+		return nil, fmt.Errorf("cannot roll back to %s: it has no namespaces (torn down or never carved): %w", termshift.Quote(to), termshift.ErrRefused)
+	}
+	if o.Env.Router.Provider == "local" && !opts.DryRun && !o.serveRunning() {
+		return nil, termshift.WithHint(fmt.Errorf("cannot roll back: %w", ErrServeNotRunning), "start `termshift serve`; it routes to the live release state names")
+	}
+	abandoned := s.Live
+	rep := &SwitchReport{From: abandoned, To: to, Forced: forced}
+	sctx, cancel := context.WithTimeout(ctx, opts.StrandedBudget)
+	rep.Stranded = o.stranded(sctx, s.Releases[abandoned])
+	cancel()
+	if opts.DryRun {
+		return rep, nil
+	}
+	if !target.Running {
+		// Mark it running: serve starts it; routing waits for nothing.
+		target.Running = true
+	}
+	s.Previous, s.Live, s.LiveSince, s.Maintenance = abandoned, to, o.Now(), nil
+	s.Release(abandoned).RetiredAt = o.Now()
+	target.RetiredAt = time.Time{}
+	if err := o.saveState(s); err != nil {
+		return nil, err
+	}
+	if err := o.route(ctx, s); err != nil {
+		err = fmt.Errorf("rollback to %s: state says live, but the router did not switch: %w", termshift.Quote(to), err)
+		o.journal(to, "rollback", "failed", err.Error())
+		return rep, err
+	}
+	rep.Switched = o.Now()
+	rep.Duration = rep.Switched.Sub(start)
+	detail := fmt.Sprintf("live again (abandoned %s); switched in %s", abandoned, rep.Duration.Round(time.Millisecond))
+	if !rep.Stranded.Empty() {
+		detail += "; stranded: " + rep.Stranded.Summary()
+	}
+	o.journal(to, "rollback", "done", detail)
+	return rep, nil
+}
+
+// Summary is one line: "12 rows in 2 tables, 3 documents in 1 collection".
+func (s *Stranded) Summary() string {
+	var rows, docs int64
+	for _, n := range s.Rows {
+		rows += n
+	}
+	for _, n := range s.Documents {
+		docs += n
+	}
+	parts := []string{fmt.Sprintf("%d rows in %d tables", rows, len(s.Rows)), fmt.Sprintf("%d documents in %d collections", docs, len(s.Documents))}
+	if len(s.Unknown) > 0 {
+		parts = append(parts, "unknown: "+strings.Join(s.Unknown, "; "))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,185 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/restore"
+	"github.com/termshift/termshift/rollout/runner"
+)
+
+// UpgradeOptions configures Upgrade.
+type UpgradeOptions struct {
+	Snapshot string
+	Cutover  bool
+	DryRun   bool
+	Threads  int
+	Progress restore.Progress
+}
+
+// PlanStep is one step of an upgrade plan and whether it will run.
+type PlanStep struct {
+	Step   string `json:"step"`
+	Action string `json:"action"` // run, skip (done), stop (needs approval)
+	Why    string `json:"why"`
+}
+
+// UpgradeReport is what an upgrade did.
+type UpgradeReport struct {
+	Release  string          `json:"release"`
+	Plan     []PlanStep      `json:"plan"`
+	Carve    []CarveResult   `json:"carve,omitempty"`
+	Restore  []RestoreResult `json:"restore,omitempty"`
+	Snapshot string          `json:"snapshot,omitempty"`
+	Scrub    []ScrubResult   `json:"scrub,omitempty"`
+	Verify   *VerifyRecord   `json:"verify,omitempty"`
+	Cutover  *SwitchReport   `json:"cutover,omitempty"`
+	Seconds  map[string]float64
+}
+
+// Plan says which upgrade steps would run for release and why.
+func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOptions) ([]PlanStep, error) {
+	spec, err := o.spec(release)
+	if err != nil {
+		return nil, err
+	}
+	s, err := o.loadState()
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseProtected(s, release, "upgrade"); err != nil && s.Live != release {
+		return nil, err
+	}
+	rs := s.Releases[release]
+	if rs == nil {
+		rs = &ReleaseState{Name: release}
+	}
+	var plan []PlanStep
+	add := func(step, action, why string) { plan = append(plan, PlanStep{Step: step, Action: action, Why: why}) }
+	if rs.StepDone("carve") {
+		add("carve", "skip", "namespaces carved "+rs.Steps["carve"].At.Format(time.RFC3339))
+	} else {
+		add("carve", "run", fmt.Sprintf("create %d namespaces and credentials", o.namespaceCount()))
+	}
+	snapWhy := "the newest snapshot"
+	if opts.Snapshot != "" {
+		snapWhy = "snapshot " + opts.Snapshot
+	}
+	switch {
+	case s.Live == release:
+		add("restore", "skip", "the release is live: its data is never overwritten")
+	case rs.StepDone("restore") && (opts.Snapshot == "" || opts.Snapshot == rs.Snapshot):
+		add("restore", "skip", "restored from snapshot "+rs.Snapshot)
+	case rs.Steps["restore"].Status == "failed":
+		add("restore", "run", "resume the failed restore from "+snapWhy)
+	default:
+		add("restore", "run", "load "+snapWhy+" from "+o.Env.Backup.Source+", renamed, with proof")
+	}
+	rules, err := o.scrubRules()
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case len(rules) == 0:
+		add("scrub", "skip", "no scrub rules")
+	case rs.StepDone("scrub") && plan[1].Action == "skip":
+		add("scrub", "skip", "scrubbed "+rs.Steps["scrub"].At.Format(time.RFC3339))
+	default:
+		add("scrub", "run", fmt.Sprintf("%d scrub rules", len(rules)))
+	}
+	deployed := rs.StepDone("deploy") && rs.Running && o.healthy(ctx, spec)
+	if deployed {
+		add("deploy", "skip", "running and healthy")
+	} else {
+		add("deploy", "run", "render configuration, start "+spec.Runner+" release, wait for health")
+	}
+	nothingChanges := plan[0].Action == "skip" && plan[1].Action == "skip" && plan[2].Action == "skip" && deployed
+	if nothingChanges && gate(rs) == "" {
+		add("verify", "skip", "passed "+rs.Verify.At.Format(time.RFC3339))
+	} else {
+		add("verify", "run", "all checks")
+	}
+	switch {
+	case s.Live == release:
+		add("cutover", "skip", "already live")
+	case opts.Cutover:
+		add("cutover", "run", "switch traffic from "+dash(s.Live)+" (kept running as the rollback target)")
+	default:
+		add("cutover", "stop", "waits for approval: `termshift cutover "+release+" --reason TEXT`")
+	}
+	return plan, nil
+}
+
+func (o *Orchestrator) namespaceCount() int {
+	d := o.Env.Databases
+	return len(d.MySQL) + len(d.Mongo) + len(d.RabbitMQ) + len(d.Memcached)
+}
+
+func (o *Orchestrator) healthy(ctx context.Context, spec ReleaseSpec) bool {
+	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return runner.WaitHealthy(hctx, o.healthURL(spec), 200*time.Millisecond) == nil
+}
+
+// Upgrade runs the plan: carve, restore, scrub, deploy, verify, and cut
+// over with opts.Cutover. Each step is idempotent and journaled, so
+// running it again after a crash continues from the first unfinished step.
+func (o *Orchestrator) Upgrade(ctx context.Context, release string, opts UpgradeOptions) (*UpgradeReport, error) {
+	plan, err := o.Plan(ctx, release, opts)
+	if err != nil {
+		return nil, err
+	}
+	rep := &UpgradeReport{Release: release, Plan: plan, Seconds: map[string]float64{}}
+	if opts.DryRun {
+		return rep, nil
+	}
+	var steps []string
+	for _, p := range plan {
+		steps = append(steps, p.Step+":"+p.Action)
+	}
+	o.journal(release, "upgrade", "started", strings.Join(steps, " "))
+	for _, p := range plan {
+		if p.Action != "run" {
+			continue
+		}
+		if err := o.checkLock(); err != nil {
+			return rep, err
+		}
+		o.printf("== %s: %s\n", p.Step, p.Why)
+		start := time.Now()
+		switch p.Step {
+		case "carve":
+			rep.Carve, err = o.Carve(ctx, release)
+		case "restore":
+			var snap restore.Snapshot
+			rep.Restore, snap, err = o.Restore(ctx, release, RestoreOptions{Snapshot: opts.Snapshot, Threads: opts.Threads, Resume: true, Progress: opts.Progress})
+			rep.Snapshot = snap.ID
+		case "scrub":
+			rep.Scrub, err = o.Scrub(ctx, release)
+		case "deploy":
+			err = o.Deploy(ctx, release)
+		case "verify":
+			_, err = o.Verify(ctx, release, VerifyOptions{})
+			if s, lerr := o.loadState(); lerr == nil && s.Releases[release] != nil {
+				rep.Verify = s.Releases[release].Verify
+			}
+		case "cutover":
+			rep.Cutover, err = o.Cutover(ctx, release, CutoverOptions{})
+		}
+		rep.Seconds[p.Step] = time.Since(start).Seconds()
+		if err != nil {
+			o.journal(release, "upgrade", "failed", p.Step+": "+err.Error())
+			return rep, termshift.WithHint(fmt.Errorf("upgrade %s stopped at %s: %w", termshift.Quote(release), p.Step, err),
+				"fix the cause and run the same `termshift upgrade` again: finished steps are skipped")
+		}
+	}
+	outcome := "done"
+	if !opts.Cutover {
+		outcome = "done (waiting for cutover approval)"
+	}
+	o.journal(release, "upgrade", outcome, "")
+	return rep, nil
+}
