@@ -1,0 +1,633 @@
+package mysql
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/restore"
+)
+
+// mydumperDir is the layout of a mydumper 0.10 output directory:
+//
+//	metadata
+//	DB-schema-create.sql          CREATE DATABASE
+//	DB-schema-post.sql            routines and events (--routines, --events)
+//	DB.T-schema.sql               CREATE TABLE (for a view: a placeholder table)
+//	DB.T-schema-view.sql          DROP TABLE placeholder; CREATE VIEW
+//	DB.T-schema-triggers.sql      CREATE TRIGGER (--triggers)
+//	DB.T.sql or DB.T.00000.sql    data, whole or in numbered chunks (--rows)
+//
+// each optionally gzip-compressed (.gz, with -c).
+type mydumperDir struct {
+	isMydumper bool
+	dbs        map[string]*mydumperDB
+}
+
+type mydumperDB struct {
+	create, post string
+	tables       map[string]*mydumperTable
+}
+
+type mydumperTable struct {
+	schema, view, triggers string
+	whole                  *restore.FileInfo
+	chunks                 map[int]restore.FileInfo
+}
+
+var chunkRE = regexp.MustCompile(`^(.+)\.([0-9]{5,})\.sql$`)
+
+func parseMydumper(files []restore.FileInfo, dir string) mydumperDir {
+	d := mydumperDir{dbs: map[string]*mydumperDB{}}
+	db := func(name string) *mydumperDB {
+		x, ok := d.dbs[name]
+		if !ok {
+			x = &mydumperDB{tables: map[string]*mydumperTable{}}
+			d.dbs[name] = x
+		}
+		return x
+	}
+	table := func(qualified string) *mydumperTable {
+		dbName, t, ok := strings.Cut(qualified, ".")
+		if !ok {
+			return nil
+		}
+		x := db(dbName)
+		tt, ok := x.tables[t]
+		if !ok {
+			tt = &mydumperTable{chunks: map[int]restore.FileInfo{}}
+			x.tables[t] = tt
+		}
+		return tt
+	}
+	prefix := strings.Trim(dir, "/")
+	if prefix != "" && prefix != "." {
+		prefix += "/"
+	} else {
+		prefix = ""
+	}
+	for _, f := range files {
+		rel := strings.TrimPrefix(f.Name, prefix)
+		if strings.Contains(rel, "/") {
+			continue
+		}
+		base := strings.TrimSuffix(rel, ".gz")
+		switch {
+		case base == "metadata":
+			d.isMydumper = true
+		case strings.HasSuffix(base, "-schema-create.sql"):
+			db(strings.TrimSuffix(base, "-schema-create.sql")).create = f.Name
+			d.isMydumper = true
+		case strings.HasSuffix(base, "-schema-post.sql") && !strings.Contains(strings.TrimSuffix(base, "-schema-post.sql"), "."):
+			db(strings.TrimSuffix(base, "-schema-post.sql")).post = f.Name
+		case strings.HasSuffix(base, "-schema-view.sql"):
+			if t := table(strings.TrimSuffix(base, "-schema-view.sql")); t != nil {
+				t.view = f.Name
+			}
+		case strings.HasSuffix(base, "-schema-triggers.sql"):
+			if t := table(strings.TrimSuffix(base, "-schema-triggers.sql")); t != nil {
+				t.triggers = f.Name
+			}
+		case strings.HasSuffix(base, "-schema.sql"):
+			if t := table(strings.TrimSuffix(base, "-schema.sql")); t != nil {
+				t.schema = f.Name
+				d.isMydumper = true
+			}
+		case strings.HasSuffix(base, ".sql"):
+			if m := chunkRE.FindStringSubmatch(base); m != nil {
+				if t := table(m[1]); t != nil {
+					n, _ := strconv.Atoi(m[2])
+					t.chunks[n] = f
+				}
+			} else if t := table(strings.TrimSuffix(base, ".sql")); t != nil {
+				fi := f
+				t.whole = &fi
+			}
+		}
+	}
+	return d
+}
+
+func (d mydumperDir) schemas() []string {
+	var out []string
+	for n := range d.dbs {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// dataFiles lists a table's data files in order, checking that the chunk
+// numbers have no gap.
+func (t *mydumperTable) dataFiles(name string) ([]restore.FileInfo, error) {
+	if t.whole != nil && len(t.chunks) > 0 {
+		return nil, fmt.Errorf("table %s has both %s and numbered chunks: %w", termshift.Quote(name), t.whole.Name, termshift.ErrInvalid)
+	}
+	if t.whole != nil {
+		return []restore.FileInfo{*t.whole}, nil
+	}
+	nums := make([]int, 0, len(t.chunks))
+	for n := range t.chunks {
+		nums = append(nums, n)
+	}
+	sort.Ints(nums)
+	out := make([]restore.FileInfo, 0, len(nums))
+	for i, n := range nums {
+		if n != i {
+			missing := strings.Replace(t.chunks[n].Name, fmt.Sprintf(".%05d.sql", n), fmt.Sprintf(".%05d.sql", i), 1)
+			return nil, fmt.Errorf("chunk %s of table %s is missing (chunks %05d to %05d exist): %w", missing, termshift.Quote(name), nums[0], nums[len(nums)-1], termshift.ErrNotFound)
+		}
+		out = append(out, t.chunks[n])
+	}
+	return out, nil
+}
+
+// schemaTable is a table's CREATE statements read from its schema file,
+// with secondary indexes set aside when they can be built after the load.
+type schemaTable struct {
+	name   string
+	stmts  []fileStmt
+	addKey string // ALTER TABLE clause adding the deferred indexes, or ""
+	hasFK  bool
+	data   []restore.FileInfo
+	total  int64
+	view   bool
+}
+
+type fileStmt struct {
+	file string
+	line int
+	text []byte
+	kind kind
+}
+
+// readStatements reads a whole small file (schema, view, triggers, post)
+// into statements, renamed for the target. Only the DB-schema-create.sql
+// file (createDB) may hold a CREATE DATABASE, and that is not executed.
+func (r *run) readStatements(ctx context.Context, name string, createDB bool) ([]fileStmt, error) {
+	rc, err := open(ctx, r.src, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	sp := newSplitter(rc, name, true)
+	var out []fileStmt
+	for {
+		st, err := sp.next()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		k, obj := classify(st.Text)
+		if !(k == kCreateDB && createDB && obj.Name == r.opts.From) {
+			if err := r.checkScope(name, st.Line, k, obj); err != nil {
+				return nil, err
+			}
+		}
+		text := rename(bytes.Clone(st.Text), r.opts.From, r.opts.To)
+		if k == kCreateTrigger || k == kCreateRoutine {
+			// mydumper writes "; " at the end of body lines so that myloader's
+			// line-based splitter does not cut the body; undo it.
+			text = bytes.ReplaceAll(text, []byte("; \n"), []byte(";\n"))
+		}
+		out = append(out, fileStmt{file: name, line: st.Line, kind: k, text: text})
+	}
+}
+
+// checkScope refuses statements that would touch another schema.
+func (r *run) checkScope(file string, line int, k kind, obj object) error {
+	switch k {
+	case kUse, kCreateDB, kDropDB:
+		if r.format == FormatMydumper || obj.Name != r.opts.From {
+			return fmt.Errorf("%s line %d: refusing a statement on schema %s: %w", file, line, termshift.Quote(obj.Name), termshift.ErrInvalid)
+		}
+	case kInsert, kCreateTable, kDropTable, kCreateTrigger, kCreateView, kCreateRoutine, kAlterKeys:
+		if obj.Schema != "" && obj.Schema != r.opts.From {
+			return fmt.Errorf("%s line %d: refusing a statement on %s.%s outside the schema being restored: %w", file, line, termshift.Quote(obj.Schema), termshift.Quote(obj.Name), termshift.ErrInvalid)
+		}
+	}
+	return nil
+}
+
+var (
+	keyLineRE = regexp.MustCompile("^  (UNIQUE )?KEY `")
+	aiLineRE  = regexp.MustCompile("^  `((?:[^`]|``)+)` .* AUTO_INCREMENT")
+	refRE     = regexp.MustCompile("REFERENCES `((?:[^`]|``)+)`")
+)
+
+// deferKeys takes the secondary indexes out of a CREATE TABLE written by
+// SHOW CREATE TABLE, returning the statement without them and the ALTER
+// clause that adds them: building an index once, sorted, after the load is
+// much cheaper than maintaining it row by row. Indexes on the
+// AUTO_INCREMENT column stay (the column needs one).
+func deferKeys(create string) (string, string) {
+	lines := strings.Split(create, "\n")
+	ai := ""
+	for _, l := range lines {
+		if m := aiLineRE.FindStringSubmatch(l); m != nil {
+			ai = "(`" + m[1] + "`"
+		}
+	}
+	var keep, keys []string
+	for i, l := range lines {
+		if i > 0 && i < len(lines)-1 && keyLineRE.MatchString(l) && !(ai != "" && strings.Contains(l, ai)) {
+			keys = append(keys, "ADD "+strings.TrimSuffix(strings.TrimSpace(l), ","))
+			continue
+		}
+		keep = append(keep, l)
+	}
+	if len(keys) == 0 {
+		return create, ""
+	}
+	// the line before the closing one must not end with a comma
+	for i := len(keep) - 1; i > 0; i-- {
+		if strings.HasPrefix(keep[i], ")") {
+			keep[i-1] = strings.TrimSuffix(keep[i-1], ",")
+			break
+		}
+	}
+	return strings.Join(keep, "\n"), strings.Join(keys, ", ")
+}
+
+// mydumper restores a mydumper directory.
+func (r *run) mydumper(ctx context.Context) error {
+	files, err := r.src.List(ctx, r.path)
+	if err != nil {
+		return err
+	}
+	d := parseMydumper(files, r.path)
+	if !d.isMydumper {
+		return fmt.Errorf("%s in %s is not a mydumper directory (no metadata or schema files): %w", r.path, r.src, termshift.ErrNotFound)
+	}
+	db, ok := d.dbs[r.opts.From]
+	if !ok {
+		return fmt.Errorf("schema %s is not in the mydumper backup %s (it holds %s): %w", termshift.Quote(r.opts.From), r.path, strings.Join(d.schemas(), ", "), termshift.ErrNotFound)
+	}
+	// Read and check every schema file before touching the target.
+	names := make([]string, 0, len(db.tables))
+	for n := range db.tables {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	tables := make([]*schemaTable, len(names))
+	var mu sync.Mutex
+	referenced := map[string]bool{}
+	g, gctx := newGroup(ctx, r.opts.Threads)
+	datas := make([][]restore.FileInfo, len(names))
+	for i, n := range names {
+		mt := db.tables[n]
+		if mt.schema == "" {
+			return fmt.Errorf("%s: table %s has data or view files but no schema file %s.%s-schema.sql: %w", r.path, termshift.Quote(n), r.opts.From, n, termshift.ErrNotFound)
+		}
+		if datas[i], err = mt.dataFiles(n); err != nil {
+			return fmt.Errorf("%s: %w", r.path, err)
+		}
+	}
+	for i, n := range names {
+		mt, data := db.tables[n], datas[i]
+		g.Go(func() error {
+			stmts, err := r.readStatements(gctx, mt.schema, false)
+			if err != nil {
+				return err
+			}
+			st := &schemaTable{name: n, stmts: stmts, data: data, view: mt.view != ""}
+			for _, f := range data {
+				if !strings.HasSuffix(f.Name, ".gz") {
+					st.total += f.Size
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, s := range stmts {
+				if s.kind == kCreateTable {
+					for _, m := range refRE.FindAllStringSubmatch(string(s.text), -1) {
+						referenced[strings.ReplaceAll(m[1], "``", "`")] = true
+						st.hasFK = true
+					}
+				}
+			}
+			tables[i] = st
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	var createDB []fileStmt
+	if db.create != "" {
+		if createDB, err = r.readStatements(ctx, db.create, true); err != nil {
+			return err
+		}
+	}
+	if err := r.prepare(ctx); err != nil {
+		return err
+	}
+	for _, s := range createDB {
+		if s.kind == kCreateDB {
+			if err := r.createDatabaseOptions(ctx, s.text); err != nil {
+				return err
+			}
+		}
+	}
+	// Tables that neither hold nor are the target of a foreign key get
+	// their secondary indexes after the load.
+	for _, t := range tables {
+		if t.view || t.hasFK || referenced[t.name] {
+			continue
+		}
+		for i, s := range t.stmts {
+			if s.kind == kCreateTable && strings.Contains(string(s.text), "ENGINE=InnoDB") {
+				create, add := deferKeys(string(s.text))
+				if add != "" {
+					t.stmts[i].text = []byte(create)
+					t.addKey = add
+				}
+			}
+		}
+	}
+
+	// Create the tables (and view placeholders), then load the data.
+	var todo []*schemaTable
+	for _, t := range tables {
+		if t.view {
+			continue
+		}
+		tr := r.table(t.name)
+		tr.total = t.total
+		if tc, ok := r.cp.done(t.name); ok {
+			tr.skipped = true
+			tr.expected.Store(tc.Expected)
+			tr.bytes.Store(tc.Bytes)
+			tr.seconds = tc.Seconds
+			continue
+		}
+		todo = append(todo, t)
+	}
+	pool, err := r.newPool(ctx, mydumperSession)
+	if err != nil {
+		return err
+	}
+	defer pool.close()
+	err = pool.each(ctx, len(todo), func(ctx context.Context, lc *loaderConn, i int) error {
+		t := todo[i]
+		if _, err := lc.c.ExecContext(ctx, "DROP TABLE IF EXISTS "+termshift.QuoteMySQL(t.name)); err != nil {
+			return fmt.Errorf("drop unfinished table %s: %w", termshift.Quote(t.name), err)
+		}
+		return r.execAll(ctx, lc, t.stmts)
+	})
+	if err != nil {
+		return err
+	}
+	type unit struct {
+		t    *schemaTable
+		file restore.FileInfo
+	}
+	var units []unit
+	byName := map[string]*schemaTable{}
+	for _, t := range todo {
+		byName[t.name] = t
+		r.table(t.name).pending.Store(int64(len(t.data)))
+		for _, f := range t.data {
+			units = append(units, unit{t, f})
+		}
+	}
+	// Largest files first keeps every connection busy until the end.
+	sort.SliceStable(units, func(i, j int) bool { return units[i].file.Size > units[j].file.Size })
+	finish := func(ctx context.Context, lc *loaderConn, t *schemaTable) error {
+		if t.addKey != "" {
+			q := "ALTER TABLE " + termshift.QuoteMySQL(t.name) + " " + t.addKey
+			if _, err := lc.c.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("build deferred indexes of %s: %w", termshift.Quote(t.name), err)
+			}
+		}
+		return r.finishTable(r.table(t.name))
+	}
+	// Tables without data files are finished once created.
+	for _, t := range todo {
+		if len(t.data) == 0 {
+			if err := pool.with(ctx, func(lc *loaderConn) error { return finish(ctx, lc, t) }); err != nil {
+				return err
+			}
+		}
+	}
+	err = pool.each(ctx, len(units), func(ctx context.Context, lc *loaderConn, i int) error {
+		u := units[i]
+		tr := r.table(u.t.name)
+		if err := r.loadFile(ctx, lc, u.file.Name, tr); err != nil {
+			return err
+		}
+		if tr.pending.Add(-1) == 0 {
+			return finish(ctx, lc, u.t)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	if r.cp.PostDone {
+		return nil
+	}
+	// Views (placeholders first, so views may use each other), triggers,
+	// then routines and events, on one connection in order.
+	var post []fileStmt
+	for _, t := range tables {
+		if t.view && len(t.stmts) > 0 {
+			// a killed run may have left the placeholder behind
+			drop := "DROP TABLE IF EXISTS " + termshift.QuoteMySQL(t.name)
+			post = append(post, fileStmt{file: t.stmts[0].file, line: 1, kind: kDropTable, text: []byte(drop)})
+			post = append(post, t.stmts...)
+		}
+	}
+	for _, n := range names {
+		if v := db.tables[n].view; v != "" {
+			s, err := r.readStatements(ctx, v, false)
+			if err != nil {
+				return err
+			}
+			post = append(post, s...)
+		}
+	}
+	for _, n := range names {
+		if tr := db.tables[n].triggers; tr != "" {
+			s, err := r.readStatements(ctx, tr, false)
+			if err != nil {
+				return err
+			}
+			post = append(post, s...)
+		}
+	}
+	if db.post != "" {
+		s, err := r.readStatements(ctx, db.post, false)
+		if err != nil {
+			return err
+		}
+		post = append(post, s...)
+	}
+	if err := pool.with(ctx, func(lc *loaderConn) error {
+		if err := lc.setSession(ctx, mydumperPostSession); err != nil {
+			return err
+		}
+		if err := r.execAll(ctx, lc, post); err != nil {
+			return err
+		}
+		return lc.commit(ctx)
+	}); err != nil {
+		return err
+	}
+	return r.cp.update(func(cp *checkpoint) { cp.PostDone = true })
+}
+
+// mydumperSession is what myloader sets: values as written (zero ids stay
+// zero), no engine substitution, UTC timestamps.
+const mydumperSession = "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', time_zone='+00:00', NAMES utf8mb4"
+
+// mydumperPostSession is for triggers and routines: mydumper 0.10 does
+// not record the sql_mode they were created with, so they get the
+// server's default, as if the application had created them.
+const mydumperPostSession = "SET SESSION sql_mode=@@GLOBAL.sql_mode, time_zone='+00:00', NAMES utf8mb4"
+
+// execAll runs already-read statements in order.
+func (r *run) execAll(ctx context.Context, lc *loaderConn, stmts []fileStmt) error {
+	for _, s := range stmts {
+		if err := lc.exec(ctx, s.file, s.line, s.text); err != nil {
+			return err
+		}
+		if s.kind == kSet {
+			lc.session = "" // the file changed the session: reapply the baseline next time
+		}
+	}
+	return nil
+}
+
+// loadFile streams one data file into its table and commits it.
+func (r *run) loadFile(ctx context.Context, lc *loaderConn, name string, t *tableRun) error {
+	if err := lc.setSession(ctx, mydumperSession); err != nil {
+		return err
+	}
+	rc, err := open(ctx, r.src, name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	sp := newSplitter(rc, name, true)
+	var sinceCommit int
+	for {
+		st, err := sp.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		k, obj := classify(st.Text)
+		switch k {
+		case kSet:
+			lc.session = ""
+		case kInsert:
+			if err := r.checkScope(name, st.Line, k, obj); err != nil {
+				return err
+			}
+			if obj.Name != t.name {
+				return fmt.Errorf("%s line %d: INSERT into %s in the data file of %s: %w", name, st.Line, termshift.Quote(obj.Name), termshift.Quote(t.name), termshift.ErrInvalid)
+			}
+			if obj.Schema != "" {
+				st.Text = rename(st.Text, r.opts.From, r.opts.To)
+			}
+		default:
+			return fmt.Errorf("%s line %d: unexpected statement in a data file: %s: %w", name, st.Line, preview(st.Text), termshift.ErrInvalid)
+		}
+		if err := lc.exec(ctx, name, st.Line, st.Text); err != nil {
+			return err
+		}
+		if k == kInsert {
+			t.expected.Add(rowCount(st))
+			t.bytes.Add(int64(len(st.Text)) + 2)
+			sinceCommit += len(st.Text)
+			if sinceCommit >= commitBytes {
+				if err := lc.commit(ctx); err != nil {
+					return err
+				}
+				sinceCommit = 0
+			}
+			r.progress(t, false)
+		}
+	}
+	return lc.commit(ctx)
+}
+
+// pool is Threads loader connections.
+type pool struct {
+	conns chan *loaderConn
+	all   []*loaderConn
+}
+
+func (r *run) newPool(ctx context.Context, baseline string) (*pool, error) {
+	p := &pool{conns: make(chan *loaderConn, r.opts.Threads)}
+	for range r.opts.Threads {
+		lc, err := r.loader.conn(ctx, baseline)
+		if err != nil {
+			p.close()
+			return nil, err
+		}
+		p.all = append(p.all, lc)
+		p.conns <- lc
+	}
+	return p, nil
+}
+
+func (p *pool) close() {
+	for _, lc := range p.all {
+		lc.Close()
+	}
+}
+
+// with runs f on one connection.
+func (p *pool) with(ctx context.Context, f func(*loaderConn) error) error {
+	select {
+	case lc := <-p.conns:
+		defer func() { p.conns <- lc }()
+		return f(lc)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// each runs f for 0..n-1 on the pool's connections, stopping at the first
+// error.
+func (p *pool) each(ctx context.Context, n int, f func(context.Context, *loaderConn, int) error) error {
+	g, gctx := newGroup(ctx, 0)
+	next := make(chan int)
+	for _, lc := range p.all {
+		g.Go(func() error {
+			for i := range next {
+				if err := f(gctx, lc, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(next)
+		for i := range n {
+			select {
+			case next <- i:
+			case <-gctx.Done():
+				return nil
+			}
+		}
+		return nil
+	})
+	return g.Wait()
+}

@@ -1,0 +1,7 @@
+/*!40101 SET NAMES binary*/;
+/*!40014 SET FOREIGN_KEY_CHECKS=0*/;
+/*!40103 SET TIME_ZONE='+00:00' */;
+INSERT INTO `we-ird$name` VALUES
+(1,"x"),
+(NULL,NULL),
+(1,"x");
