@@ -206,11 +206,17 @@ func (srv *server) apply(ctx context.Context) error {
 		backends = append(backends, router.Backend{Release: name, URL: u})
 		urls[name] = u.String()
 	}
-	srv.router.Update(s.Live, backends)
-	if s.Maintenance != nil {
-		srv.router.SetMaintenance(true, o.Env.Router.Maintain.RetryAfter.Duration, s.Maintenance.Message)
-	} else {
-		srv.router.SetMaintenance(false, 0, "")
+	// Push a new routing table only when it differs: every push is logged.
+	live, current, maint := srv.router.Table()
+	if live != s.Live || !sameBackends(current, backends) {
+		srv.router.Update(s.Live, backends)
+	}
+	if want := s.Maintenance != nil; want != maint {
+		if want {
+			srv.router.SetMaintenance(true, o.Env.Router.Maintain.RetryAfter.Duration, s.Maintenance.Message)
+		} else {
+			srv.router.SetMaintenance(false, 0, "")
+		}
 	}
 	procs := map[string][]ProcRow{}
 	for name, g := range srv.groups {
@@ -248,6 +254,18 @@ func (srv *server) start(ctx context.Context, s *State, spec ReleaseSpec) (*runn
 	}
 	// The processes outlive this request: they stop when serve stops.
 	return runner.Start(context.WithoutCancel(ctx), runner.Options{Release: spec.Name, Commands: cmds, LogDir: o.Store.LogDir(spec.Name), Logger: o.Logger})
+}
+
+func sameBackends(a, b []router.Backend) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Release != b[i].Release || a[i].URL.String() != b[i].URL.String() {
+			return false
+		}
+	}
+	return true
 }
 
 func releaseEnv(d *TemplateData) []string {
