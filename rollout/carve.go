@@ -33,7 +33,7 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 	if err != nil {
 		return nil, err
 	}
-	planned, err := o.plannedNamespaces(s, release)
+	planned, err := o.plannedNamespaces(ctx, s, release)
 	if err != nil {
 		return nil, err
 	}

@@ -70,7 +70,7 @@ func (o *Orchestrator) logicalDBs(svc termshift.Service) []LogicalDB {
 // plannedNamespaces derives every namespace of release. Memcached pool
 // clusters come from state (an existing assignment) or are picked from the
 // clusters no other release holds.
-func (o *Orchestrator) plannedNamespaces(s *State, release string) ([]termshift.Namespace, error) {
+func (o *Orchestrator) plannedNamespaces(ctx context.Context, s *State, release string) ([]termshift.Namespace, error) {
 	var out []termshift.Namespace
 	for _, svc := range termshift.Services() {
 		for _, db := range o.logicalDBs(svc) {
@@ -79,7 +79,7 @@ func (o *Orchestrator) plannedNamespaces(s *State, release string) ([]termshift.
 				return nil, err
 			}
 			if svc == termshift.Memcached {
-				name, err := o.memcachedName(s, release, db.Name, ns.Name)
+				name, err := o.memcachedName(ctx, s, release, db.Name, ns.Name)
 				if err != nil {
 					return nil, err
 				}
@@ -91,7 +91,7 @@ func (o *Orchestrator) plannedNamespaces(s *State, release string) ([]termshift.
 	return out, nil
 }
 
-func (o *Orchestrator) memcachedName(s *State, release, logical, derived string) (string, error) {
+func (o *Orchestrator) memcachedName(ctx context.Context, s *State, release, logical, derived string) (string, error) {
 	if r := s.Releases[release]; r != nil {
 		if ns := r.Namespace(termshift.Memcached, logical); ns != nil {
 			return ns.Name, nil
@@ -117,10 +117,25 @@ func (o *Orchestrator) memcachedName(s *State, release, logical, derived string)
 		names = append(names, c)
 	}
 	sort.Strings(names)
+	// A cluster no release in state holds may still carry another
+	// environment's owner marker: skip it rather than fail the carve.
+	mc, err := o.openMemcached(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer mc.Close()
 	for _, c := range names {
-		if _, ok := taken[c]; !ok {
+		if _, ok := taken[c]; ok {
+			continue
+		}
+		holder, err := mc.Holder(ctx, c)
+		if err != nil {
+			return "", err
+		}
+		if holder == "" || holder == release {
 			return c, nil
 		}
+		taken[c] = holder + ", by its owner marker"
 	}
 	var holders []string
 	for _, c := range names {

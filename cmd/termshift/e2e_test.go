@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
@@ -433,8 +434,8 @@ func TestSemesterUpgradeEndToEnd(t *testing.T) {
 			grants = append(grants, g)
 		}
 		rows.Close()
-		if len(grants) != 2 || !strings.HasPrefix(grants[0], "GRANT USAGE ON *.*") || !strings.Contains(grants[1], "ON `"+user+"`.*") {
-			t.Errorf("grants of %s: %q, want USAGE plus its own schema only", user, grants)
+		if len(grants) != 2 || !strings.HasPrefix(grants[0], "GRANT USAGE ON *.*") || !strings.Contains(grants[1], "ON `"+strings.ReplaceAll(user, "_", `\_`)+"`.*") {
+			t.Errorf("grants of %s: %q, want USAGE plus its own schema only (with _ escaped: a GRANT wildcard)", user, grants)
 		}
 	}
 
@@ -535,5 +536,65 @@ func TestSemesterUpgradeEndToEnd(t *testing.T) {
 		if strings.Contains(string(journal), c.Password.Reveal()) {
 			t.Errorf("the journal holds the password of %s", k)
 		}
+	}
+
+	// A configuration naming another release's schema fails exactly the
+	// config check, exit 5, and the cutover gate then refuses (exit 4).
+	cfgPath := filepath.Join(e.dir, ".termshift", "releases", e.nxt, "config", "lms.env.json")
+	cfg, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tampered := strings.Replace(string(cfg), `"edxapp_`+e.nxt+`"`, `"edxapp_`+e.cur+`"`, 1)
+	if tampered == string(cfg) {
+		t.Fatalf("rendered config does not name edxapp_%s:\n%s", e.nxt, cfg)
+	}
+	if err := os.WriteFile(cfgPath, []byte(tampered), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	junit := filepath.Join(e.dir, "verify.xml")
+	code, vout, verr := e.cli("verify", e.nxt, "--junit", junit, "--json")
+	if code != exitVerify {
+		t.Fatalf("verify with a mis-wired config: exit %d, want %d\n%s\n%s", code, exitVerify, vout, verr)
+	}
+	var rep struct {
+		Results []struct{ Check, Target, Status string }
+	}
+	if err := json.Unmarshal([]byte(vout), &rep); err != nil {
+		t.Fatalf("verify --json: %v\n%s", err, vout)
+	}
+	var failed []string
+	for _, r := range rep.Results {
+		if r.Status == "fail" {
+			failed = append(failed, r.Check)
+		}
+	}
+	if diff := cmp.Diff(failed, []string{"config"}); diff != "" {
+		t.Errorf("failing checks (-got +want):\n%s", diff)
+	}
+	xmlData, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(xmlData, &suites); err != nil || len(suites.Suites) != 1 || suites.Suites[0].Failures != 1 || suites.Suites[0].Tests != len(rep.Results) {
+		t.Errorf("junit report: %+v, %v\n%s", suites, err, xmlData)
+	}
+	if code, _, errs := e.cli("rollback", "--to", e.nxt, "--reason", "e2e: forward again"); code != 0 {
+		t.Fatalf("rollback --to next: %s", errs)
+	}
+	if code, _, errs := e.cli("rollback", "--reason", "e2e: back"); code != 0 {
+		t.Fatalf("rollback: %s", errs)
+	}
+	if code, _, errs := e.cli("cutover", e.nxt, "--reason", "e2e: must be refused"); code != exitRefused || !strings.Contains(errs, "failed") {
+		t.Errorf("cutover after a failed verify: exit %d, %s; want %d refused", code, errs, exitRefused)
+	}
+	if got, _ := e.version(nil); got != e.cur {
+		t.Errorf("public traffic reaches %q after a refused cutover, want %q", got, e.cur)
 	}
 }
