@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/restore/scrub"
@@ -65,6 +66,12 @@ func (o *Orchestrator) Scrub(ctx context.Context, release string) ([]ScrubResult
 		}
 	}
 	salt := termshift.Secret(o.Env.Scrub.Salt)
+	// A preset names tables of every namespace; each skip is in the report,
+	// the log gets them only when debugging.
+	logger := slog.New(slog.DiscardHandler)
+	if o.Logger.Enabled(ctx, slog.LevelDebug) {
+		logger = o.Logger
+	}
 	var results []ScrubResult
 	var errs []error
 	for _, ns := range rs.Namespaces {
@@ -75,9 +82,9 @@ func (o *Orchestrator) Scrub(ctx context.Context, release string) ([]ScrubResult
 		var err error
 		switch {
 		case ns.Service == termshift.MySQL && len(my) > 0:
-			rep, err = scrub.ScrubMySQL(ctx, my, scrub.MySQLOptions{DSN: termshift.Secret(o.Env.Servers.MySQL.DSN), Schema: ns.Name, Salt: salt, Logger: o.Logger})
+			rep, err = scrub.ScrubMySQL(ctx, my, scrub.MySQLOptions{DSN: termshift.Secret(o.Env.Servers.MySQL.DSN), Schema: ns.Name, Salt: salt, Logger: logger})
 		case ns.Service == termshift.MongoDB && len(mg) > 0:
-			rep, err = scrub.ScrubMongo(ctx, mg, scrub.MongoOptions{URI: termshift.Secret(o.Env.Servers.Mongo.URI), Database: ns.Name, Salt: salt, Logger: o.Logger})
+			rep, err = scrub.ScrubMongo(ctx, mg, scrub.MongoOptions{URI: termshift.Secret(o.Env.Servers.Mongo.URI), Database: ns.Name, Salt: salt, Logger: logger})
 		default:
 			continue
 		}
