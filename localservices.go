@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // DevEnvFile is where `make services` writes the settings of the local
@@ -81,32 +80,4 @@ func RequireLocalSetting(t TB, name string) string {
 	}
 	t.Skipf("%s is not set: run `make services` to bring up the local servers", name)
 	return ""
-}
-
-// LockTB is the part of testing.TB that HoldLocalResource needs.
-type LockTB interface {
-	TB
-	Cleanup(func())
-}
-
-// HoldLocalResource serializes tests of different packages (separate
-// processes under `go test ./...`) that need a scarce local server resource
-// exclusively, such as the two memcached clusters of `make services` that
-// carving assigns to one release each. It holds an advisory file lock named
-// after the resource until the test ends.
-func HoldLocalResource(t LockTB, name string) {
-	t.Helper()
-	path := filepath.Join(os.TempDir(), "termshift-test-"+name+".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatalf("open lock %s: %v", path, err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		t.Fatalf("lock %s: %v", path, err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	})
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	_ "github.com/go-sql-driver/mysql" // the MySQL driver for counts
@@ -29,15 +30,22 @@ func (o *Orchestrator) takeCounts(ctx context.Context, rs *ReleaseState) *Switch
 			dbs = append(dbs, ns.Name)
 		}
 	}
+	// MySQL and MongoDB are counted at once, each into its own maps.
+	my := &SwitchCounts{Rows: c.Rows, AutoIncrement: c.AutoIncrement}
+	var myErr, mgErr error
+	var wg sync.WaitGroup
 	if len(schemas) > 0 && o.Env.Servers.MySQL != nil {
-		if err := o.mysqlCounts(ctx, schemas, c); err != nil {
-			c.Unavailable = append(c.Unavailable, "mysql: "+err.Error())
-		}
+		wg.Go(func() { myErr = o.mysqlCounts(ctx, schemas, my) })
 	}
 	if len(dbs) > 0 && o.Env.Servers.Mongo != nil {
-		if err := o.mongoCounts(ctx, dbs, c); err != nil {
-			c.Unavailable = append(c.Unavailable, "mongo: "+err.Error())
-		}
+		wg.Go(func() { mgErr = o.mongoCounts(ctx, dbs, c) })
+	}
+	wg.Wait()
+	if myErr != nil {
+		c.Unavailable = append(c.Unavailable, "mysql: "+myErr.Error())
+	}
+	if mgErr != nil {
+		c.Unavailable = append(c.Unavailable, "mongo: "+mgErr.Error())
 	}
 	return c
 }
@@ -102,12 +110,21 @@ func (o *Orchestrator) mongoCounts(ctx context.Context, dbs []string, c *SwitchC
 			return fmt.Errorf("list collections of %s: %w", termshift.Quote(name), redactErr(err, o.adminSecrets()))
 		}
 		sort.Strings(colls)
-		for _, coll := range colls {
-			n, err := client.Database(name).Collection(coll).CountDocuments(ctx, bson.D{})
-			if err != nil {
-				return fmt.Errorf("count %s.%s: %w", name, coll, err)
+		// Collections are counted at once: a count scans on some servers.
+		counts := make([]int64, len(colls))
+		errs := make([]error, len(colls))
+		var wg sync.WaitGroup
+		for i, coll := range colls {
+			wg.Go(func() {
+				counts[i], errs[i] = client.Database(name).Collection(coll).CountDocuments(ctx, bson.D{})
+			})
+		}
+		wg.Wait()
+		for i, coll := range colls {
+			if errs[i] != nil {
+				return fmt.Errorf("count %s.%s: %w", name, coll, redactErr(errs[i], o.adminSecrets()))
 			}
-			c.Documents[name+"."+coll] = n
+			c.Documents[name+"."+coll] = counts[i]
 		}
 	}
 	return nil

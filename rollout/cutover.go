@@ -79,6 +79,11 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	if !rs.Running {
 		return refuse("it is not running", "run `termshift deploy "+release+"` first")
 	}
+	// The counts of the new live release at the switch are taken while its
+	// health is checked: both must finish before the switch, and the release
+	// gets no public writes until then.
+	countsc := make(chan *SwitchCounts, 1)
+	go func() { countsc <- o.takeCounts(ctx, rs) }()
 	health := o.healthURL(spec)
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	err = runner.WaitHealthy(hctx, health, 200*time.Millisecond)
@@ -86,6 +91,7 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	if err != nil {
 		return refuse("it is not healthy: "+err.Error(), "its logs are in "+o.Store.LogDir(release))
 	}
+	o.Logger.Debug("cutover: healthy", "release", release, "elapsed", o.Now().Sub(start))
 	forced := ""
 	if why := gate(rs); why != "" {
 		if !opts.SkipVerify {
@@ -125,8 +131,13 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 		}
 		rep.Maintained = o.Now().Sub(mStart)
 	}
-	// Counts of the new live release at the switch, for rollback's report.
-	rs.Switch = o.takeCounts(ctx, rs)
+	// Counts of the new live release at the switch, for rollback's report;
+	// after a maintenance window they are taken again, past its migrations.
+	rs.Switch = <-countsc
+	o.Logger.Debug("cutover: counted", "release", release, "elapsed", o.Now().Sub(start))
+	if rep.Maintained > 0 {
+		rs.Switch = o.takeCounts(ctx, rs)
+	}
 	if err := o.checkLock(); err != nil {
 		return nil, err
 	}
@@ -141,6 +152,7 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	if err := o.saveState(s); err != nil {
 		return nil, err
 	}
+	o.Logger.Debug("cutover: state saved", "release", release, "elapsed", o.Now().Sub(start))
 	if err := o.route(ctx, s); err != nil {
 		err = fmt.Errorf("cutover %s: state says live, but the router did not switch: %w", termshift.Quote(release), err)
 		o.journal(release, "cutover", "failed", err.Error())

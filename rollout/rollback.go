@@ -90,10 +90,19 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*Swi
 	}
 	abandoned := s.Live
 	rep := &SwitchReport{From: abandoned, To: to, Forced: forced}
-	sctx, cancel := context.WithTimeout(ctx, opts.StrandedBudget)
-	rep.Stranded = o.stranded(sctx, s.Releases[abandoned])
-	cancel()
+	// What would be stranded is counted on the abandoned release's servers,
+	// within a budget: they may be down. A dry run shows it alone; a real
+	// rollback counts while it switches, so counting never delays the
+	// switch, and the count is taken at the moment writes stop reaching it.
+	abandonedState := *s.Releases[abandoned]
+	strandedc := make(chan *Stranded, 1)
+	go func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opts.StrandedBudget)
+		defer cancel()
+		strandedc <- o.stranded(sctx, &abandonedState)
+	}()
 	if opts.DryRun {
+		rep.Stranded = <-strandedc
 		return rep, nil
 	}
 	if !target.Running {
@@ -107,12 +116,14 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*Swi
 		return nil, err
 	}
 	if err := o.route(ctx, s); err != nil {
+		rep.Stranded = <-strandedc
 		err = fmt.Errorf("rollback to %s: state says live, but the router did not switch: %w", termshift.Quote(to), err)
 		o.journal(to, "rollback", "failed", err.Error())
 		return rep, err
 	}
 	rep.Switched = o.Now()
 	rep.Duration = rep.Switched.Sub(start)
+	rep.Stranded = <-strandedc
 	detail := fmt.Sprintf("live again (abandoned %s); switched in %s", abandoned, rep.Duration.Round(time.Millisecond))
 	if !rep.Stranded.Empty() {
 		detail += "; stranded: " + rep.Stranded.Summary()

@@ -28,6 +28,7 @@ import (
 	rmongo "github.com/termshift/termshift/restore/mongo"
 	"github.com/termshift/termshift/rollout"
 	"github.com/termshift/termshift/rollout/bench"
+	"github.com/termshift/termshift/tenancy/tenancytest"
 )
 
 const backupSnapshot = "../../testdata/backup/2026-11-20T02:00:00Z"
@@ -116,7 +117,7 @@ func (e *e2e) version(header http.Header) (string, int) {
 func newE2E(t *testing.T) *e2e {
 	dsn := termshift.RequireLocalSetting(t, "TERMSHIFT_MYSQL_DSN")
 	mongoURI := termshift.RequireLocalSetting(t, "TERMSHIFT_MONGO_URI")
-	for _, k := range []string{"TERMSHIFT_RABBITMQ_URL", "TERMSHIFT_RABBITMQ_MANAGEMENT_URL", "TERMSHIFT_MEMCACHED_CLUSTERS", "TERMSHIFT_S3_ENDPOINT", "TERMSHIFT_S3_BUCKET"} {
+	for _, k := range []string{"TERMSHIFT_RABBITMQ_URL", "TERMSHIFT_RABBITMQ_MANAGEMENT_URL", "TERMSHIFT_S3_ENDPOINT", "TERMSHIFT_S3_BUCKET"} {
 		termshift.RequireLocalSetting(t, k)
 	}
 	if _, err := exec.LookPath("myloader"); err != nil {
@@ -125,8 +126,6 @@ func newE2E(t *testing.T) *e2e {
 		}
 		t.Skip("myloader is not installed: run `make services`")
 	}
-	// Both memcached clusters of the pool are carved: no other test may hold them.
-	termshift.HoldLocalResource(t, "memcached-pool")
 	e := &e2e{t: t, dir: t.TempDir(), cur: randName(t, "c", 7), nxt: randName(t, "n", 7)}
 	e.router = fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	bin := filepath.Join(e.dir, "bin")
@@ -143,10 +142,12 @@ func newE2E(t *testing.T) *e2e {
 		}
 		return fmt.Sprintf(`[%s/demo-lms, worker, --config, "{{.ConfigDir}}/lms.env.json"]`, bin)
 	}
-	clusters, _ := termshift.LocalSetting("TERMSHIFT_MEMCACHED_CLUSTERS")
+	// Two releases carve two clusters: the test brings its own, since the
+	// shared pool of `make services` may be held by a developer's releases
+	// (`make demo` leaves both carved).
 	var pool strings.Builder
-	for i, c := range strings.Split(clusters, ";") {
-		fmt.Fprintf(&pool, "      e2e%d: [%q]\n", i, strings.Split(c, ",")[0])
+	for i := range 2 {
+		fmt.Fprintf(&pool, "      e2e%d: [%q]\n", i, tenancytest.StartMemcached(t))
 	}
 	yaml := fmt.Sprintf(`name: e2e
 servers:

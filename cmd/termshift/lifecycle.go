@@ -115,9 +115,11 @@ func (a *app) rollbackCommand() *cobra.Command {
 		Short: "Switch traffic back to the rollback target in well under a second",
 		Long: `Switch public traffic back to the rollback target (the release live before),
 or --to RELEASE. It needs nothing from the release being abandoned: it may be
-crashed or its servers unreachable. Before switching it shows what would be
-stranded: rows and documents written to the abandoned release since it became
-live. --dry-run shows only that. If another command holds the lock, rollback
+crashed or its servers unreachable. It reports what the switch strands: rows
+and documents written to the abandoned release since it became live, counted
+within half a second while the switch happens, so counting never delays it
+(unreachable servers are reported as unknown). --dry-run shows only that,
+without switching. If another command holds the lock, rollback
 names it; --force takes the lock over (journaled) and the holder stops at its
 next step.`,
 		Args: cobra.NoArgs,
