@@ -27,6 +27,10 @@ type carver interface {
 // openCarver connects to the service's server with the admin credentials.
 func (o *Orchestrator) openCarver(ctx context.Context, svc termshift.Service) (carver, error) {
 	s := o.Env.Servers
+	if (svc == termshift.MySQL && s.MySQL == nil) || (svc == termshift.MongoDB && s.Mongo == nil) ||
+		(svc == termshift.RabbitMQ && s.RabbitMQ == nil) || (svc == termshift.Memcached && s.Memcached == nil) {
+		return nil, fmt.Errorf("servers.%s is not configured in %s, but a release has %s namespaces: %w", svc, o.Env.Path, svc, termshift.ErrInvalid)
+	}
 	switch svc {
 	case termshift.MySQL:
 		return tmysql.New(ctx, tmysql.Config{DSN: termshift.Secret(s.MySQL.DSN), UserHost: s.MySQL.UserHost})

@@ -252,16 +252,25 @@ func (o *Orchestrator) ConfigDiff(a, b string) (string, error) {
 	return out.String(), nil
 }
 
-func maskFunc(secrets []string) func(string) string {
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	return func(s string) string {
-		for _, sec := range secrets {
-			if sec != "" {
-				s = strings.ReplaceAll(s, sec, "********")
-				s = strings.ReplaceAll(s, url.QueryEscape(sec), "********")
-			}
+func maskFunc(secrets []string) func(string) string { return replacer(secrets, "********") }
+
+// replacer returns a function that replaces every secret in text with repl:
+// raw, and in the escaped forms a URL gives it (userinfo, path, query).
+func replacer(secrets []string, repl string) func(string) string {
+	var forms []string
+	for _, sec := range secrets {
+		if len(sec) < 4 {
+			continue // too short to tell from ordinary text
 		}
-		return s
+		_, userinfo, _ := strings.Cut(url.UserPassword("u", sec).String(), ":")
+		forms = append(forms, sec, userinfo, url.PathEscape(sec), url.QueryEscape(sec))
+	}
+	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
+	return func(text string) string {
+		for _, f := range forms {
+			text = strings.ReplaceAll(text, f, repl)
+		}
+		return text
 	}
 }
 
@@ -290,12 +299,12 @@ func lineDiff(a, b []string) string {
 			out.WriteString("  " + a[i] + "\n")
 			i++
 			j++
-		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
-			out.WriteString("+ " + b[j] + "\n")
-			j++
-		default:
+		case i < n && (j == m || lcs[i+1][j] >= lcs[i][j+1]):
 			out.WriteString("- " + a[i] + "\n")
 			i++
+		default:
+			out.WriteString("+ " + b[j] + "\n")
+			j++
 		}
 	}
 	return out.String()

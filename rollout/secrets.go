@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/termshift/termshift"
@@ -82,31 +81,17 @@ func (st Store) DeleteCredentials(release string) error {
 // extra secret in text with [redacted]: the journal's and the logs' last line
 // of defence.
 func (st Store) Redactor(extra ...string) func(string) string {
-	var secrets []string
-	for _, s := range extra {
-		if len(s) >= 4 {
-			secrets = append(secrets, s)
-		}
-	}
+	secrets := append([]string(nil), extra...)
 	if entries, err := os.ReadDir(st.secretsDir()); err == nil {
 		for _, e := range entries {
-			release := strings.TrimSuffix(e.Name(), ".json")
-			creds, err := st.Credentials(release)
+			creds, err := st.Credentials(strings.TrimSuffix(e.Name(), ".json"))
 			if err != nil {
 				continue
 			}
 			for _, c := range creds {
-				if p := c.Password.Reveal(); len(p) >= 4 {
-					secrets = append(secrets, p)
-				}
+				secrets = append(secrets, c.Password.Reveal())
 			}
 		}
 	}
-	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	return func(text string) string {
-		for _, s := range secrets {
-			text = strings.ReplaceAll(text, s, "[redacted]")
-		}
-		return text
-	}
+	return replacer(secrets, "[redacted]")
 }

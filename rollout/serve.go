@@ -89,11 +89,12 @@ func (o *Orchestrator) Serve(ctx context.Context) error {
 
 	routerErr := make(chan error, 1)
 	go func() { routerErr <- srv.router.ListenAndServe(ctx) }()
-	select {
-	case <-srv.router.Ready():
-	case err := <-routerErr:
+	<-srv.router.Ready() // closed once bound, or once binding failed
+	if srv.router.Addr() == "" {
+		err := <-routerErr
 		ln.Close()
-		return fmt.Errorf("router cannot bind %s: %w", o.Env.Router.Listen, err)
+		_ = os.Remove(sock)
+		return termshift.WithHint(fmt.Errorf("router cannot bind %s: %w", o.Env.Router.Listen, err), "another program uses that address: stop it, or change router.listen")
 	}
 
 	control := &http.Server{Handler: srv.controlHandler(ctx), ReadHeaderTimeout: 5 * time.Second}
