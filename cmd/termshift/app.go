@@ -219,17 +219,3 @@ func releaseArg(args []string) (string, error) {
 	}
 	return args[0], nil
 }
-
-// knownRelease checks that the environment file defines the release.
-func knownRelease(env *rollout.Environment, name string) (rollout.ReleaseSpec, error) {
-	spec, ok := env.Release(name)
-	if !ok {
-		var names []string
-		for _, r := range env.Releases {
-			names = append(names, r.Name)
-		}
-		return spec, termshift.WithHint(fmt.Errorf("release %s is not defined in %s: %w", termshift.Quote(name), env.Path, termshift.ErrNotFound),
-			"defined releases: "+strings.Join(names, ", "))
-	}
-	return spec, nil
-}
