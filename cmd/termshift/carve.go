@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"text/tabwriter"
 
@@ -25,6 +28,39 @@ func (a *app) orchestrator(cmd *cobra.Command, args []string) (*rollout.Orchestr
 	return rollout.NewOrchestrator(env, a.logger, a.stderr, line), nil
 }
 
+// lockedRelease validates the RELEASE argument, then runs step holding the
+// environment's lock. What step returns is printed (JSON with --json, else
+// by text) even when it stopped half way, so the operator sees what is done;
+// then its error is returned.
+func lockedRelease[T any](a *app, cmd *cobra.Command, args []string, reason string,
+	step func(ctx context.Context, o *rollout.Orchestrator, release string) (T, error), text func(release string, v T)) error {
+	release, err := releaseArg(args)
+	if err != nil {
+		return err
+	}
+	o, err := a.orchestrator(cmd, args)
+	if err != nil {
+		return err
+	}
+	o.Reason = reason
+	var v T
+	err = o.Locked(func() error {
+		var err error
+		v, err = step(cmd.Context(), o, release)
+		return err
+	})
+	if !reflect.ValueOf(&v).Elem().IsZero() {
+		if a.jsonOut {
+			if jerr := a.printJSON(v); jerr != nil {
+				return errors.Join(err, jerr)
+			}
+		} else {
+			text(release, v)
+		}
+	}
+	return err
+}
+
 func (a *app) carveCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "carve RELEASE",
@@ -37,30 +73,9 @@ Credentials are random, stored under the state directory with mode 0600, and
 shown only by ` + "`termshift credentials RELEASE`" + `. A second carve changes nothing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			release, err := releaseArg(args)
-			if err != nil {
-				return err
-			}
-			o, err := a.orchestrator(cmd, args)
-			if err != nil {
-				return err
-			}
-			var results []rollout.CarveResult
-			err = o.Locked(func() error {
-				var err error
-				results, err = o.Carve(cmd.Context(), release)
-				return err
-			})
-			if results != nil {
-				if a.jsonOut {
-					if jerr := a.printJSON(results); jerr != nil {
-						return jerr
-					}
-				} else {
-					a.printCarve(results)
-				}
-			}
-			return err
+			return lockedRelease(a, cmd, args, "", func(ctx context.Context, o *rollout.Orchestrator, release string) ([]rollout.CarveResult, error) {
+				return o.Carve(ctx, release)
+			}, func(_ string, results []rollout.CarveResult) { a.printCarve(results) })
 		},
 	}
 	a.addJSONFlag(cmd)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,19 +18,14 @@ func (a *app) deployCommand() *cobra.Command {
 		Short: "Render the release's configuration, start it beside the live one, wait for health",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			release, err := releaseArg(args)
-			if err != nil {
-				return err
-			}
-			o, err := a.orchestrator(cmd, args)
-			if err != nil {
-				return err
-			}
-			if err := o.Locked(func() error { return o.Deploy(cmd.Context(), release) }); err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "%s is running and healthy; preview it with the header X-Termshift-Release: %s\n", release, release)
-			return nil
+			return lockedRelease(a, cmd, args, "", func(ctx context.Context, o *rollout.Orchestrator, release string) (string, error) {
+				if err := o.Deploy(ctx, release); err != nil {
+					return "", err // nothing to print: the error says it
+				}
+				return release, nil
+			}, func(release, _ string) {
+				fmt.Fprintf(a.stdout, "%s is running and healthy; preview it with the header X-Termshift-Release: %s\n", release, release)
+			})
 		},
 	}
 	return cmd
@@ -65,40 +61,22 @@ func (a *app) cutoverCommand() *cobra.Command {
 		Short: "Switch public traffic to a verified, running, healthy release (atomic; journaled)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			release, err := releaseArg(args)
-			if err != nil {
-				return err
-			}
-			o, err := a.orchestrator(cmd, args)
-			if err != nil {
-				return err
-			}
-			o.Reason = reason
-			var rep *rollout.SwitchReport
-			err = o.Locked(func() error {
-				var err error
-				rep, err = o.Cutover(cmd.Context(), release, opts)
-				return err
+			return lockedRelease(a, cmd, args, reason, func(ctx context.Context, o *rollout.Orchestrator, release string) (*rollout.SwitchReport, error) {
+				return o.Cutover(ctx, release, opts)
+			}, func(release string, rep *rollout.SwitchReport) {
+				if rep.From == rep.To {
+					fmt.Fprintf(a.stdout, "%s is already live: nothing to do\n", release)
+					return
+				}
+				fmt.Fprintf(a.stdout, "%s is live (was %s); switched %s after the command started", release, orNone(rep.From), rep.Duration.Round(time.Millisecond))
+				if rep.Maintained > 0 {
+					fmt.Fprintf(a.stdout, "; maintenance window %s", rep.Maintained.Round(time.Millisecond))
+				}
+				fmt.Fprintln(a.stdout)
+				if rep.From != "" {
+					fmt.Fprintf(a.stdout, "%s keeps running as the rollback target: termshift rollback --reason TEXT\n", rep.From)
+				}
 			})
-			if err != nil {
-				return err
-			}
-			if a.jsonOut {
-				return a.printJSON(rep)
-			}
-			if rep.From == rep.To {
-				fmt.Fprintf(a.stdout, "%s is already live: nothing to do\n", release)
-				return nil
-			}
-			fmt.Fprintf(a.stdout, "%s is live (was %s); switched %s after the command started", release, orNone(rep.From), rep.Duration.Round(time.Millisecond))
-			if rep.Maintained > 0 {
-				fmt.Fprintf(a.stdout, "; maintenance window %s", rep.Maintained.Round(time.Millisecond))
-			}
-			fmt.Fprintln(a.stdout)
-			if rep.From != "" {
-				fmt.Fprintf(a.stdout, "%s keeps running as the rollback target: termshift rollback --reason TEXT\n", rep.From)
-			}
-			return nil
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required, journaled)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -28,37 +29,25 @@ every proof holds. The live release and the rollback target are refused.
 The subcommands restore one namespace without an environment file.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			release, err := releaseArg(args)
-			if err != nil {
-				return err
-			}
-			o, err := a.orchestrator(cmd, args)
-			if err != nil {
-				return err
-			}
 			if !a.jsonOut {
 				opts.Progress = newProgress(a.stderr).Event
 			}
-			var results []rollout.RestoreResult
-			var snap restore.Snapshot
-			err = o.Locked(func() error {
-				var err error
-				results, snap, err = o.Restore(cmd.Context(), release, opts)
-				return err
-			})
-			if results != nil {
-				if a.jsonOut {
-					if jerr := a.printJSON(map[string]any{"snapshot": snap, "namespaces": results}); jerr != nil {
-						return jerr
-					}
-				} else {
-					fmt.Fprintf(a.stdout, "snapshot %s\n", snap.ID)
-					for _, r := range results {
-						a.printRestoreResult(r)
-					}
-				}
+			type restored struct {
+				Snapshot   restore.Snapshot        `json:"snapshot"`
+				Namespaces []rollout.RestoreResult `json:"namespaces"`
 			}
-			return err
+			return lockedRelease(a, cmd, args, "", func(ctx context.Context, o *rollout.Orchestrator, release string) (*restored, error) {
+				results, snap, err := o.Restore(ctx, release, opts)
+				if results == nil {
+					return nil, err
+				}
+				return &restored{Snapshot: snap, Namespaces: results}, err
+			}, func(_ string, r *restored) {
+				fmt.Fprintf(a.stdout, "snapshot %s\n", r.Snapshot.ID)
+				for _, n := range r.Namespaces {
+					a.printRestoreResult(n)
+				}
+			})
 		},
 	}
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "snapshot ID (default: the newest; see `termshift backups list`)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -14,25 +15,9 @@ func (a *app) scrubCommand() *cobra.Command {
 		Short: "Run the environment's scrub rules on a restored release (production PII must not reach QA)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			release, err := releaseArg(args)
-			if err != nil {
-				return err
-			}
-			o, err := a.orchestrator(cmd, args)
-			if err != nil {
-				return err
-			}
-			var results []rollout.ScrubResult
-			err = o.Locked(func() error {
-				var err error
-				results, err = o.Scrub(cmd.Context(), release)
-				return err
-			})
-			if a.jsonOut && results != nil {
-				if jerr := a.printJSON(results); jerr != nil {
-					return jerr
-				}
-			} else {
+			return lockedRelease(a, cmd, args, "", func(ctx context.Context, o *rollout.Orchestrator, release string) ([]rollout.ScrubResult, error) {
+				return o.Scrub(ctx, release)
+			}, func(_ string, results []rollout.ScrubResult) {
 				for _, r := range results {
 					fmt.Fprintf(a.stdout, "%s\n", r.Namespace)
 					if r.Report != nil {
@@ -47,8 +32,7 @@ func (a *app) scrubCommand() *cobra.Command {
 						fmt.Fprintf(a.stdout, "  failed: %s\n", r.Error)
 					}
 				}
-			}
-			return err
+			})
 		},
 	}
 	a.addJSONFlag(cmd)

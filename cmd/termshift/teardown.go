@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"text/tabwriter"
 
@@ -20,39 +21,19 @@ drop them, forget the release's credentials, and journal it. The live release
 and the rollback target are refused, whatever the flags.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			release, err := releaseArg(args)
-			if err != nil {
-				return err
-			}
-			o, err := a.orchestrator(cmd, args)
-			if err != nil {
-				return err
-			}
-			o.Reason = reason
-			var results []rollout.DropResult
-			err = o.Locked(func() error {
-				var err error
-				results, err = o.Teardown(cmd.Context(), release, yes)
-				return err
-			})
-			if results != nil {
-				if a.jsonOut {
-					if jerr := a.printJSON(results); jerr != nil {
-						return jerr
-					}
-				} else {
-					tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "SERVICE\tNAMESPACE\tUSER\tOUTCOME")
-					for _, r := range results {
-						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Namespace.Service, r.Namespace.Name, dash(r.Namespace.User), r.Outcome+errSuffix(r.Error))
-					}
-					_ = tw.Flush()
-					if !yes {
-						fmt.Fprintf(a.stdout, "nothing dropped: run `termshift teardown %s --yes` to drop these\n", release)
-					}
+			return lockedRelease(a, cmd, args, reason, func(ctx context.Context, o *rollout.Orchestrator, release string) ([]rollout.DropResult, error) {
+				return o.Teardown(ctx, release, yes)
+			}, func(release string, results []rollout.DropResult) {
+				tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "SERVICE\tNAMESPACE\tUSER\tOUTCOME")
+				for _, r := range results {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Namespace.Service, r.Namespace.Name, dash(r.Namespace.User), r.Outcome+errSuffix(r.Error))
 				}
-			}
-			return err
+				_ = tw.Flush()
+				if !yes {
+					fmt.Fprintf(a.stdout, "nothing dropped: run `termshift teardown %s --yes` to drop these\n", release)
+				}
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&yes, "yes", false, "really drop the namespaces and users")
