@@ -232,6 +232,25 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 		return nil, snap, err
 	}
 	backup.Snapshot = snap.ID
+	// Proven data is replaced only with --drop-existing; refuse before
+	// anything is touched (a resume keeps what the same snapshot proved).
+	if !opts.DropExisting {
+		var proven []string
+		for _, ns := range rs.Namespaces {
+			if ns.Service == termshift.Memcached || ns.Proof == nil || (ns.Status != NSRestored && ns.Status != NSScrubbed) {
+				continue
+			}
+			if opts.Resume && ns.Proof.Source == snap.ID {
+				continue
+			}
+			proven = append(proven, fmt.Sprintf("%s (snapshot %s)", ns.Namespace, ns.Proof.Source))
+		}
+		if len(proven) > 0 {
+			err := fmt.Errorf("refusing to restore into %s: already restored: %s: %w", termshift.Quote(release), strings.Join(proven, ", "), termshift.ErrRefused)
+			o.journal(release, "restore", "refused", err.Error())
+			return nil, snap, termshift.WithHint(err, "pass --drop-existing to replace that data with snapshot "+snap.ID)
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(o.Store.CheckpointPath(release, "x")), 0o700); err != nil {
 		return nil, snap, fmt.Errorf("create restore checkpoint directory: %w", err)
 	}
@@ -257,17 +276,23 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 				done = append(done, ns.Namespace.String())
 				continue
 			}
+			// termshift's own half-load (never proven) may be replaced;
+			// data restored and proven before only with --drop-existing.
+			halfLoaded := ns.Status == NSRestoring || ns.Status == NSFailed
 			ns.Status, ns.Error = NSRestoring, ""
 			if err := o.saveState(s); err != nil {
 				return results, snap, err
 			}
 			req := RestoreRequest{Service: svc, Backup: backup, From: from, To: ns.Name, Threads: opts.Threads,
-				DropExisting: opts.DropExisting || opts.Resume || ns.Proof != nil, Resume: opts.Resume,
+				DropExisting: opts.DropExisting || halfLoaded, Resume: opts.Resume,
 				Checkpoint: o.Store.CheckpointPath(release, ns.Name), Progress: opts.Progress}
 			o.adminFor(&req)
 			start := o.Now()
 			o.printf("restoring %s from %s ...\n", ns.Namespace, termshift.Quote(from))
 			rep, _, err := RestoreNamespace(ctx, req, o.Logger)
+			if errors.Is(err, termshift.ErrRefused) && !req.DropExisting {
+				err = termshift.WithHint(err, "the namespace already holds data: pass --drop-existing to replace it")
+			}
 			res := RestoreResult{Namespace: ns.Namespace, Report: rep}
 			if err != nil {
 				ns.Status, ns.Error = NSFailed, err.Error()

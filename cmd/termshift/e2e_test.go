@@ -409,6 +409,17 @@ func TestSemesterUpgradeEndToEnd(t *testing.T) {
 		}
 	}
 
+	// Restored data is replaced only with --drop-existing; a refusal leaves
+	// every namespace as it was.
+	if code, _, errs := e.cli("restore", e.nxt); code != exitRefused || !strings.Contains(errs, "--drop-existing") {
+		t.Errorf("second restore without --drop-existing: exit %d, %s", code, errs)
+	}
+	for _, ns := range e.state().Releases[e.nxt].Namespaces {
+		if ns.Service != termshift.Memcached && ns.Status != rollout.NSRestored {
+			t.Errorf("%s is %q after a refused restore, want restored", ns.Namespace, ns.Status)
+		}
+	}
+
 	// Namespaces exist with the right owners.
 	var list []rollout.NamespaceStatus
 	if err := json.Unmarshal([]byte(e.must("namespaces", "--release", e.nxt, "--json")), &list); err != nil {
