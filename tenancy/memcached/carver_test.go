@@ -130,30 +130,13 @@ func TestRefusesClusterHeldByAnotherRelease(t *testing.T) {
 func TestRefusesBadNamespaces(t *testing.T) {
 	t.Parallel()
 	c := newCarver(t, localClusters(t))
-	ctx := t.Context()
-	tests := []struct {
-		name string
-		ns   termshift.Namespace
-	}{
-		{"cluster not in pool", namespace("c9", "tgood")},
-		{"hostile cluster name", namespace("c1\r\nflush_all", "tgood")},
-		{"bad release", namespace("c1", "Bad`release")},
-		{"other service", termshift.Namespace{Service: termshift.MySQL, Release: "tgood", Name: "c1"}},
+	tests := []tenancytest.Invalid{
+		{Name: "cluster not in pool", NS: namespace("c9", "tgood")},
+		{Name: "hostile cluster name", NS: namespace("c1\r\nflush_all", "tgood")},
+		{Name: "bad release", NS: namespace("c1", "Bad`release")},
+		{Name: "other service", NS: termshift.Namespace{Service: termshift.MySQL, Release: "tgood", Name: "c1"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			calls := map[string]error{}
-			_, calls["carve"] = c.Carve(ctx, tt.ns, "")
-			_, calls["drop"] = c.Drop(ctx, tt.ns)
-			_, calls["exists"] = c.Exists(ctx, tt.ns)
-			calls["probe"] = c.Probe(ctx, termshift.Credential{}, tt.ns)
-			for op, err := range calls {
-				if !errors.Is(err, termshift.ErrInvalid) {
-					t.Errorf("%s: got %v, want an error wrapping %v", op, err, termshift.ErrInvalid)
-				}
-			}
-		})
-	}
+	tenancytest.RefusesInvalid(t, c, termshift.Credential{}, tests)
 }
 
 func TestPick(t *testing.T) {

@@ -93,32 +93,15 @@ func TestCarveWritesMarker(t *testing.T) {
 func TestRefusesHostileNamespaces(t *testing.T) {
 	t.Parallel()
 	c := newCarver(t)
-	ctx := t.Context()
 	good := derive(t, tenancytest.Release(t))
-	tests := []struct {
-		name string
-		ns   termshift.Namespace
-	}{
-		{"dot in database", termshift.Namespace{Service: termshift.MongoDB, Name: "a.b", User: "a.b"}},
-		{"quote in database", termshift.Namespace{Service: termshift.MongoDB, Name: `a"b`, User: `a"b`}},
-		{"admin database", termshift.Namespace{Service: termshift.MongoDB, Name: "admin", User: "admin"}},
-		{"user not its database", termshift.Namespace{Service: termshift.MongoDB, Name: good.Name, User: "root"}},
-		{"other service", termshift.Namespace{Service: termshift.MySQL, Name: good.Name, User: good.User}},
+	tests := []tenancytest.Invalid{
+		{Name: "dot in database", NS: termshift.Namespace{Service: termshift.MongoDB, Name: "a.b", User: "a.b"}},
+		{Name: "quote in database", NS: termshift.Namespace{Service: termshift.MongoDB, Name: `a"b`, User: `a"b`}},
+		{Name: "admin database", NS: termshift.Namespace{Service: termshift.MongoDB, Name: "admin", User: "admin"}},
+		{Name: "user not its database", NS: termshift.Namespace{Service: termshift.MongoDB, Name: good.Name, User: "root"}},
+		{Name: "other service", NS: termshift.Namespace{Service: termshift.MySQL, Name: good.Name, User: good.User}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			calls := map[string]error{}
-			_, calls["carve"] = c.Carve(ctx, tt.ns, "pw")
-			_, calls["drop"] = c.Drop(ctx, tt.ns)
-			_, calls["exists"] = c.Exists(ctx, tt.ns)
-			calls["probe"] = c.Probe(ctx, termshift.Credential{User: good.User, Password: "pw"}, tt.ns)
-			for op, err := range calls {
-				if !errors.Is(err, termshift.ErrInvalid) {
-					t.Errorf("%s: got %v, want an error wrapping %v", op, err, termshift.ErrInvalid)
-				}
-			}
-		})
-	}
+	tenancytest.RefusesInvalid(t, c, termshift.Credential{User: good.User, Password: "pw"}, tests)
 }
 
 func TestNewErrorsNameServerNotPassword(t *testing.T) {

@@ -123,34 +123,17 @@ func TestCarveHostilePassword(t *testing.T) {
 func TestRefusesHostileNamespaces(t *testing.T) {
 	t.Parallel()
 	c := newCarver(t)
-	ctx := t.Context()
 	good := tenancytest.Derive(t, termshift.MySQL, "edxapp", tenancytest.Release(t))
-	tests := []struct {
-		name string
-		ns   termshift.Namespace
-	}{
-		{"backquote in schema", termshift.Namespace{Service: termshift.MySQL, Name: "x`; DROP DATABASE mysql; --", User: good.User}},
-		{"quote in user", termshift.Namespace{Service: termshift.MySQL, Name: good.Name, User: "x'@'%' IDENTIFIED BY 'a"}},
-		{"empty user", termshift.Namespace{Service: termshift.MySQL, Name: good.Name}},
-		{"system schema", termshift.Namespace{Service: termshift.MySQL, Name: "mysql", User: good.User}},
-		{"other service", termshift.Namespace{Service: termshift.MongoDB, Name: good.Name, User: good.User}},
+	tests := []tenancytest.Invalid{
+		{Name: "backquote in schema", NS: termshift.Namespace{Service: termshift.MySQL, Name: "x`; DROP DATABASE mysql; --", User: good.User}},
+		{Name: "quote in user", NS: termshift.Namespace{Service: termshift.MySQL, Name: good.Name, User: "x'@'%' IDENTIFIED BY 'a"}},
+		{Name: "empty user", NS: termshift.Namespace{Service: termshift.MySQL, Name: good.Name}},
+		{Name: "system schema", NS: termshift.Namespace{Service: termshift.MySQL, Name: "mysql", User: good.User}},
+		{Name: "other service", NS: termshift.Namespace{Service: termshift.MongoDB, Name: good.Name, User: good.User}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			calls := map[string]error{}
-			_, calls["carve"] = c.Carve(ctx, tt.ns, "pw")
-			_, calls["drop"] = c.Drop(ctx, tt.ns)
-			_, calls["exists"] = c.Exists(ctx, tt.ns)
-			calls["probe"] = c.Probe(ctx, termshift.Credential{User: good.User, Password: "pw"}, tt.ns)
-			for op, err := range calls {
-				if !errors.Is(err, termshift.ErrInvalid) {
-					t.Errorf("%s: got %v, want an error wrapping %v", op, err, termshift.ErrInvalid)
-				}
-			}
-		})
-	}
+	tenancytest.RefusesInvalid(t, c, termshift.Credential{User: good.User, Password: "pw"}, tests)
 	// Nothing of the good namespace was made on the way.
-	if ok, err := c.Exists(ctx, good); err != nil || ok {
+	if ok, err := c.Exists(t.Context(), good); err != nil || ok {
 		t.Errorf("exists %s = %v, %v; want false, nil", good, ok, err)
 	}
 }

@@ -93,32 +93,15 @@ func TestCarveGrantsOnlyItsVhost(t *testing.T) {
 func TestRefusesHostileNamespaces(t *testing.T) {
 	t.Parallel()
 	c := newCarver(t)
-	ctx := t.Context()
 	good := tenancytest.Derive(t, termshift.RabbitMQ, "/celery", tenancytest.Release(t))
-	tests := []struct {
-		name string
-		ns   termshift.Namespace
-	}{
-		{"default vhost", termshift.Namespace{Service: termshift.RabbitMQ, Name: "/", User: good.User}},
-		{"space in vhost", termshift.Namespace{Service: termshift.RabbitMQ, Name: "a b", User: good.User}},
-		{"newline in user", termshift.Namespace{Service: termshift.RabbitMQ, Name: good.Name, User: "x\ny"}},
-		{"administrator", termshift.Namespace{Service: termshift.RabbitMQ, Name: good.Name, User: "guest"}},
-		{"other service", termshift.Namespace{Service: termshift.MySQL, Name: good.Name, User: good.User}},
+	tests := []tenancytest.Invalid{
+		{Name: "default vhost", NS: termshift.Namespace{Service: termshift.RabbitMQ, Name: "/", User: good.User}},
+		{Name: "space in vhost", NS: termshift.Namespace{Service: termshift.RabbitMQ, Name: "a b", User: good.User}},
+		{Name: "newline in user", NS: termshift.Namespace{Service: termshift.RabbitMQ, Name: good.Name, User: "x\ny"}},
+		{Name: "administrator", NS: termshift.Namespace{Service: termshift.RabbitMQ, Name: good.Name, User: "guest"}},
+		{Name: "other service", NS: termshift.Namespace{Service: termshift.MySQL, Name: good.Name, User: good.User}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			calls := map[string]error{}
-			_, calls["carve"] = c.Carve(ctx, tt.ns, "pw")
-			_, calls["drop"] = c.Drop(ctx, tt.ns)
-			_, calls["exists"] = c.Exists(ctx, tt.ns)
-			calls["probe"] = c.Probe(ctx, termshift.Credential{User: good.User, Password: "pw"}, tt.ns)
-			for op, err := range calls {
-				if !errors.Is(err, termshift.ErrInvalid) {
-					t.Errorf("%s: got %v, want an error wrapping %v", op, err, termshift.ErrInvalid)
-				}
-			}
-		})
-	}
+	tenancytest.RefusesInvalid(t, c, termshift.Credential{User: good.User, Password: "pw"}, tests)
 }
 
 func TestNewErrorsNameServerNotPassword(t *testing.T) {

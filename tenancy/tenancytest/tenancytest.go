@@ -278,3 +278,31 @@ func requireListed(ctx context.Context, t *testing.T, c Carver, name string, wan
 		t.Errorf("list %s contains %q = %v, want %v (got %q)", c.Server(), name, got, want, names)
 	}
 }
+
+// Invalid is a namespace a carver must refuse, and why it is wrong.
+type Invalid struct {
+	Name string
+	NS   termshift.Namespace
+}
+
+// RefusesInvalid checks that every method of c refuses each namespace with
+// an error wrapping termshift.ErrInvalid: names are validated again inside
+// each carver before any statement reaches its server.
+func RefusesInvalid(t *testing.T, c Carver, cred termshift.Credential, cases []Invalid) {
+	t.Helper()
+	ctx := t.Context()
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			calls := map[string]error{}
+			_, calls["carve"] = c.Carve(ctx, tc.NS, cred.Password)
+			_, calls["drop"] = c.Drop(ctx, tc.NS)
+			_, calls["exists"] = c.Exists(ctx, tc.NS)
+			calls["probe"] = c.Probe(ctx, cred, tc.NS)
+			for op, err := range calls {
+				if !errors.Is(err, termshift.ErrInvalid) {
+					t.Errorf("%s: got %v, want an error wrapping %v", op, err, termshift.ErrInvalid)
+				}
+			}
+		})
+	}
+}
