@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -304,5 +305,21 @@ func RefusesInvalid(t *testing.T, c Carver, cred termshift.Credential, cases []I
 				}
 			}
 		})
+	}
+}
+
+// RequireErrorNames checks an error a carver returned for a bad or
+// unreachable server: there is one, it names want (the server's host:port,
+// or what is wrong), and it does not hold secret.
+func RequireErrorNames(t testing.TB, err error, want, secret string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one naming %q", want)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not contain %q", err, want)
+	}
+	if strings.Contains(err.Error(), secret) {
+		t.Errorf("error %q leaks the password", err)
 	}
 }
