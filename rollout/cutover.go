@@ -106,7 +106,7 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	if err := o.checkLock(); err != nil {
 		return nil, err
 	}
-	o.journal(release, "cutover", "started", "from "+dash(s.Live))
+	o.journal(release, "cutover", "started", "from "+orNone(s.Live))
 	rep := &SwitchReport{From: s.Live, To: release, Forced: forced}
 
 	// Maintenance window for pre_cutover commands (migrations).
@@ -125,7 +125,7 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 			s.Maintenance = nil
 			_ = o.saveState(s)
 			_ = o.route(ctx, s)
-			err = fmt.Errorf("cutover %s: pre_cutover failed, maintenance lifted, traffic stays on %s: %w", termshift.Quote(release), dash(s.Live), err)
+			err = fmt.Errorf("cutover %s: pre_cutover failed, maintenance lifted, traffic stays on %s: %w", termshift.Quote(release), orNone(s.Live), err)
 			o.journal(release, "cutover", "failed", err.Error())
 			return nil, err
 		}
@@ -160,7 +160,7 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	}
 	rep.Switched = o.Now()
 	rep.Duration = rep.Switched.Sub(start)
-	o.journal(release, "cutover", "done", fmt.Sprintf("live (was %s); switched in %s", dash(prev), rep.Duration.Round(time.Millisecond)))
+	o.journal(release, "cutover", "done", fmt.Sprintf("live (was %s); switched in %s", orNone(prev), rep.Duration.Round(time.Millisecond)))
 	return rep, nil
 }
 
@@ -207,7 +207,7 @@ func (o *Orchestrator) route(ctx context.Context, s *State) error {
 			return err
 		}
 		if st.Live != s.Live {
-			return fmt.Errorf("serve routes to %s, want %s", dash(st.Live), dash(s.Live))
+			return fmt.Errorf("serve routes to %s, want %s", orNone(st.Live), orNone(s.Live))
 		}
 		return nil
 	case "nginx":

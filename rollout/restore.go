@@ -36,10 +36,7 @@ type BackupRef struct {
 // itself when it holds none), the snapshot (ID "" when none), and the path
 // inside it of a single file source.
 func OpenBackup(ctx context.Context, b BackupRef) (restore.Source, restore.Snapshot, string, error) {
-	uri := b.Source
-	if !strings.HasPrefix(uri, "s3://") {
-		uri = resolve(b.BaseDir, uri)
-	}
+	uri := backupURI(b.Source, b.BaseDir)
 	if !strings.HasPrefix(uri, "s3://") {
 		// A single local file: its directory is the source.
 		if fi, err := os.Stat(uri); err == nil && !fi.IsDir() {
@@ -80,6 +77,15 @@ func OpenBackup(ctx context.Context, b BackupRef) (restore.Source, restore.Snaps
 		return nil, restore.Snapshot{}, "", err
 	}
 	return sub, snap, "", nil
+}
+
+// backupURI is a backup source as restore opens it: s3:// as written, a
+// local path resolved against the environment file's directory.
+func backupURI(source, baseDir string) string {
+	if strings.HasPrefix(source, "s3://") {
+		return source
+	}
+	return resolve(baseDir, source)
 }
 
 // pick finds the backup of one service's database inside a snapshot: a
@@ -360,11 +366,7 @@ func proofOf(rep *restore.Report, snapshot string, start, end time.Time) *Proof 
 
 // Backups lists the snapshots at the environment's backup source.
 func (o *Orchestrator) Backups(ctx context.Context) ([]restore.Snapshot, error) {
-	uri := o.Env.Backup.Source
-	if !strings.HasPrefix(uri, "s3://") {
-		uri = resolve(o.Env.Dir, uri)
-	}
-	src, err := restore.OpenSource(ctx, uri, o.Env.Backup.S3.S3Options())
+	src, err := restore.OpenSource(ctx, backupURI(o.Env.Backup.Source, o.Env.Dir), o.Env.Backup.S3.S3Options())
 	if err != nil {
 		return nil, err
 	}

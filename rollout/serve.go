@@ -103,7 +103,7 @@ func (o *Orchestrator) Serve(ctx context.Context) error {
 	if err := srv.apply(ctx); err != nil {
 		o.Logger.Warn("apply state", "err", err)
 	}
-	o.printf("serving %s on http://%s (live: %s); control socket %s\n", o.Env.Name, srv.router.Addr(), dash(srv.snapshot().Live), sock)
+	o.printf("serving %s on http://%s (live: %s); control socket %s\n", o.Env.Name, srv.router.Addr(), orNone(srv.snapshot().Live), sock)
 	o.journal("", "serve", "started", "router on "+srv.router.Addr())
 
 	tick := time.NewTicker(3 * time.Second)
@@ -132,7 +132,7 @@ loop:
 	return runErr
 }
 
-func dash(s string) string {
+func orNone(s string) string {
 	if s == "" {
 		return "none"
 	}

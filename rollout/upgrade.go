@@ -107,7 +107,7 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	case s.Live == release:
 		add("cutover", "skip", "already live")
 	case opts.Cutover:
-		add("cutover", "run", "switch traffic from "+dash(s.Live)+" (kept running as the rollback target)")
+		add("cutover", "run", "switch traffic from "+orNone(s.Live)+" (kept running as the rollback target)")
 	default:
 		add("cutover", "stop", "waits for approval: `termshift cutover "+release+" --reason TEXT`")
 	}
