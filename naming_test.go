@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -195,5 +196,27 @@ func TestPartialErrorSaysWhatIsDone(t *testing.T) {
 	want := `carve next stopped half way: dial tcp 127.0.0.1:5672: connection refused; done: mysql "edxapp_next"; failed: rabbitmq "celery_next"`
 	if err.Error() != want {
 		t.Errorf("got %q\nwant %q", err.Error(), want)
+	}
+}
+
+func TestRedactorCatchesEscapedForms(t *testing.T) {
+	pw := "p@ss/w0rd+x y"
+	redact := termshift.Redactor([]string{pw, "ab"}, "[redacted]")
+	for _, text := range []string{
+		"dial root:" + pw + "@tcp(db)",
+		"amqp://u:" + url.UserPassword("u", pw).String()[2:] + "@mq/",
+		"/vhost/" + url.PathEscape(pw),
+		"?password=" + url.QueryEscape(pw),
+	} {
+		got := redact(text)
+		if strings.Contains(got, "w0rd") {
+			t.Errorf("redact(%q) = %q: the secret survives", text, got)
+		}
+		if !strings.Contains(got, "[redacted]") {
+			t.Errorf("redact(%q) = %q: nothing replaced", text, got)
+		}
+	}
+	if got := redact("ab cd"); got != "ab cd" {
+		t.Errorf("a 2-byte secret replaced in ordinary text: %q", got)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/store"
 	"github.com/termshift/termshift/tenancy"
 )
 
@@ -29,7 +30,7 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 	if _, err := o.spec(release); err != nil {
 		return nil, err
 	}
-	s, err := o.loadState()
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +38,11 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 	if err != nil {
 		return nil, err
 	}
-	creds, err := o.Store.Credentials(release)
+	if err := o.refuseShared(s, release, planned); err != nil {
+		o.journal(ctx, release, "carve", "refused", err.Error())
+		return nil, err
+	}
+	creds, err := o.Store.Credentials(ctx, release)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +53,7 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 		if ns.User == "" {
 			continue
 		}
-		key := credKey(ns.Service, ns.Logical)
+		key := store.CredKey(ns.Service, ns.Logical)
 		if _, ok := creds[key]; ok {
 			continue
 		}
@@ -60,11 +65,11 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 		changed = true
 	}
 	if changed {
-		if err := o.Store.SaveCredentials(release, creds); err != nil {
+		if err := o.Store.SaveCredentials(ctx, release, creds); err != nil {
 			return nil, err
 		}
 	}
-	o.journal(release, "carve", "started", fmt.Sprintf("%d namespaces", len(planned)))
+	o.journal(ctx, release, "carve", "started", fmt.Sprintf("%d namespaces", len(planned)))
 
 	// Services in parallel; namespaces of one service in order.
 	bySvc := map[termshift.Service][]termshift.Namespace{}
@@ -95,7 +100,7 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 			}
 			defer c.Close()
 			for _, ns := range nss {
-				res, err := c.Carve(ctx, ns, creds[credKey(ns.Service, ns.Logical)].Password)
+				res, err := c.Carve(ctx, ns, creds[store.CredKey(ns.Service, ns.Logical)].Password)
 				mu.Lock()
 				r := &results[index[string(ns.Service)+"/"+ns.Logical]]
 				if err != nil {
@@ -128,13 +133,13 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 			created = true
 		}
 		if existing == nil {
-			existing = &NamespaceState{Namespace: r.Namespace, Status: NSCarved}
+			existing = &store.NamespaceState{Namespace: r.Namespace, Status: store.NSCarved}
 			rs.Namespaces = append(rs.Namespaces, existing)
 		}
 		existing.Namespace = r.Namespace
 		existing.Isolation, existing.Endpoints, existing.Notes = r.Isolation, r.Endpoints, r.Notes
-		if existing.Status == "" || existing.Status == NSFailed && existing.Proof == nil {
-			existing.Status = NSCarved
+		if existing.Status == "" || existing.Status == store.NSFailed && existing.Proof == nil {
+			existing.Status = store.NSCarved
 		}
 	}
 	now := o.Now()
@@ -147,14 +152,14 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 		rs.SetStep("carve", "done", fmt.Sprintf("%d namespaces", len(results)), now)
 	}
 	rs.TornDownAt = time.Time{} // carved again after a teardown
-	if err := o.saveState(s); err != nil {
+	if err := o.SaveState(ctx, s); err != nil {
 		return results, err
 	}
 	if len(failed) > 0 {
 		err := &termshift.PartialError{Op: "carve " + release, Done: done, Failed: failed, Err: errors.Join(errs...)}
-		o.journal(release, "carve", "failed", err.Error())
+		o.journal(ctx, release, "carve", "failed", err.Error())
 		return results, termshift.WithHint(err, "fix the failing server and run the same carve again: it completes what is missing")
 	}
-	o.journal(release, "carve", "done", fmt.Sprintf("%d namespaces", len(results)))
+	o.journal(ctx, release, "carve", "done", fmt.Sprintf("%d namespaces", len(results)))
 	return results, nil
 }

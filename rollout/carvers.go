@@ -7,87 +7,42 @@ import (
 	"strings"
 
 	"github.com/termshift/termshift"
-	"github.com/termshift/termshift/tenancy"
-	tmemcached "github.com/termshift/termshift/tenancy/memcached"
-	tmongo "github.com/termshift/termshift/tenancy/mongo"
-	tmysql "github.com/termshift/termshift/tenancy/mysql"
-	trabbitmq "github.com/termshift/termshift/tenancy/rabbitmq"
+	"github.com/termshift/termshift/rollout/store"
 )
 
-// carver is what rollout needs of one service's tenancy carver.
-type carver interface {
-	Server() string
-	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error)
-	Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error)
-	Exists(ctx context.Context, ns termshift.Namespace) (bool, error)
-	List(ctx context.Context) ([]string, error)
-	Close() error
-}
-
 // openCarver connects to the service's server with the admin credentials.
-func (o *Orchestrator) openCarver(ctx context.Context, svc termshift.Service) (carver, error) {
-	s := o.Env.Servers
-	if (svc == termshift.MySQL && s.MySQL == nil) || (svc == termshift.MongoDB && s.Mongo == nil) ||
-		(svc == termshift.RabbitMQ && s.RabbitMQ == nil) || (svc == termshift.Memcached && s.Memcached == nil) {
+func (o *Orchestrator) openCarver(ctx context.Context, svc termshift.Service) (Carver, error) {
+	if o.P.Carver == nil {
 		return nil, fmt.Errorf("servers.%s is not configured in %s, but a release has %s namespaces: %w", svc, o.Env.Path, svc, termshift.ErrInvalid)
 	}
-	switch svc {
-	case termshift.MySQL:
-		return tmysql.New(ctx, tmysql.Config{DSN: termshift.Secret(s.MySQL.DSN), UserHost: s.MySQL.UserHost})
-	case termshift.MongoDB:
-		return tmongo.New(ctx, tmongo.Config{URI: termshift.Secret(s.Mongo.URI)})
-	case termshift.RabbitMQ:
-		return trabbitmq.New(ctx, trabbitmq.Config{AMQPURL: s.RabbitMQ.URL, ManagementURL: s.RabbitMQ.ManagementURL,
-			ManagementUser: s.RabbitMQ.ManagementUser, ManagementPassword: termshift.Secret(s.RabbitMQ.ManagementPassword)})
-	case termshift.Memcached:
-		return o.openMemcached(ctx)
-	}
-	return nil, fmt.Errorf("no carver for service %q", svc)
-}
-
-func (o *Orchestrator) openMemcached(ctx context.Context) (*tmemcached.Carver, error) {
-	m := o.Env.Servers.Memcached
-	cfg := tmemcached.Config{Provider: m.Provider, Clusters: m.Clusters}
-	if m.ElastiCache != nil {
-		cfg.ElastiCache = tmemcached.ElastiCacheConfig{Region: m.ElastiCache.Region, NodeType: m.ElastiCache.NodeType,
-			NumNodes: m.ElastiCache.NumNodes, SubnetGroup: m.ElastiCache.SubnetGroup}
-	}
-	return tmemcached.New(ctx, cfg)
-}
-
-// logicalDBs lists the environment's logical databases of a service.
-func (o *Orchestrator) logicalDBs(svc termshift.Service) []LogicalDB {
-	d := o.Env.Databases
-	switch svc {
-	case termshift.MySQL:
-		return d.MySQL
-	case termshift.MongoDB:
-		return d.Mongo
-	case termshift.RabbitMQ:
-		return d.RabbitMQ
-	case termshift.Memcached:
-		return d.Memcached
-	}
-	return nil
+	return o.P.Carver(ctx, svc)
 }
 
 // plannedNamespaces derives every namespace of release. Memcached pool
 // clusters come from state (an existing assignment) or are picked from the
 // clusters no other release holds.
-func (o *Orchestrator) plannedNamespaces(ctx context.Context, s *State, release string) ([]termshift.Namespace, error) {
+func (o *Orchestrator) plannedNamespaces(ctx context.Context, s *store.State, release string) ([]termshift.Namespace, error) {
 	var out []termshift.Namespace
 	for _, svc := range termshift.Services() {
-		for _, db := range o.logicalDBs(svc) {
+		for _, db := range o.Env.LogicalDBs(svc) {
 			ns, err := termshift.DeriveNamespace(svc, o.Env.Naming, db.Name, release)
 			if err != nil {
 				return nil, err
 			}
-			if svc == termshift.Memcached {
-				name, err := o.memcachedName(ctx, s, release, db.Name, ns.Name)
+			if svc == termshift.Memcached && len(o.P.Pool) > 0 {
+				name, err := o.poolMember(ctx, s, release, db.Name)
 				if err != nil {
 					return nil, err
 				}
 				ns.Name = name
+			} else if svc == termshift.Memcached {
+				// A provider that creates a cluster per release names it
+				// after the namespace.
+				id, err := termshift.ElastiCacheID(ns.Name)
+				if err != nil {
+					return nil, err
+				}
+				ns.Name = id
 			}
 			out = append(out, ns)
 		}
@@ -95,15 +50,14 @@ func (o *Orchestrator) plannedNamespaces(ctx context.Context, s *State, release 
 	return out, nil
 }
 
-func (o *Orchestrator) memcachedName(ctx context.Context, s *State, release, logical, derived string) (string, error) {
+// poolMember assigns a memcached cluster to release: the one it holds in
+// state, else the first no release in state holds and no other
+// environment's marker claims.
+func (o *Orchestrator) poolMember(ctx context.Context, s *store.State, release, logical string) (string, error) {
 	if r := s.Releases[release]; r != nil {
 		if ns := r.Namespace(termshift.Memcached, logical); ns != nil {
 			return ns.Name, nil
 		}
-	}
-	m := o.Env.Servers.Memcached
-	if m.Provider == "elasticache" {
-		return termshift.ElastiCacheID(derived)
 	}
 	taken := map[string]string{}
 	for _, name := range s.Names() {
@@ -116,35 +70,72 @@ func (o *Orchestrator) memcachedName(ctx context.Context, s *State, release, log
 			}
 		}
 	}
-	var names []string
-	for c := range m.Clusters {
-		names = append(names, c)
-	}
+	names := append([]string(nil), o.P.Pool...)
 	sort.Strings(names)
-	// A cluster no release in state holds may still carry another
-	// environment's owner marker: skip it rather than fail the carve.
-	mc, err := o.openMemcached(ctx)
+	c, err := o.openCarver(ctx, termshift.Memcached)
 	if err != nil {
 		return "", err
 	}
-	defer mc.Close()
-	for _, c := range names {
-		if _, ok := taken[c]; ok {
+	defer c.Close()
+	pool, ok := c.(PoolCarver)
+	if !ok {
+		return "", fmt.Errorf("the memcached provider assigns no clusters from a pool: %w", termshift.ErrInvalid)
+	}
+	// A cluster no release in state holds may still carry another
+	// environment's owner marker: skip it rather than fail the carve.
+	for _, m := range names {
+		if _, ok := taken[m]; ok {
 			continue
 		}
-		holder, err := mc.Holder(ctx, c)
+		holder, err := pool.Holder(ctx, m)
 		if err != nil {
 			return "", err
 		}
 		if holder == "" || holder == release {
-			return c, nil
+			return m, nil
 		}
-		taken[c] = holder + ", by its owner marker"
+		taken[m] = holder + ", by its owner marker"
 	}
 	var holders []string
-	for _, c := range names {
-		holders = append(holders, c+" ("+taken[c]+")")
+	for _, m := range names {
+		holders = append(holders, m+" ("+taken[m]+")")
 	}
 	return "", termshift.WithHint(fmt.Errorf("all %d memcached clusters are assigned: %s: %w", len(names), strings.Join(holders, ", "), termshift.ErrRefused),
 		"add a cluster to servers.memcached.clusters, or tear down a release that no longer needs one")
+}
+
+// refuseShared refuses namespaces that another release in state already
+// holds (a naming pattern changed, or two patterns that meet), and a
+// release whose namespaces in state carry other names than the pattern now
+// gives: nothing of another release is ever written to.
+func (o *Orchestrator) refuseShared(s *store.State, release string, planned []termshift.Namespace) error {
+	held := map[string]string{} // "service name" -> release
+	for _, name := range s.Names() {
+		if name == release || !s.Releases[name].TornDownAt.IsZero() && len(s.Releases[name].Namespaces) == 0 {
+			continue
+		}
+		for _, ns := range s.Releases[name].Namespaces {
+			held[string(ns.Service)+" "+strings.ToLower(ns.Name)] = name
+		}
+	}
+	var problems []string
+	for _, ns := range planned {
+		if other, ok := held[string(ns.Service)+" "+strings.ToLower(ns.Name)]; ok {
+			why := ""
+			if w := s.Protected(other); w != "" {
+				why = " (" + w + ")"
+			}
+			problems = append(problems, fmt.Sprintf("%s belongs to release %s%s", ns, termshift.Quote(other), why))
+		}
+		if rs := s.Releases[release]; rs != nil {
+			if was := rs.Namespace(ns.Service, ns.Logical); was != nil && was.Name != ns.Name && ns.Service != termshift.Memcached {
+				problems = append(problems, fmt.Sprintf("%s %s was carved as %s, but the naming pattern %q now gives %s", ns.Service, termshift.Quote(ns.Logical), termshift.Quote(was.Name), o.Env.Naming, termshift.Quote(ns.Name)))
+			}
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return termshift.WithHint(fmt.Errorf("refusing to carve %s: %s: %w", termshift.Quote(release), strings.Join(problems, "; "), termshift.ErrRefused),
+		"the naming pattern maps this release onto namespaces that are not its own: change `naming` back, or choose another release name")
 }

@@ -2,145 +2,58 @@ package rollout
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
-	_ "github.com/go-sql-driver/mysql" // the MySQL driver for counts
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/store"
+	"github.com/termshift/termshift/tenancy"
 )
 
 // takeCounts records per-table rows and AUTO_INCREMENT values and
 // per-collection documents of a release's MySQL and MongoDB namespaces. A
 // server that cannot be asked is listed in Unavailable, not an error.
-func (o *Orchestrator) takeCounts(ctx context.Context, rs *ReleaseState) *SwitchCounts {
-	c := &SwitchCounts{At: o.Now(), Rows: map[string]int64{}, AutoIncrement: map[string]int64{}, Documents: map[string]int64{}}
-	var schemas, dbs []string
+func (o *Orchestrator) takeCounts(ctx context.Context, rs *store.ReleaseState) *store.SwitchCounts {
+	c := &store.SwitchCounts{At: o.Now(), Rows: map[string]int64{}, AutoIncrement: map[string]int64{}, Documents: map[string]int64{}}
+	names := map[termshift.Service][]string{}
 	for _, ns := range rs.Namespaces {
-		switch ns.Service {
-		case termshift.MySQL:
-			schemas = append(schemas, ns.Name)
-		case termshift.MongoDB:
-			dbs = append(dbs, ns.Name)
+		if _, ok := o.P.Counters[ns.Service]; ok {
+			names[ns.Service] = append(names[ns.Service], ns.Name)
 		}
 	}
-	// MySQL and MongoDB are counted at once, each into its own maps.
-	my := &SwitchCounts{Rows: c.Rows, AutoIncrement: c.AutoIncrement}
-	var myErr, mgErr error
+	// Services are counted at once, each into its own result.
+	var mu sync.Mutex
 	var wg sync.WaitGroup
-	if len(schemas) > 0 && o.Env.Servers.MySQL != nil {
-		wg.Go(func() { myErr = o.mysqlCounts(ctx, schemas, my) })
-	}
-	if len(dbs) > 0 && o.Env.Servers.Mongo != nil {
-		wg.Go(func() { mgErr = o.mongoCounts(ctx, dbs, c) })
+	redact := termshift.Redactor(o.Env.Secrets(), "[redacted]")
+	for svc, list := range names {
+		wg.Go(func() {
+			got, err := o.P.Counters[svc].Count(ctx, list)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				c.Unavailable = append(c.Unavailable, string(svc)+": "+redact(err.Error()))
+				return
+			}
+			merge(c, got)
+		})
 	}
 	wg.Wait()
-	if myErr != nil {
-		c.Unavailable = append(c.Unavailable, "mysql: "+myErr.Error())
-	}
-	if mgErr != nil {
-		c.Unavailable = append(c.Unavailable, "mongo: "+mgErr.Error())
-	}
 	return c
 }
 
-func (o *Orchestrator) mysqlCounts(ctx context.Context, schemas []string, c *SwitchCounts) error {
-	db, err := sql.Open("mysql", o.Env.Servers.MySQL.DSN)
-	if err != nil {
-		return fmt.Errorf("open: %s", termshift.Quote(o.mysqlAddr()))
+func merge(c *store.SwitchCounts, got tenancy.Counts) {
+	for k, v := range got.Rows {
+		c.Rows[k] = v
 	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return fmt.Errorf("connect to %s: %w", o.mysqlAddr(), redactErr(err, o.adminSecrets()))
+	for k, v := range got.AutoIncrement {
+		c.AutoIncrement[k] = v
 	}
-	defer conn.Close()
-	// MySQL 8 caches information_schema statistics; MariaDB refuses the variable.
-	_, _ = conn.ExecContext(ctx, "SET SESSION information_schema_stats_expiry = 0")
-	for _, schema := range schemas {
-		rows, err := conn.QueryContext(ctx, "SELECT TABLE_NAME, COALESCE(AUTO_INCREMENT, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE'", schema)
-		if err != nil {
-			return fmt.Errorf("list tables of %s: %w", termshift.Quote(schema), err)
-		}
-		type tbl struct {
-			name string
-			ai   int64
-		}
-		var tables []tbl
-		for rows.Next() {
-			var t tbl
-			if err := rows.Scan(&t.name, &t.ai); err != nil {
-				rows.Close()
-				return err
-			}
-			tables = append(tables, t)
-		}
-		rows.Close()
-		for _, t := range tables {
-			var n int64
-			q := "SELECT COUNT(*) FROM " + termshift.QuoteMySQL(schema) + "." + termshift.QuoteMySQL(t.name)
-			if err := conn.QueryRowContext(ctx, q).Scan(&n); err != nil {
-				return fmt.Errorf("count %s.%s: %w", schema, t.name, err)
-			}
-			key := schema + "." + t.name
-			c.Rows[key] = n
-			if t.ai > 0 {
-				c.AutoIncrement[key] = t.ai
-			}
-		}
+	for k, v := range got.Documents {
+		c.Documents[k] = v
 	}
-	return nil
-}
-
-func (o *Orchestrator) mongoCounts(ctx context.Context, dbs []string, c *SwitchCounts) error {
-	client, err := mongo.Connect(options.Client().ApplyURI(o.Env.Servers.Mongo.URI).SetServerSelectionTimeout(3 * time.Second))
-	if err != nil {
-		return fmt.Errorf("connect: %w", redactErr(err, o.adminSecrets()))
-	}
-	defer client.Disconnect(context.WithoutCancel(ctx))
-	for _, name := range dbs {
-		colls, err := client.Database(name).ListCollectionNames(ctx, bson.D{})
-		if err != nil {
-			return fmt.Errorf("list collections of %s: %w", termshift.Quote(name), redactErr(err, o.adminSecrets()))
-		}
-		sort.Strings(colls)
-		// Collections are counted at once: a count scans on some servers.
-		counts := make([]int64, len(colls))
-		errs := make([]error, len(colls))
-		var wg sync.WaitGroup
-		for i, coll := range colls {
-			wg.Go(func() {
-				counts[i], errs[i] = client.Database(name).Collection(coll).CountDocuments(ctx, bson.D{})
-			})
-		}
-		wg.Wait()
-		for i, coll := range colls {
-			if errs[i] != nil {
-				return fmt.Errorf("count %s.%s: %w", name, coll, redactErr(errs[i], o.adminSecrets()))
-			}
-			c.Documents[name+"."+coll] = counts[i]
-		}
-	}
-	return nil
-}
-
-func (o *Orchestrator) mysqlAddr() string {
-	h, p := o.mysqlHostPort()
-	return fmt.Sprintf("%s:%d", h, p)
-}
-
-// redactErr removes secrets from an error's text.
-func redactErr(err error, secrets []string) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s", maskFunc(secrets)(err.Error()))
 }
 
 // Stranded is data written to a release since it became live: what a
@@ -161,7 +74,7 @@ func (s *Stranded) Empty() bool {
 
 // stranded compares a release's counts now with those recorded when it
 // became live.
-func (o *Orchestrator) stranded(ctx context.Context, rs *ReleaseState) *Stranded {
+func (o *Orchestrator) stranded(ctx context.Context, rs *store.ReleaseState) *Stranded {
 	out := &Stranded{Release: rs.Name, Rows: map[string]int64{}, NewIDs: map[string]int64{}, Documents: map[string]int64{}}
 	if rs.Switch == nil {
 		out.Unknown = append(out.Unknown, "no counts were recorded when "+termshift.Quote(rs.Name)+" became live")
@@ -185,5 +98,33 @@ func (o *Orchestrator) stranded(ctx context.Context, rs *ReleaseState) *Stranded
 			out.Documents[k] = d
 		}
 	}
+	// What was counted at the switch but is gone now (a dropped schema, a
+	// dropped collection) cannot be counted: it is unknown, not nothing.
+	// Only where the server answered: an unreachable one is unknown anyway.
+	out.Unknown = append(out.Unknown, vanished("mysql", rs.Switch.Rows, now.Rows, now.Unavailable)...)
+	out.Unknown = append(out.Unknown, vanished("mongo", rs.Switch.Documents, now.Documents, now.Unavailable)...)
+	return out
+}
+
+// vanished lists, per schema or database, the objects counted at the
+// switch that are no longer there.
+func vanished(svc string, then, now map[string]int64, unavailable []string) []string {
+	for _, u := range unavailable {
+		if strings.HasPrefix(u, svc+":") {
+			return nil
+		}
+	}
+	gone := map[string]int{}
+	for k := range then {
+		if _, ok := now[k]; !ok {
+			db, _, _ := strings.Cut(k, ".")
+			gone[db]++
+		}
+	}
+	var out []string
+	for db, n := range gone {
+		out = append(out, fmt.Sprintf("%s %s: %d of the objects counted at the switch are gone (dropped?): what they held since is unknown", svc, termshift.Quote(db), n))
+	}
+	sort.Strings(out)
 	return out
 }

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
-
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/render"
 	"github.com/termshift/termshift/rollout/router"
 	"github.com/termshift/termshift/rollout/runner"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 // CutoverOptions configures Cutover.
@@ -34,7 +34,7 @@ type SwitchReport struct {
 
 // gate refuses a cutover to a release whose latest verify failed, is
 // partial, or is older than its last change.
-func gate(rs *ReleaseState) string {
+func gate(rs *store.ReleaseState) string {
 	switch {
 	case rs.Verify == nil:
 		return "it was never verified"
@@ -60,13 +60,13 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	if strings.TrimSpace(o.Reason) == "" {
 		return nil, fmt.Errorf("cutover needs --reason TEXT: every cutover is journaled with its reason: %w", termshift.ErrInvalid)
 	}
-	s, err := o.loadState()
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	refuse := func(why, hint string) (*SwitchReport, error) {
 		err := fmt.Errorf("refusing to cut over to %s: %s; traffic untouched: %w", termshift.Quote(release), why, termshift.ErrRefused)
-		o.journal(release, "cutover", "refused", err.Error())
+		o.journal(ctx, release, "cutover", "refused", err.Error())
 		return nil, termshift.WithHint(err, hint)
 	}
 	if s.Live == release {
@@ -82,14 +82,21 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	// The counts of the new live release at the switch are taken while its
 	// health is checked: both must finish before the switch, and the release
 	// gets no public writes until then.
-	countsc := make(chan *SwitchCounts, 1)
+	r, err := o.runner(release)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := r.Endpoint(release)
+	if err != nil {
+		return nil, err
+	}
+	countsc := make(chan *store.SwitchCounts, 1)
 	go func() { countsc <- o.takeCounts(ctx, rs) }()
-	health := o.healthURL(spec)
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = runner.WaitHealthy(hctx, health, 200*time.Millisecond)
+	err = runner.WaitHealthy(hctx, ep.Health, 200*time.Millisecond)
 	cancel()
 	if err != nil {
-		return refuse("it is not healthy: "+err.Error(), "its logs are in "+o.Store.LogDir(release))
+		return refuse("it is not healthy: "+err.Error(), "its logs are in "+o.LogDir(release))
 	}
 	o.Logger.Debug("cutover: healthy", "release", release, "elapsed", o.Now().Sub(start))
 	forced := ""
@@ -98,35 +105,35 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 			return refuse(why, "run `termshift verify "+release+"`, or pass --skip-verify with --reason (journaled)")
 		}
 		forced = "verify gate skipped: " + why
-		o.journal(release, "cutover", "forced", forced)
+		o.journal(ctx, release, "cutover", "forced", forced)
 	}
-	if o.Env.Router.Provider == "local" && !o.serveRunning() {
-		return refuse("termshift serve is not running, so nothing routes traffic", "start `termshift serve`")
+	if err := o.routerReady(ctx); err != nil {
+		return refuse("nothing can switch traffic: "+err.Error(), "start `termshift serve` (the built-in router), or check router.provider")
 	}
-	if err := o.checkLock(); err != nil {
+	if err := o.checkLock(ctx); err != nil {
 		return nil, err
 	}
-	o.journal(release, "cutover", "started", "from "+orNone(s.Live))
+	o.journal(ctx, release, "cutover", "started", "from "+orNone(s.Live))
 	rep := &SwitchReport{From: s.Live, To: release, Forced: forced}
 
 	// Maintenance window for pre_cutover commands (migrations).
 	if len(spec.PreCutover) > 0 {
 		mStart := o.Now()
-		s.Maintenance = &Maintenance{Since: mStart, Release: release, Message: o.Env.Router.Maintain.Message}
-		if err := o.saveState(s); err != nil {
+		s.Maintenance = &store.Maintenance{Since: mStart, Release: release, Message: o.Env.Router.Maintain.Message}
+		if err := o.SaveState(ctx, s); err != nil {
 			return nil, err
 		}
 		if err := o.route(ctx, s); err != nil {
 			s.Maintenance = nil
-			_ = o.saveState(s)
+			_ = o.SaveState(ctx, s)
 			return nil, err
 		}
 		if err := o.runPreCutover(ctx, s, spec); err != nil {
 			s.Maintenance = nil
-			_ = o.saveState(s)
+			_ = o.SaveState(ctx, s)
 			_ = o.route(ctx, s)
 			err = fmt.Errorf("cutover %s: pre_cutover failed, maintenance lifted, traffic stays on %s: %w", termshift.Quote(release), orNone(s.Live), err)
-			o.journal(release, "cutover", "failed", err.Error())
+			o.journal(ctx, release, "cutover", "failed", err.Error())
 			return nil, err
 		}
 		rep.Maintained = o.Now().Sub(mStart)
@@ -138,7 +145,7 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	if rep.Maintained > 0 {
 		rs.Switch = o.takeCounts(ctx, rs)
 	}
-	if err := o.checkLock(); err != nil {
+	if err := o.checkLock(ctx); err != nil {
 		return nil, err
 	}
 	prev := s.Live
@@ -149,39 +156,39 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	s.Live, s.LiveSince, s.Maintenance = release, o.Now(), nil
 	rs.RetiredAt = time.Time{}
 	rs.SetStep("cutover", "done", "live since "+s.LiveSince.Format(time.RFC3339), s.LiveSince)
-	if err := o.saveState(s); err != nil {
+	if err := o.SaveState(ctx, s); err != nil {
 		return nil, err
 	}
 	o.Logger.Debug("cutover: state saved", "release", release, "elapsed", o.Now().Sub(start))
 	if err := o.route(ctx, s); err != nil {
 		err = fmt.Errorf("cutover %s: state says live, but the router did not switch: %w", termshift.Quote(release), err)
-		o.journal(release, "cutover", "failed", err.Error())
+		o.journal(ctx, release, "cutover", "failed", err.Error())
 		return nil, err
 	}
 	rep.Switched = o.Now()
 	rep.Duration = rep.Switched.Sub(start)
-	o.journal(release, "cutover", "done", fmt.Sprintf("live (was %s); switched in %s", orNone(prev), rep.Duration.Round(time.Millisecond)))
+	o.journal(ctx, release, "cutover", "done", fmt.Sprintf("live (was %s); switched in %s", orNone(prev), rep.Duration.Round(time.Millisecond)))
 	return rep, nil
 }
 
 // runPreCutover runs the release's pre_cutover commands in order.
-func (o *Orchestrator) runPreCutover(ctx context.Context, s *State, spec ReleaseSpec) error {
-	d, _, err := o.templateData(s, spec.Name)
+func (o *Orchestrator) runPreCutover(ctx context.Context, s *store.State, spec envfile.ReleaseSpec) error {
+	d, err := o.renderData(ctx, s, spec.Name)
 	if err != nil {
 		return err
 	}
-	if _, err := o.Render(s, spec.Name); err != nil {
+	if _, err := render.Write(o.Env, d); err != nil {
 		return err
 	}
 	for _, argv := range spec.PreCutover {
-		args, err := expandArgv(argv, d)
+		args, err := render.Argv(argv, d)
 		if err != nil {
 			return err
 		}
 		o.printf("maintenance: running %s\n", strings.Join(args, " "))
 		cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 		cmd.Dir = o.Env.Dir
-		cmd.Env = append(os.Environ(), releaseEnv(d)...)
+		cmd.Env = append(os.Environ(), d.Env()...)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%s: %w: %s", args[0], err, lastLines(string(out), 3))
@@ -198,51 +205,44 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, " | ")
 }
 
-// route makes the router follow state.
-func (o *Orchestrator) route(ctx context.Context, s *State) error {
-	switch o.Env.Router.Provider {
-	case "local":
-		st, err := o.applyServe(ctx)
+// Table is the routing table state asks for: the live release, every
+// running release at its runner's endpoint, and the maintenance window.
+func (o *Orchestrator) Table(s *store.State) (router.Table, error) {
+	t := router.Table{Live: s.Live}
+	var errs []string
+	for _, name := range s.Names() {
+		rs := s.Releases[name]
+		if !rs.Running {
+			continue
+		}
+		r, err := o.runner(name)
 		if err != nil {
-			return err
+			continue // a release no longer in the environment file
 		}
-		if st.Live != s.Live {
-			return fmt.Errorf("serve routes to %s, want %s", orNone(st.Live), orNone(s.Live))
-		}
-		return nil
-	case "nginx":
-		n := o.Env.Router.Nginx
-		var live router.Backend
-		var previews []router.Backend
-		for _, name := range s.Names() {
-			spec, ok := o.Env.Release(name)
-			if !ok || !s.Releases[name].Running {
-				continue
-			}
-			u, err := backendURL(spec)
-			if err != nil {
-				return err
-			}
-			b := router.Backend{Release: name, URL: u}
-			if name == s.Live {
-				live = b
-			} else {
-				previews = append(previews, b)
-			}
-		}
-		if live.URL == nil {
-			return fmt.Errorf("live release %s is not running: nginx has nothing to route to", termshift.Quote(s.Live))
-		}
-		ng := &router.Nginx{IncludeFile: resolve(o.Env.Dir, n.IncludeFile), ReloadCmd: n.Reload, ConfigTestCmd: n.Test}
-		return ng.Switch(ctx, live, previews)
-	case "elbv2":
-		e := o.Env.Router.ELBv2
-		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(e.Region))
+		ep, err := r.Endpoint(name)
 		if err != nil {
-			return fmt.Errorf("aws config: %w", err)
+			errs = append(errs, err.Error())
+			continue
 		}
-		lb := &router.ELBv2{Client: elasticloadbalancingv2.NewFromConfig(cfg), ListenerARN: e.ListenerARN, TargetGroups: e.TargetGroups}
-		return lb.Switch(ctx, s.Live, nil)
+		t.Backends = append(t.Backends, router.Backend{Release: name, URL: ep.URL})
 	}
-	return fmt.Errorf("unknown router provider %q", o.Env.Router.Provider)
+	if s.Maintenance != nil {
+		t.Maintenance = &router.Maintenance{RetryAfter: o.Env.Router.Maintain.RetryAfter.Duration, Message: s.Maintenance.Message}
+	}
+	if len(errs) > 0 {
+		return t, fmt.Errorf("routing table: %s", strings.Join(errs, "; "))
+	}
+	return t, nil
+}
+
+// route makes the router follow state.
+func (o *Orchestrator) route(ctx context.Context, s *store.State) error {
+	t, err := o.Table(s)
+	if err != nil {
+		return err
+	}
+	if o.P.Router == nil {
+		return fmt.Errorf("no router is configured: %w", termshift.ErrInvalid)
+	}
+	return o.P.Router.Switch(ctx, t)
 }

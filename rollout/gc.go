@@ -22,7 +22,7 @@ type GCItem struct {
 // with yes drops them. It never touches the live release or the rollback
 // target.
 func (o *Orchestrator) GC(ctx context.Context, yes bool) ([]GCItem, error) {
-	s, err := o.loadState()
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +57,7 @@ func (o *Orchestrator) GC(ctx context.Context, yes bool) ([]GCItem, error) {
 	}
 	for i := range items {
 		it := &items[i]
-		if err := o.checkLock(); err != nil {
+		if err := o.checkLock(ctx); err != nil {
 			return items, err
 		}
 		switch it.Kind {
@@ -78,7 +78,7 @@ func (o *Orchestrator) GC(ctx context.Context, yes bool) ([]GCItem, error) {
 				it.Outcome, it.Error = "failed", err.Error()
 				continue
 			}
-			o.journal(it.Release, "gc", "done", "dropped orphan "+it.Namespace.String())
+			o.journal(ctx, it.Release, "gc", "done", "dropped orphan "+it.Namespace.String())
 		}
 		it.Outcome = "dropped"
 	}

@@ -1,4 +1,4 @@
-package rollout
+package rollout_test
 
 import (
 	"context"
@@ -17,6 +17,11 @@ import (
 	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/store"
+	"github.com/termshift/termshift/rollout/wiring"
 )
 
 // fakeRelease is an externally deployed release: an HTTP server that says
@@ -45,9 +50,18 @@ func freeAddr(t *testing.T) string {
 // itself under test.
 type lifecycle struct {
 	t      *testing.T
-	o      *Orchestrator
+	o      *rollout.Orchestrator
 	router string
-	env    *Environment
+	env    *envfile.Environment
+}
+
+func orchestrator(t *testing.T, env *envfile.Environment, command string) *rollout.Orchestrator {
+	t.Helper()
+	o, err := wiring.Orchestrator(t.Context(), env, nil, io.Discard, command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
 }
 
 func newLifecycle(t *testing.T, preCutover string) *lifecycle {
@@ -69,23 +83,23 @@ router: {listen: %q, retention: 1h, maintenance: {retry_after: 7s, message: "upg
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env, err := LoadEnvironment(path, func(string) (string, bool) { return "", false })
+	env, err := envfile.LoadEnvironment(path, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lifecycle{t: t, o: NewOrchestrator(env, nil, io.Discard, "test"), router: router, env: env}
+	l := &lifecycle{t: t, o: orchestrator(t, env, "test"), router: router, env: env}
 	// Both releases carved, deployed and verified, as upgrade leaves them.
-	s, _ := l.o.loadState()
+	s, _ := l.o.LoadState(t.Context())
 	now := time.Now()
 	for _, name := range []string{"current", "next"} {
 		rs := s.Release(name)
-		rs.Namespaces = []*NamespaceState{{Namespace: termshift.Namespace{Service: termshift.Memcached, Logical: "default", Release: name, Name: "cache-" + name}, Status: NSCarved, Endpoints: []string{"127.0.0.1:1"}}}
+		rs.Namespaces = []*store.NamespaceState{{Namespace: termshift.Namespace{Service: termshift.Memcached, Logical: "default", Release: name, Name: "cache-" + name}, Status: store.NSCarved, Endpoints: []string{"127.0.0.1:1"}}}
 		rs.Running = true
 		rs.ChangedAt = now.Add(-time.Minute)
 		rs.SetStep("carve", "done", "", rs.ChangedAt)
-		rs.Verify = &VerifyRecord{At: now, Passed: true}
+		rs.Verify = &store.VerifyRecord{At: now, Passed: true}
 	}
-	if err := l.o.saveState(s); err != nil {
+	if err := l.o.SaveState(t.Context(), s); err != nil {
 		t.Fatal(err)
 	}
 	l.serve()
@@ -96,7 +110,7 @@ func (l *lifecycle) serve() {
 	t := l.t
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	o := NewOrchestrator(l.env, nil, io.Discard, "serve")
+	o := orchestrator(t, l.env, "serve")
 	go func() { done <- o.Serve(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -104,7 +118,7 @@ func (l *lifecycle) serve() {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	for i := 0; !l.o.serveRunning(); i++ {
+	for i := 0; !l.o.Control().Running(); i++ {
 		select {
 		case err := <-done:
 			t.Fatalf("serve stopped: %v", err)
@@ -133,14 +147,14 @@ func (l *lifecycle) get(header ...string) (string, *http.Response) {
 	return string(body), resp
 }
 
-func (l *lifecycle) mutate(f func(s *State)) {
+func (l *lifecycle) mutate(f func(s *store.State)) {
 	l.t.Helper()
-	s, err := l.o.loadState()
+	s, err := l.o.LoadState(l.t.Context())
 	if err != nil {
 		l.t.Fatal(err)
 	}
 	f(s)
-	if err := l.o.saveState(s); err != nil {
+	if err := l.o.SaveState(l.t.Context(), s); err != nil {
 		l.t.Fatal(err)
 	}
 }
@@ -152,38 +166,41 @@ func TestCutoverGateAndRollback(t *testing.T) {
 	if body, resp := l.get(); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("before any cutover: %d %s, want 503 (no live release)", resp.StatusCode, body)
 	}
-	if _, err := l.o.Cutover(ctx, "current", CutoverOptions{}); err != nil {
+	if _, err := l.o.Cutover(ctx, "current", rollout.CutoverOptions{}); err != nil {
 		t.Fatalf("first cutover: %v", err)
 	}
 	if body, _ := l.get(); !strings.Contains(body, `"current"`) {
 		t.Fatalf("public traffic after cutover reaches %s", body)
 	}
-	if body, _ := l.get(PreviewHeader, "next"); !strings.Contains(body, `"next"`) {
+	if body, _ := l.get(router.PreviewHeader, "next"); !strings.Contains(body, `"next"`) {
 		t.Errorf("preview header reaches %s, want next", body)
 	}
 
 	for _, tc := range []struct {
 		name   string
-		change func(rs *ReleaseState)
+		change func(rs *store.ReleaseState)
 		want   string
 	}{
-		{"never verified", func(rs *ReleaseState) { rs.Verify = nil }, "it was never verified"},
-		{"verify failed", func(rs *ReleaseState) {
-			rs.Verify = &VerifyRecord{At: time.Now(), Failed: []string{"isolation mysql x: granted"}}
+		{"never verified", func(rs *store.ReleaseState) { rs.Verify = nil }, "it was never verified"},
+		{"verify failed", func(rs *store.ReleaseState) {
+			rs.Verify = &store.VerifyRecord{At: time.Now(), Failed: []string{"isolation mysql x: granted"}}
 		}, "failed: isolation mysql x: granted"},
-		{"verify stale", func(rs *ReleaseState) {
-			rs.Verify = &VerifyRecord{At: time.Now(), Passed: true}
+		{"verify stale", func(rs *store.ReleaseState) {
+			rs.Verify = &store.VerifyRecord{At: time.Now(), Passed: true}
 			rs.ChangedAt = time.Now().Add(time.Minute)
 		}, "older than its last change"},
-		{"partial verify", func(rs *ReleaseState) {
+		{"partial verify", func(rs *store.ReleaseState) {
 			rs.ChangedAt = time.Time{}
-			rs.Verify = &VerifyRecord{At: time.Now(), Passed: true, Partial: true}
+			rs.Verify = &store.VerifyRecord{At: time.Now(), Passed: true, Partial: true}
 		}, "ran only some checks"},
-		{"not running", func(rs *ReleaseState) { rs.Verify = &VerifyRecord{At: time.Now(), Passed: true}; rs.Running = false }, "it is not running"},
+		{"not running", func(rs *store.ReleaseState) {
+			rs.Verify = &store.VerifyRecord{At: time.Now(), Passed: true}
+			rs.Running = false
+		}, "it is not running"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l.mutate(func(s *State) { tc.change(s.Releases["next"]) })
-			_, err := l.o.Cutover(ctx, "next", CutoverOptions{})
+			l.mutate(func(s *store.State) { tc.change(s.Releases["next"]) })
+			_, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{})
 			if !errors.Is(err, termshift.ErrRefused) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "traffic untouched") {
 				t.Errorf("Cutover = %v, want refused: %q", err, tc.want)
 			}
@@ -192,20 +209,20 @@ func TestCutoverGateAndRollback(t *testing.T) {
 			}
 		})
 	}
-	if _, err := l.o.Cutover(ctx, "redwood", CutoverOptions{}); !errors.Is(err, termshift.ErrNotFound) {
+	if _, err := l.o.Cutover(ctx, "redwood", rollout.CutoverOptions{}); !errors.Is(err, termshift.ErrNotFound) {
 		t.Errorf("cutover to an unknown release: %v", err)
 	}
 	// --skip-verify with a reason goes through, journaled as forced.
-	l.mutate(func(s *State) { s.Releases["next"].Running = true; s.Releases["next"].Verify = nil })
+	l.mutate(func(s *store.State) { s.Releases["next"].Running = true; s.Releases["next"].Verify = nil })
 	l.o.Reason = "QA signed off on paper"
-	rep, err := l.o.Cutover(ctx, "next", CutoverOptions{SkipVerify: true})
+	rep, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{SkipVerify: true})
 	if err != nil || !strings.Contains(rep.Forced, "never verified") {
 		t.Fatalf("cutover --skip-verify = %+v, %v", rep, err)
 	}
 	if body, _ := l.get(); !strings.Contains(body, `"next"`) {
 		t.Errorf("public traffic after cutover reaches %s", body)
 	}
-	s, _ := l.o.loadState()
+	s, _ := l.o.LoadState(ctx)
 	if s.Live != "next" || s.Previous != "current" {
 		t.Errorf("live %q previous %q", s.Live, s.Previous)
 	}
@@ -219,15 +236,15 @@ func TestCutoverGateAndRollback(t *testing.T) {
 
 	// Rollback: another command holds the lock; without force it is named,
 	// with force it is taken over and the holder stops at its next step.
-	holder, err := l.o.Store.Acquire("upgrade redwood", time.Now())
+	holder, _, err := l.o.Store.Acquire(ctx, "upgrade redwood")
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.o.Reason = "INC-1"
-	if _, err := l.o.Rollback(ctx, RollbackOptions{}); !errors.Is(err, termshift.ErrLocked) || !strings.Contains(err.Error(), "(upgrade redwood)") {
+	if _, err := l.o.Rollback(ctx, rollout.RollbackOptions{}); !errors.Is(err, termshift.ErrLocked) || !strings.Contains(err.Error(), "(upgrade redwood)") {
 		t.Fatalf("rollback under a held lock = %v", err)
 	}
-	rep, err = l.o.Rollback(ctx, RollbackOptions{Force: true})
+	rep, err = l.o.Rollback(ctx, rollout.RollbackOptions{Force: true})
 	if err != nil {
 		t.Fatalf("rollback --force: %v", err)
 	}
@@ -238,13 +255,13 @@ func TestCutoverGateAndRollback(t *testing.T) {
 	if rep.Stranded == nil || !rep.Stranded.Empty() || rep.Stranded.Release != "next" {
 		t.Errorf("rollback's stranded report = %+v, want an empty one for next", rep.Stranded)
 	}
-	if err := holder.Check(); !errors.Is(err, termshift.ErrLocked) {
+	if err := holder.Check(ctx); !errors.Is(err, termshift.ErrLocked) {
 		t.Errorf("the former holder may go on: %v", err)
 	}
 	if body, _ := l.get(); !strings.Contains(body, `"current"`) {
 		t.Errorf("public traffic after rollback reaches %s", body)
 	}
-	entries, _, _ := l.o.Store.ReadJournal()
+	entries, _, _ := l.o.Store.ReadJournal(ctx)
 	var outcomes []string
 	for _, e := range entries {
 		if e.Step == "cutover" || e.Step == "rollback" {
@@ -266,7 +283,7 @@ func TestCutoverMaintenanceWindow(t *testing.T) {
 	l := newLifecycle(t, "touch "+filepath.Join(t.TempDir(), "started")+"; sleep 1")
 	ctx := context.Background()
 	l.o.Reason = "test"
-	if _, err := l.o.Cutover(ctx, "current", CutoverOptions{}); err != nil {
+	if _, err := l.o.Cutover(ctx, "current", rollout.CutoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var maint503, retryAfter atomic.Int32
@@ -289,7 +306,7 @@ func TestCutoverMaintenanceWindow(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	})
-	rep, err := l.o.Cutover(ctx, "next", CutoverOptions{})
+	rep, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{})
 	close(stop)
 	wg.Wait()
 	if err != nil {
@@ -307,10 +324,10 @@ func TestFailingPreCutoverLiftsMaintenanceAndKeepsTraffic(t *testing.T) {
 	l := newLifecycle(t, "echo migration exploded >&2; exit 3")
 	ctx := context.Background()
 	l.o.Reason = "test"
-	if _, err := l.o.Cutover(ctx, "current", CutoverOptions{}); err != nil {
+	if _, err := l.o.Cutover(ctx, "current", rollout.CutoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := l.o.Cutover(ctx, "next", CutoverOptions{})
+	_, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{})
 	if err == nil || !strings.Contains(err.Error(), "migration exploded") || !strings.Contains(err.Error(), "traffic stays on current") {
 		t.Fatalf("cutover with a failing pre_cutover = %v", err)
 	}
@@ -321,14 +338,14 @@ func TestFailingPreCutoverLiftsMaintenanceAndKeepsTraffic(t *testing.T) {
 
 func TestServeRefusesASecondServeAndABusyAddress(t *testing.T) {
 	l := newLifecycle(t, "")
-	err := NewOrchestrator(l.env, nil, io.Discard, "serve").Serve(context.Background())
+	err := orchestrator(t, l.env, "serve").Serve(context.Background())
 	if !errors.Is(err, termshift.ErrLocked) || !strings.Contains(err.Error(), "already runs") {
 		t.Errorf("second serve = %v", err)
 	}
 	// Another environment on the same public address: the router says it cannot bind.
 	other := *l.env
 	other.StateDir = t.TempDir()
-	err = NewOrchestrator(&other, nil, io.Discard, "serve").Serve(context.Background())
+	err = orchestrator(t, &other, "serve").Serve(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "router cannot bind "+l.router) {
 		t.Errorf("serve on a busy address = %v", err)
 	}
@@ -338,11 +355,11 @@ func TestGCListsOnlyReleasesPastRetention(t *testing.T) {
 	l := newLifecycle(t, "")
 	ctx := context.Background()
 	l.o.Reason = "test"
-	if _, err := l.o.Cutover(ctx, "current", CutoverOptions{}); err != nil {
+	if _, err := l.o.Cutover(ctx, "current", rollout.CutoverOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	l.mutate(func(s *State) {
-		s.Release("redwood").Namespaces = []*NamespaceState{{Namespace: termshift.Namespace{Service: termshift.Memcached, Logical: "default", Release: "redwood", Name: "cache-redwood"}}}
+	l.mutate(func(s *store.State) {
+		s.Release("redwood").Namespaces = []*store.NamespaceState{{Namespace: termshift.Namespace{Service: termshift.Memcached, Logical: "default", Release: "redwood", Name: "cache-redwood"}}}
 		s.Releases["redwood"].RetiredAt = time.Now().Add(-2 * time.Hour)
 		s.Releases["next"].RetiredAt = time.Now().Add(-10 * time.Minute)
 		s.Previous = "current" // not a real rollback target here; only to prove gc spares it

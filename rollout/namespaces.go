@@ -35,13 +35,13 @@ func (o *Orchestrator) Namespaces(ctx context.Context, release string) ([]Namesp
 			return nil, err
 		}
 	}
-	s, err := o.loadState()
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []NamespaceStatus
 	for _, svc := range termshift.Services() {
-		dbs := o.logicalDBs(svc)
+		dbs := o.Env.LogicalDBs(svc)
 		if len(dbs) == 0 {
 			continue
 		}

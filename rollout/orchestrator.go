@@ -1,19 +1,36 @@
+// Package rollout is the orchestrator: the steps of an upgrade (carve,
+// restore, scrub, deploy, verify, cutover, rollback, teardown, gc) and the
+// long-running serve. It records intent, acts, and records the outcome, in
+// a state it reads and writes through a store.Backend, under the
+// environment's lock, with every step journaled. It talks to servers,
+// runners and routers only through the small interfaces it declares
+// (providers.go); package wiring builds the concrete ones.
 package rollout
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/control"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/store"
 )
 
-// Orchestrator runs termshift's steps for one environment: it owns the
-// state directory and drives tenancy, restore and verify.
+// Orchestrator runs termshift's steps for one environment.
 type Orchestrator struct {
-	Env    *Environment
-	Store  Store
+	Env   *envfile.Environment
+	Store store.Backend
+	P     Providers
+	// Work is this machine's working directory for the environment:
+	// rendered configuration, process logs, restore checkpoints, and the
+	// control socket of serve.
+	Work   string
 	Logger *slog.Logger
 	// Out receives human progress lines (a terminal, or io.Discard).
 	Out io.Writer
@@ -23,74 +40,122 @@ type Orchestrator struct {
 	// Reason is the operator's --reason, journaled with each step.
 	Reason string
 
-	lock *Lock
+	lock store.Lock
 }
 
-// NewOrchestrator returns an orchestrator for env.
-func NewOrchestrator(env *Environment, logger *slog.Logger, out io.Writer, command string) *Orchestrator {
+// New returns an orchestrator for env with its providers.
+func New(env *envfile.Environment, p Providers, logger *slog.Logger, out io.Writer, command string) *Orchestrator {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	if out == nil {
 		out = io.Discard
 	}
-	return &Orchestrator{Env: env, Store: Store{Dir: env.StateDir}, Logger: logger, Out: out, Now: time.Now, Command: command}
+	return &Orchestrator{Env: env, Store: p.State, P: p, Work: env.StateDir, Logger: logger, Out: out, Now: time.Now, Command: command}
 }
 
-// Locked runs fn holding the environment's lock.
-func (o *Orchestrator) Locked(fn func() error) error {
-	l, err := o.Store.Acquire(o.Command, o.Now())
+// Control is the client of this environment's `termshift serve`.
+func (o *Orchestrator) Control() *control.Client { return control.NewClient(o.Work) }
+
+// ConfigDir is where a release's rendered configuration lives.
+func (o *Orchestrator) ConfigDir(release string) string {
+	return filepath.Join(o.Work, "releases", release, "config")
+}
+
+// LogDir is where a release's process logs live.
+func (o *Orchestrator) LogDir(release string) string {
+	return filepath.Join(o.Work, "releases", release, "logs")
+}
+
+// checkpointPath is where a restore of one namespace keeps its resume marks.
+func (o *Orchestrator) checkpointPath(release, ns string) string {
+	return filepath.Join(o.Work, "releases", release, "restore-"+ns+".checkpoint.json")
+}
+
+// Locked runs fn holding the environment's lock. A lock left by a process
+// that is gone from this host is taken over, and the takeover journaled.
+func (o *Orchestrator) Locked(ctx context.Context, fn func() error) error {
+	l, stale, err := o.Store.Acquire(ctx, o.Command)
 	if err != nil {
-		return err
+		return o.lockedHint(err)
 	}
 	o.lock = l
 	defer func() {
-		if err := l.Release(); err != nil {
+		if err := l.Release(context.WithoutCancel(ctx)); err != nil {
 			o.Logger.Warn("release lock", "err", err)
 		}
 		o.lock = nil
 	}()
+	if stale != nil {
+		_, why := store.HolderGone(*stale)
+		o.journal(ctx, "", "lock", "forced", "took over the lock of "+stale.String()+": "+why)
+		o.printf("took over a stale lock: %s (%s)\n", stale, why)
+	}
 	return fn()
 }
 
+// lockedHint tells the operator what to do about a held lock.
+func (o *Orchestrator) lockedHint(err error) error {
+	var le *store.LockedError
+	if errors.As(err, &le) {
+		return termshift.WithHint(err, "wait for it to finish (`termshift status` shows it); if it is truly gone, `termshift unlock --force --reason TEXT` breaks the lock (journaled)")
+	}
+	return err
+}
+
 // checkLock stops a command whose lock was taken over (rollback --force).
-func (o *Orchestrator) checkLock() error {
+func (o *Orchestrator) checkLock(ctx context.Context) error {
 	if o.lock == nil {
 		return nil
 	}
-	return o.lock.Check()
+	return o.lock.Check(ctx)
 }
 
-// journal appends an entry, redacting every known secret.
-func (o *Orchestrator) journal(release, step, outcome, detail string) {
-	e := Entry{Time: o.Now(), Command: o.Command, Release: release, Reason: o.Reason, Step: step, Outcome: outcome, Detail: detail}
-	if err := o.Store.Journal(o.Store.Redactor(o.adminSecrets()...)).Append(e); err != nil {
+// Redactor removes every secret the environment knows from a text: admin
+// passwords and keys, and every stored release credential.
+func (o *Orchestrator) Redactor(ctx context.Context) func(string) string {
+	secrets := o.Env.Secrets()
+	if releases, err := o.Store.CredentialReleases(ctx); err == nil {
+		for _, r := range releases {
+			creds, err := o.Store.Credentials(ctx, r)
+			if err != nil {
+				continue
+			}
+			for _, c := range creds {
+				secrets = append(secrets, c.Password.Reveal())
+			}
+		}
+	}
+	return termshift.Redactor(secrets, "[redacted]")
+}
+
+// Journal appends an entry with every known secret redacted.
+func (o *Orchestrator) Journal(ctx context.Context, e store.Entry) error {
+	redact := o.Redactor(ctx)
+	e.Reason, e.Detail = redact(e.Reason), redact(e.Detail)
+	if e.Command == "" {
+		e.Command = o.Command
+	}
+	if e.Time.IsZero() {
+		e.Time = o.Now()
+	}
+	return o.Store.Append(ctx, e)
+}
+
+// journal appends an entry of this command; a failure is logged, never
+// fatal: the step's outcome is in state either way.
+func (o *Orchestrator) journal(ctx context.Context, release, step, outcome, detail string) {
+	e := store.Entry{Release: release, Reason: o.Reason, Step: step, Outcome: outcome, Detail: detail}
+	if err := o.Journal(context.WithoutCancel(ctx), e); err != nil {
 		o.Logger.Error("journal append failed", "err", err)
 	}
 }
 
-// adminSecrets lists the environment's admin secrets for redaction.
-func (o *Orchestrator) adminSecrets() []string {
-	var out []string
-	s := o.Env.Servers
-	if s.MySQL != nil {
-		out = append(out, dsnPassword(s.MySQL.DSN))
-	}
-	if s.Mongo != nil {
-		out = append(out, urlPassword(s.Mongo.URI))
-	}
-	if s.RabbitMQ != nil {
-		out = append(out, s.RabbitMQ.ManagementPassword, urlPassword(s.RabbitMQ.URL))
-	}
-	out = append(out, o.Env.Backup.S3.SecretKey, o.Env.Scrub.Salt)
-	return out
-}
-
-// loadState reads state, naming the environment on first use.
-func (o *Orchestrator) loadState() (*State, error) {
-	s, err := o.Store.Load()
+// LoadState reads the state, naming the environment on first use.
+func (o *Orchestrator) LoadState(ctx context.Context) (*store.State, error) {
+	s, err := o.Store.Load(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("load state from %s: %w", o.Store, err)
 	}
 	if s.Environment == "" {
 		s.Environment = o.Env.Name
@@ -98,13 +163,16 @@ func (o *Orchestrator) loadState() (*State, error) {
 	return s, nil
 }
 
-func (o *Orchestrator) saveState(s *State) error { return o.Store.Save(s, o.Now()) }
+// SaveState writes the state (compare-and-swap on its revision).
+func (o *Orchestrator) SaveState(ctx context.Context, s *store.State) error {
+	s.UpdatedAt = o.Now()
+	return o.Store.Save(context.WithoutCancel(ctx), s)
+}
 
-// spec returns the environment's release spec or a not-found error listing
-// the defined ones.
-func (o *Orchestrator) spec(release string) (ReleaseSpec, error) {
+// spec returns the environment's release spec or a not-found error.
+func (o *Orchestrator) spec(release string) (envfile.ReleaseSpec, error) {
 	if err := termshift.ValidateRelease(release); err != nil {
-		return ReleaseSpec{}, err
+		return envfile.ReleaseSpec{}, err
 	}
 	r, ok := o.Env.Release(release)
 	if !ok {
@@ -113,4 +181,20 @@ func (o *Orchestrator) spec(release string) (ReleaseSpec, error) {
 	return r, nil
 }
 
+// runner returns the runner of a release.
+func (o *Orchestrator) runner(release string) (Runner, error) {
+	r, ok := o.P.Runners[release]
+	if !ok {
+		return nil, fmt.Errorf("release %s has no runner: %w", termshift.Quote(release), termshift.ErrNotFound)
+	}
+	return r, nil
+}
+
 func (o *Orchestrator) printf(format string, args ...any) { fmt.Fprintf(o.Out, format, args...) }
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}

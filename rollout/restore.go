@@ -12,21 +12,32 @@ import (
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/restore"
-	rmongo "github.com/termshift/termshift/restore/mongo"
-	rmysql "github.com/termshift/termshift/restore/mysql"
-	rrabbitmq "github.com/termshift/termshift/restore/rabbitmq"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 // S3Options turns the environment's S3 settings into the restore package's.
-func (c S3Config) S3Options() restore.S3Options {
+func S3Options(c envfile.S3Config) restore.S3Options {
 	return restore.S3Options{Endpoint: c.Endpoint, Region: c.Region, PathStyle: c.PathStyle, AccessKey: c.AccessKey, SecretKey: termshift.Secret(c.SecretKey)}
+}
+
+// MaxThreads bounds --threads: beyond it a restore only exhausts the
+// server's connections.
+const MaxThreads = 64
+
+// checkThreads refuses a --threads outside 1..MaxThreads (0 = the default).
+func checkThreads(n int) error {
+	if n < 0 || n > MaxThreads {
+		return fmt.Errorf("--threads %d: want 1 to %d (0 for the default): %w", n, MaxThreads, termshift.ErrInvalid)
+	}
+	return nil
 }
 
 // BackupRef names the backup to read: a source (directory, file or
 // s3://bucket/prefix) and, when the source holds snapshots, which one.
 type BackupRef struct {
 	Source   string
-	S3       S3Config
+	S3       envfile.S3Config
 	Snapshot string // "" = the newest
 	BaseDir  string // relative sources resolve against it
 }
@@ -36,14 +47,14 @@ type BackupRef struct {
 // itself when it holds none), the snapshot (ID "" when none), and the path
 // inside it of a single file source.
 func OpenBackup(ctx context.Context, b BackupRef) (restore.Source, restore.Snapshot, string, error) {
-	uri := backupURI(b.Source, b.BaseDir)
+	uri := BackupURI(b.Source, b.BaseDir)
 	if !strings.HasPrefix(uri, "s3://") {
 		// A single local file: its directory is the source.
 		if fi, err := os.Stat(uri); err == nil && !fi.IsDir() {
 			return restore.Dir{Root: filepath.Dir(uri)}, restore.Snapshot{}, filepath.Base(uri), nil
 		}
 	}
-	src, err := restore.OpenSource(ctx, uri, b.S3.S3Options())
+	src, err := restore.OpenSource(ctx, uri, S3Options(b.S3))
 	if err != nil {
 		return nil, restore.Snapshot{}, "", err
 	}
@@ -51,7 +62,7 @@ func OpenBackup(ctx context.Context, b BackupRef) (restore.Source, restore.Snaps
 		// A single object: its prefix's directory is the source.
 		if files, err := src.List(ctx, ""); err == nil && len(files) == 0 {
 			dir, file := path.Split(strings.TrimSuffix(uri, "/"))
-			if fsrc, ferr := restore.OpenSource(ctx, dir, b.S3.S3Options()); ferr == nil {
+			if fsrc, ferr := restore.OpenSource(ctx, dir, S3Options(b.S3)); ferr == nil {
 				if list, lerr := fsrc.List(ctx, ""); lerr == nil {
 					for _, f := range list {
 						if f.Name == file {
@@ -79,13 +90,13 @@ func OpenBackup(ctx context.Context, b BackupRef) (restore.Source, restore.Snaps
 	return sub, snap, "", nil
 }
 
-// backupURI is a backup source as restore opens it: s3:// as written, a
+// BackupURI is a backup source as restore opens it: s3:// as written, a
 // local path resolved against the environment file's directory.
-func backupURI(source, baseDir string) string {
+func BackupURI(source, baseDir string) string {
 	if strings.HasPrefix(source, "s3://") {
 		return source
 	}
-	return resolve(baseDir, source)
+	return envfile.Resolve(baseDir, source)
 }
 
 // pick finds the backup of one service's database inside a snapshot: a
@@ -114,58 +125,39 @@ func pick(ctx context.Context, src restore.Source, dir, name string, suffixes ..
 // `restore mongo` and `restore rabbitmq` commands, and each namespace of
 // `restore RELEASE`.
 type RestoreRequest struct {
-	Service      termshift.Service
-	Backup       BackupRef
-	From, To     string
-	Admin        termshift.Secret // MySQL DSN or MongoDB URI
-	Management   string           // RabbitMQ management URL
-	MgmtUser     string
-	MgmtPassword termshift.Secret
-	Threads      int
-	DropExisting bool
-	Resume       bool
-	Checkpoint   string
-	Progress     restore.Progress
+	Service termshift.Service
+	Backup  BackupRef
+	LoadRequest
 }
 
-// RestoreNamespace loads one namespace from a backup and proves it.
-func RestoreNamespace(ctx context.Context, req RestoreRequest, logger interface{ Info(string, ...any) }) (*restore.Report, restore.Snapshot, error) {
+// RestoreNamespace loads one namespace from a backup with loader and
+// proves it.
+func RestoreNamespace(ctx context.Context, loader Loader, req RestoreRequest) (*restore.Report, restore.Snapshot, error) {
+	if err := checkThreads(req.Threads); err != nil {
+		return nil, restore.Snapshot{}, err
+	}
 	src, snap, file, err := OpenBackup(ctx, req.Backup)
 	if err != nil {
 		return nil, snap, err
 	}
-	var rep *restore.Report
-	switch req.Service {
-	case termshift.MySQL:
-		p := file
-		if p == "" {
-			if p, err = pick(ctx, src, dirFor(snap, "mysql"), req.From, ".sql.gz", ".sql"); err != nil {
-				return nil, snap, err
-			}
+	p := file
+	if p == "" {
+		var err error
+		switch req.Service {
+		case termshift.MySQL:
+			p, err = pick(ctx, src, dirFor(snap, "mysql"), req.From, ".sql.gz", ".sql")
+		case termshift.MongoDB:
+			p, err = pick(ctx, src, dirFor(snap, "mongo"), req.From, ".archive.gz", ".archive", ".agz")
+		case termshift.RabbitMQ:
+			p, err = pick(ctx, src, dirFor(snap, "rabbitmq"), "definitions", ".json.gz", ".json")
+		default:
+			return nil, snap, fmt.Errorf("restore: unsupported service %q: %w", req.Service, termshift.ErrInvalid)
 		}
-		rep, err = rmysql.Restore(ctx, src, p, rmysql.Options{DSN: req.Admin, From: req.From, To: req.To, Threads: req.Threads,
-			DropExisting: req.DropExisting, Resume: req.Resume, Checkpoint: req.Checkpoint, Progress: req.Progress})
-	case termshift.MongoDB:
-		p := file
-		if p == "" {
-			if p, err = pick(ctx, src, dirFor(snap, "mongo"), req.From, ".archive.gz", ".archive", ".agz"); err != nil {
-				return nil, snap, err
-			}
+		if err != nil {
+			return nil, snap, err
 		}
-		rep, err = rmongo.Restore(ctx, src, p, rmongo.Options{URI: req.Admin, From: req.From, To: req.To, Threads: req.Threads,
-			DropExisting: req.DropExisting, Progress: req.Progress})
-	case termshift.RabbitMQ:
-		p := file
-		if p == "" {
-			if p, err = pick(ctx, src, dirFor(snap, "rabbitmq"), "definitions", ".json"); err != nil {
-				return nil, snap, err
-			}
-		}
-		rep, err = rrabbitmq.Restore(ctx, src, p, rrabbitmq.Options{ManagementURL: req.Management, User: req.MgmtUser, Password: req.MgmtPassword,
-			FromVhost: req.From, ToVhost: req.To, Progress: req.Progress})
-	default:
-		return nil, snap, fmt.Errorf("restore: unsupported service %q: %w", req.Service, termshift.ErrInvalid)
 	}
+	rep, err := loader.Load(ctx, src, p, req.LoadRequest)
 	if err != nil {
 		return rep, snap, err
 	}
@@ -220,12 +212,15 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 	if _, err := o.spec(release); err != nil {
 		return nil, restore.Snapshot{}, err
 	}
-	s, err := o.loadState()
+	if err := checkThreads(opts.Threads); err != nil {
+		return nil, restore.Snapshot{}, err
+	}
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, restore.Snapshot{}, err
 	}
-	if err := refuseProtected(s, release, "restore into"); err != nil {
-		o.journal(release, "restore", "refused", err.Error())
+	if err := o.refuseProtected(s, release, "restore into"); err != nil {
+		o.journal(ctx, release, "restore", "refused", err.Error())
 		return nil, restore.Snapshot{}, err
 	}
 	rs := s.Releases[release]
@@ -238,35 +233,19 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 		return nil, snap, err
 	}
 	backup.Snapshot = snap.ID
-	// Proven data is replaced only with --drop-existing; refuse before
-	// anything is touched (a resume keeps what the same snapshot proved).
-	if !opts.DropExisting {
-		var proven []string
-		for _, ns := range rs.Namespaces {
-			if ns.Service == termshift.Memcached || ns.Proof == nil || (ns.Status != NSRestored && ns.Status != NSScrubbed) {
-				continue
-			}
-			if opts.Resume && ns.Proof.Source == snap.ID {
-				continue
-			}
-			proven = append(proven, fmt.Sprintf("%s (snapshot %s)", ns.Namespace, ns.Proof.Source))
-		}
-		if len(proven) > 0 {
-			err := fmt.Errorf("refusing to restore into %s: already restored: %s: %w", termshift.Quote(release), strings.Join(proven, ", "), termshift.ErrRefused)
-			o.journal(release, "restore", "refused", err.Error())
-			return nil, snap, termshift.WithHint(err, "pass --drop-existing to replace that data with snapshot "+snap.ID)
-		}
+	if err := o.refuseReplacing(ctx, rs, snap, opts); err != nil {
+		return nil, snap, err
 	}
-	if err := os.MkdirAll(filepath.Dir(o.Store.CheckpointPath(release, "x")), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Dir(o.checkpointPath(release, "x")), 0o700); err != nil {
 		return nil, snap, fmt.Errorf("create restore checkpoint directory: %w", err)
 	}
-	o.journal(release, "restore", "started", "snapshot "+snap.ID+" from "+o.Env.Backup.Source)
+	o.journal(ctx, release, "restore", "started", "snapshot "+snap.ID+" from "+o.Env.Backup.Source)
 	var results []RestoreResult
 	var done, failed []string
 	var errs []error
 	for _, svc := range []termshift.Service{termshift.MySQL, termshift.MongoDB, termshift.RabbitMQ} {
-		for _, db := range o.logicalDBs(svc) {
-			if err := o.checkLock(); err != nil {
+		for _, db := range o.Env.LogicalDBs(svc) {
+			if err := o.checkLock(ctx); err != nil {
 				return results, snap, err
 			}
 			ns := rs.Namespace(svc, db.Name)
@@ -277,42 +256,45 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 			if from == "" {
 				from = db.Name
 			}
-			if opts.Resume && ns.Status == NSRestored && ns.Proof != nil && ns.Proof.Source == snap.ID {
+			if opts.Resume && ns.Status == store.NSRestored && ns.Proof != nil && ns.Proof.Source == snap.ID {
 				results = append(results, RestoreResult{Namespace: ns.Namespace, Status: "skipped"})
 				done = append(done, ns.Namespace.String())
 				continue
 			}
+			loader, ok := o.P.Loaders[svc]
+			if !ok {
+				return results, snap, fmt.Errorf("no %s loader: servers.%s is not configured: %w", svc, svc, termshift.ErrInvalid)
+			}
 			// termshift's own half-load (never proven) may be replaced;
 			// data restored and proven before only with --drop-existing.
-			halfLoaded := ns.Status == NSRestoring || ns.Status == NSFailed
-			ns.Status, ns.Error = NSRestoring, ""
-			if err := o.saveState(s); err != nil {
+			halfLoaded := ns.Status == store.NSRestoring || ns.Status == store.NSFailed
+			ns.Status, ns.Error = store.NSRestoring, ""
+			if err := o.SaveState(ctx, s); err != nil {
 				return results, snap, err
 			}
-			req := RestoreRequest{Service: svc, Backup: backup, From: from, To: ns.Name, Threads: opts.Threads,
+			req := RestoreRequest{Service: svc, Backup: backup, LoadRequest: LoadRequest{From: from, To: ns.Name, Threads: opts.Threads,
 				DropExisting: opts.DropExisting || halfLoaded, Resume: opts.Resume,
-				Checkpoint: o.Store.CheckpointPath(release, ns.Name), Progress: opts.Progress}
-			o.adminFor(&req)
+				Checkpoint: o.checkpointPath(release, ns.Name), Progress: opts.Progress}}
 			start := o.Now()
 			o.printf("restoring %s from %s ...\n", ns.Namespace, termshift.Quote(from))
-			rep, _, err := RestoreNamespace(ctx, req, o.Logger)
+			rep, _, err := RestoreNamespace(ctx, loader, req)
 			if errors.Is(err, termshift.ErrRefused) && !req.DropExisting {
 				err = termshift.WithHint(err, "the namespace already holds data: pass --drop-existing to replace it")
 			}
 			res := RestoreResult{Namespace: ns.Namespace, Report: rep}
 			if err != nil {
-				ns.Status, ns.Error = NSFailed, err.Error()
+				ns.Status, ns.Error = store.NSFailed, err.Error()
 				res.Status, res.Error = "failed", err.Error()
 				failed = append(failed, ns.Namespace.String())
 				errs = append(errs, fmt.Errorf("%s: %w", ns.Namespace, err))
 			} else {
-				ns.Status = NSRestored
+				ns.Status = store.NSRestored
 				ns.Proof = proofOf(rep, snap.ID, start, o.Now())
 				res.Status = "restored"
 				done = append(done, ns.Namespace.String())
 			}
 			results = append(results, res)
-			if err := o.saveState(s); err != nil {
+			if err := o.SaveState(ctx, s); err != nil {
 				return results, snap, err
 			}
 		}
@@ -322,35 +304,61 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 	rs.Snapshot = snap.ID
 	if len(failed) > 0 {
 		rs.SetStep("restore", "failed", fmt.Sprintf("%d of %d namespaces failed", len(failed), len(results)), now)
-		_ = o.saveState(s)
+		_ = o.SaveState(ctx, s)
 		perr := &termshift.PartialError{Op: "restore " + release, Done: done, Failed: failed, Err: errors.Join(errs...)}
-		o.journal(release, "restore", "failed", perr.Error())
-		return results, snap, termshift.WithHint(perr, "fix the cause and run `termshift restore "+release+" --resume`: finished namespaces are kept")
+		o.journal(ctx, release, "restore", "failed", perr.Error())
+		return results, snap, termshift.WithHint(perr, "fix the cause and run `termshift restore "+release+" --resume --snapshot "+snap.ID+"`: finished namespaces are kept")
 	}
 	rs.SetStep("restore", "done", "snapshot "+snap.ID, now)
 	delete(rs.Steps, "scrub") // new data: scrub must run again
-	if err := o.saveState(s); err != nil {
+	if err := o.SaveState(ctx, s); err != nil {
 		return results, snap, err
 	}
-	o.journal(release, "restore", "done", fmt.Sprintf("%d namespaces from snapshot %s", len(results), snap.ID))
+	o.journal(ctx, release, "restore", "done", fmt.Sprintf("%d namespaces from snapshot %s", len(results), snap.ID))
 	return results, snap, nil
 }
 
-// adminFor fills a request's admin credentials from the environment.
-func (o *Orchestrator) adminFor(req *RestoreRequest) {
-	s := o.Env.Servers
-	switch req.Service {
-	case termshift.MySQL:
-		req.Admin = termshift.Secret(s.MySQL.DSN)
-	case termshift.MongoDB:
-		req.Admin = termshift.Secret(s.Mongo.URI)
-	case termshift.RabbitMQ:
-		req.Management, req.MgmtUser, req.MgmtPassword = s.RabbitMQ.ManagementURL, s.RabbitMQ.ManagementUser, termshift.Secret(s.RabbitMQ.ManagementPassword)
+// refuseReplacing refuses, before anything is touched, a restore that would
+// replace proven data without --drop-existing, and a resume from another
+// snapshot than the one the namespaces were (half) restored from: every
+// service is checked first, so none is loaded from a different night.
+func (o *Orchestrator) refuseReplacing(ctx context.Context, rs *store.ReleaseState, snap restore.Snapshot, opts RestoreOptions) error {
+	if opts.DropExisting {
+		return nil
 	}
+	var proven, other []string
+	for _, ns := range rs.Namespaces {
+		if ns.Service == termshift.Memcached {
+			continue
+		}
+		started := ns.Status == store.NSRestoring || ns.Status == store.NSFailed
+		if opts.Resume && started && rs.Snapshot != "" && rs.Snapshot != snap.ID {
+			other = append(other, fmt.Sprintf("%s (snapshot %s)", ns.Namespace, rs.Snapshot))
+		}
+		if ns.Proof == nil || (ns.Status != store.NSRestored && ns.Status != store.NSScrubbed) {
+			continue
+		}
+		if opts.Resume && ns.Proof.Source == snap.ID {
+			continue
+		}
+		proven = append(proven, fmt.Sprintf("%s (snapshot %s)", ns.Namespace, ns.Proof.Source))
+	}
+	release := rs.Name
+	if len(other) > 0 {
+		err := fmt.Errorf("refusing to resume %s from snapshot %s: it was restoring another snapshot: %s: %w", termshift.Quote(release), snap.ID, strings.Join(other, ", "), termshift.ErrRefused)
+		o.journal(ctx, release, "restore", "refused", err.Error())
+		return termshift.WithHint(err, fmt.Sprintf("resume the same night with `termshift restore %s --resume --snapshot %s`, or load snapshot %s from scratch with `termshift restore %s --drop-existing --snapshot %s`", release, rs.Snapshot, snap.ID, release, snap.ID))
+	}
+	if len(proven) > 0 {
+		err := fmt.Errorf("refusing to restore into %s: already restored: %s: %w", termshift.Quote(release), strings.Join(proven, ", "), termshift.ErrRefused)
+		o.journal(ctx, release, "restore", "refused", err.Error())
+		return termshift.WithHint(err, "pass --drop-existing to replace that data with snapshot "+snap.ID)
+	}
+	return nil
 }
 
-func proofOf(rep *restore.Report, snapshot string, start, end time.Time) *Proof {
-	p := &Proof{At: end, Source: snapshot, Objects: map[string]int64{}, Seconds: end.Sub(start).Seconds()}
+func proofOf(rep *restore.Report, snapshot string, start, end time.Time) *store.Proof {
+	p := &store.Proof{At: end, Source: snapshot, Objects: map[string]int64{}, Seconds: end.Sub(start).Seconds()}
 	for _, obj := range rep.Objects {
 		p.Objects[obj.Name] = obj.Loaded
 		p.Bytes += obj.Bytes
@@ -366,7 +374,7 @@ func proofOf(rep *restore.Report, snapshot string, start, end time.Time) *Proof 
 
 // Backups lists the snapshots at the environment's backup source.
 func (o *Orchestrator) Backups(ctx context.Context) ([]restore.Snapshot, error) {
-	src, err := restore.OpenSource(ctx, backupURI(o.Env.Backup.Source, o.Env.Dir), o.Env.Backup.S3.S3Options())
+	src, err := restore.OpenSource(ctx, BackupURI(o.Env.Backup.Source, o.Env.Dir), S3Options(o.Env.Backup.S3))
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +382,7 @@ func (o *Orchestrator) Backups(ctx context.Context) ([]restore.Snapshot, error) 
 }
 
 // UploadSnapshot copies a local snapshot directory to s3://bucket/prefix/ID.
-func UploadSnapshot(ctx context.Context, s3cfg S3Config, dir, dst, id string) (int, int64, error) {
+func UploadSnapshot(ctx context.Context, s3cfg envfile.S3Config, dir, dst, id string) (int, int64, error) {
 	fi, err := os.Stat(dir)
 	if err != nil || !fi.IsDir() {
 		return 0, 0, fmt.Errorf("upload: %s is not a directory: %w", dir, termshift.ErrNotFound)
@@ -383,7 +391,7 @@ func UploadSnapshot(ctx context.Context, s3cfg S3Config, dir, dst, id string) (i
 	if bucket == "" {
 		return 0, 0, fmt.Errorf("upload: %q names no bucket: %w", dst, termshift.ErrInvalid)
 	}
-	s3, err := restore.NewS3(ctx, bucket, strings.TrimSuffix(prefix, "/"), s3cfg.S3Options())
+	s3, err := restore.NewS3(ctx, bucket, strings.TrimSuffix(prefix, "/"), S3Options(s3cfg))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 // RollbackOptions configures Rollback.
@@ -40,31 +41,41 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*Swi
 		opts.StrandedBudget = 500 * time.Millisecond
 	}
 	forced := ""
+	var former *store.LockInfo
 	if !opts.DryRun {
-		l, err := o.Store.Acquire(o.Command, o.Now())
-		var locked *LockedError
+		l, stale, err := o.Store.Acquire(ctx, o.Command)
+		var locked *store.LockedError
 		switch {
 		case errors.As(err, &locked) && opts.Force:
-			var prev *LockInfo
-			l, prev, err = o.Store.TakeOver(o.Command, o.Now())
+			l, former, err = o.Store.TakeOver(ctx, o.Command)
 			if err != nil {
 				return nil, err
 			}
-			if prev != nil {
-				forced = "took the lock over from " + prev.String()
+			if former != nil {
+				forced = "took the lock over from " + former.String()
 			}
 		case errors.As(err, &locked):
 			return nil, termshift.WithHint(err, "`termshift rollback --force --reason TEXT` takes the lock over (journaled); the holder stops at its next step")
 		case err != nil:
 			return nil, err
+		case stale != nil:
+			_, why := store.HolderGone(*stale)
+			o.journal(ctx, "", "lock", "forced", "took over the lock of "+stale.String()+": "+why)
 		}
 		o.lock = l
-		defer func() { _ = l.Release(); o.lock = nil }()
+		defer func() {
+			// Keep the lock until the former holder has stopped, for a
+			// little while: it stops at its next step, and whatever it
+			// writes before is refused, because the state moved on.
+			o.awaitFormer(ctx, former)
+			_ = l.Release(context.WithoutCancel(ctx))
+			o.lock = nil
+		}()
 		if forced != "" {
-			o.journal("", "rollback", "forced", forced)
+			o.journal(ctx, "", "rollback", "forced", forced)
 		}
 	}
-	s, err := o.loadState()
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -85,8 +96,10 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*Swi
 	if target == nil || len(target.Namespaces) == 0 || !target.TornDownAt.IsZero() {
 		return nil, fmt.Errorf("cannot roll back to %s: it has no namespaces (torn down or never carved): %w", termshift.Quote(to), termshift.ErrRefused)
 	}
-	if o.Env.Router.Provider == "local" && !opts.DryRun && !o.serveRunning() {
-		return nil, termshift.WithHint(fmt.Errorf("cannot roll back: %w", ErrServeNotRunning), "start `termshift serve`; it routes to the live release state names")
+	if !opts.DryRun {
+		if err := o.routerReady(ctx); err != nil {
+			return nil, fmt.Errorf("cannot roll back: %w", err)
+		}
 	}
 	abandoned := s.Live
 	rep := &SwitchReport{From: abandoned, To: to, Forced: forced}
@@ -112,13 +125,13 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*Swi
 	s.Previous, s.Live, s.LiveSince, s.Maintenance = abandoned, to, o.Now(), nil
 	s.Release(abandoned).RetiredAt = o.Now()
 	target.RetiredAt = time.Time{}
-	if err := o.saveState(s); err != nil {
+	if err := o.SaveState(ctx, s); err != nil {
 		return nil, err
 	}
 	if err := o.route(ctx, s); err != nil {
 		rep.Stranded = <-strandedc
 		err = fmt.Errorf("rollback to %s: state says live, but the router did not switch: %w", termshift.Quote(to), err)
-		o.journal(to, "rollback", "failed", err.Error())
+		o.journal(ctx, to, "rollback", "failed", err.Error())
 		return rep, err
 	}
 	rep.Switched = o.Now()
@@ -128,8 +141,34 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*Swi
 	if !rep.Stranded.Empty() {
 		detail += "; stranded: " + rep.Stranded.Summary()
 	}
-	o.journal(to, "rollback", "done", detail)
+	o.journal(ctx, to, "rollback", "done", detail)
 	return rep, nil
+}
+
+// FormerHolderWait bounds how long a forced rollback keeps the lock for the
+// holder it took it from to stop.
+const FormerHolderWait = 5 * time.Second
+
+// awaitFormer waits, within FormerHolderWait, for a former lock holder on
+// this host to exit, and journals when it did not.
+func (o *Orchestrator) awaitFormer(ctx context.Context, former *store.LockInfo) {
+	if former == nil {
+		return
+	}
+	deadline := time.Now().Add(FormerHolderWait)
+	for {
+		gone, why := store.HolderGone(*former)
+		if gone {
+			return
+		}
+		if why != "" || time.Now().After(deadline) || ctx.Err() != nil {
+			// On another host, or still running: its next step stops it, and
+			// its state writes are refused from now on.
+			o.journal(ctx, "", "rollback", "forced", "released the lock while "+former.String()+" may still run: it stops at its next step and its state writes are refused")
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Summary is one line: "12 rows in 2 tables, 3 documents in 1 collection".

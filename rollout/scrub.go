@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/restore/scrub"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 // scrubRules are the environment's preset plus its own rules.
@@ -42,11 +42,12 @@ func (o *Orchestrator) Scrub(ctx context.Context, release string) ([]ScrubResult
 	if _, err := o.spec(release); err != nil {
 		return nil, err
 	}
-	s, err := o.loadState()
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseProtected(s, release, "scrub"); err != nil {
+	if err := o.refuseProtected(s, release, "scrub"); err != nil {
+		o.journal(ctx, release, "scrub", "refused", err.Error())
 		return nil, err
 	}
 	rs := s.Releases[release]
@@ -57,43 +58,32 @@ func (o *Orchestrator) Scrub(ctx context.Context, release string) ([]ScrubResult
 	if err != nil {
 		return nil, err
 	}
-	var my, mg []scrub.Rule
+	bySvc := map[termshift.Service][]scrub.Rule{}
 	for _, r := range rules {
+		svc := termshift.MongoDB
 		if r.Service == string(termshift.MySQL) {
-			my = append(my, r)
-		} else {
-			mg = append(mg, r)
+			svc = termshift.MySQL
 		}
+		bySvc[svc] = append(bySvc[svc], r)
 	}
 	salt := termshift.Secret(o.Env.Scrub.Salt)
-	// A preset names tables of every namespace; each skip is in the report,
-	// the log gets them only when debugging.
-	logger := slog.New(slog.DiscardHandler)
-	if o.Logger.Enabled(ctx, slog.LevelDebug) {
-		logger = o.Logger
-	}
 	var results []ScrubResult
 	var errs []error
 	for _, ns := range rs.Namespaces {
-		if err := o.checkLock(); err != nil {
+		if err := o.checkLock(ctx); err != nil {
 			return results, err
 		}
-		var rep *scrub.Report
-		var err error
-		switch {
-		case ns.Service == termshift.MySQL && len(my) > 0:
-			rep, err = scrub.ScrubMySQL(ctx, my, scrub.MySQLOptions{DSN: termshift.Secret(o.Env.Servers.MySQL.DSN), Schema: ns.Name, Salt: salt, Logger: logger})
-		case ns.Service == termshift.MongoDB && len(mg) > 0:
-			rep, err = scrub.ScrubMongo(ctx, mg, scrub.MongoOptions{URI: termshift.Secret(o.Env.Servers.Mongo.URI), Database: ns.Name, Salt: salt, Logger: logger})
-		default:
+		sc, ok := o.P.Scrubbers[ns.Service]
+		if !ok || len(bySvc[ns.Service]) == 0 {
 			continue
 		}
+		rep, err := sc.Scrub(ctx, ns.Namespace, bySvc[ns.Service], salt)
 		res := ScrubResult{Namespace: ns.Namespace, Report: rep}
 		if err != nil {
 			res.Error = err.Error()
 			errs = append(errs, fmt.Errorf("%s: %w", ns.Namespace, err))
 		} else {
-			ns.Status = NSScrubbed
+			ns.Status = store.NSScrubbed
 		}
 		results = append(results, res)
 	}
@@ -101,14 +91,14 @@ func (o *Orchestrator) Scrub(ctx context.Context, release string) ([]ScrubResult
 	rs.ChangedAt = now
 	if err := errors.Join(errs...); err != nil {
 		rs.SetStep("scrub", "failed", err.Error(), now)
-		_ = o.saveState(s)
-		o.journal(release, "scrub", "failed", err.Error())
+		_ = o.SaveState(ctx, s)
+		o.journal(ctx, release, "scrub", "failed", err.Error())
 		return results, err
 	}
 	rs.SetStep("scrub", "done", fmt.Sprintf("%d rules on %d namespaces", len(rules), len(results)), now)
-	if err := o.saveState(s); err != nil {
+	if err := o.SaveState(ctx, s); err != nil {
 		return results, err
 	}
-	o.journal(release, "scrub", "done", fmt.Sprintf("%d rules on %d namespaces", len(rules), len(results)))
+	o.journal(ctx, release, "scrub", "done", fmt.Sprintf("%d rules on %d namespaces", len(rules), len(results)))
 	return results, nil
 }

@@ -2,88 +2,65 @@ package rollout
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/control"
 	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/router/builtin"
 	"github.com/termshift/termshift/rollout/runner"
+	"github.com/termshift/termshift/rollout/runner/local"
+	"github.com/termshift/termshift/rollout/store"
 )
 
-// ServeStatus is what `termshift serve` reports it has applied.
-type ServeStatus struct {
-	PID         int                  `json:"pid"`
-	Started     time.Time            `json:"started"`
-	Applied     time.Time            `json:"applied"`
-	Listen      string               `json:"listen"`
-	Live        string               `json:"live"`
-	Backends    map[string]string    `json:"backends"` // release -> URL
-	Maintenance bool                 `json:"maintenance"`
-	Processes   map[string][]ProcRow `json:"processes,omitempty"`
-	Errors      []string             `json:"errors,omitempty"`
+// supervisor is a runner whose releases serve keeps running itself.
+type supervisor interface {
+	Supervise(ctx context.Context, d runner.Deployment) (*local.Group, error)
 }
 
-// ProcRow is one supervised process as serve reports it.
-type ProcRow struct {
-	Name     string `json:"name"`
-	PID      int    `json:"pid"`
-	Running  bool   `json:"running"`
-	Restarts int    `json:"restarts"`
-	LastExit string `json:"last_exit,omitempty"`
-}
-
-// ErrServeNotRunning: no `termshift serve` answers for this environment.
-var ErrServeNotRunning = errors.New("termshift serve is not running for this environment")
-
-func (st Store) socketPath() string { return filepath.Join(st.Dir, "serve.sock") }
-
-// server is the long-running part: the router plus local releases.
+// server is the long-running part: the router plus supervised releases.
 type server struct {
 	o       *Orchestrator
-	router  *router.Router
+	router  *builtin.Router
 	started time.Time
 
 	mu     sync.Mutex
-	groups map[string]*runner.Group
-	status ServeStatus
+	groups map[string]*local.Group
+	status control.Status
 }
 
-// Serve runs the router on the environment's public address and supervises
-// the local releases state says should run, converging whenever a CLI
-// command asks (through the control socket in the state directory) and every
-// few seconds. It returns when ctx is done, after stopping its processes.
+// Serve runs the built-in router on the environment's public address and
+// supervises the local releases state says should run, converging whenever
+// a CLI command asks (through the control socket in the work directory) and
+// every few seconds. It returns when ctx is done, after stopping its
+// processes.
 func (o *Orchestrator) Serve(ctx context.Context) error {
-	if o.Env.Router.Provider != "local" {
-		return fmt.Errorf("serve runs the local router, but router.provider is %q: use the nginx or elbv2 provider without serve: %w", o.Env.Router.Provider, termshift.ErrInvalid)
+	if _, ok := o.P.Router.(*builtin.Remote); !ok {
+		return fmt.Errorf("serve runs the built-in router, but router.provider is %q: nginx and elbv2 need no serve: %w", o.Env.Router.Provider, termshift.ErrInvalid)
 	}
-	if err := o.Store.Init(); err != nil {
-		return err
+	if err := os.MkdirAll(o.Work, 0o700); err != nil {
+		return fmt.Errorf("create work directory: %w", err)
 	}
-	sock := o.Store.socketPath()
-	if c, err := net.DialTimeout("unix", sock, time.Second); err == nil {
+	ctl := o.Control()
+	if c, err := net.DialTimeout("unix", ctl.Socket, time.Second); err == nil {
 		c.Close()
-		return fmt.Errorf("another termshift serve already runs for this environment (socket %s answers): %w", sock, termshift.ErrLocked)
+		return fmt.Errorf("another termshift serve already runs for this environment (socket %s answers): %w", ctl.Socket, termshift.ErrLocked)
 	}
-	_ = os.Remove(sock)
-	ln, err := net.Listen("unix", sock)
+	_ = os.Remove(ctl.Socket)
+	ln, err := net.Listen("unix", ctl.Socket)
 	if err != nil {
-		return fmt.Errorf("listen on control socket %s: %w", sock, err)
+		return fmt.Errorf("listen on control socket %s: %w", ctl.Socket, err)
 	}
-	_ = os.Chmod(sock, 0o600)
+	_ = os.Chmod(ctl.Socket, 0o600)
 
-	srv := &server{o: o, started: o.Now(), groups: map[string]*runner.Group{}}
-	srv.router = router.New(router.Options{Addr: o.Env.Router.Listen, Host: o.Env.Router.Host, PreviewHeader: PreviewHeader, Logger: o.Logger})
+	srv := &server{o: o, started: o.Now(), groups: map[string]*local.Group{}}
+	srv.router = builtin.New(builtin.Options{Addr: o.Env.Router.Listen, Host: o.Env.Router.Host, PreviewHeader: router.PreviewHeader, Logger: o.Logger})
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -93,18 +70,22 @@ func (o *Orchestrator) Serve(ctx context.Context) error {
 	if srv.router.Addr() == "" {
 		err := <-routerErr
 		ln.Close()
-		_ = os.Remove(sock)
+		_ = os.Remove(ctl.Socket)
 		return termshift.WithHint(fmt.Errorf("router cannot bind %s: %w", o.Env.Router.Listen, err), "another program uses that address: stop it, or change router.listen")
 	}
 
-	control := &http.Server{Handler: srv.controlHandler(ctx), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = control.Serve(ln) }()
+	apply := func() (control.Status, error) {
+		err := srv.apply(ctx)
+		return srv.snapshot(), err
+	}
+	ctlServer := &http.Server{Handler: control.Handler(apply, srv.snapshot), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = ctlServer.Serve(ln) }()
 
 	if err := srv.apply(ctx); err != nil {
 		o.Logger.Warn("apply state", "err", err)
 	}
-	o.printf("serving %s on http://%s (live: %s); control socket %s\n", o.Env.Name, srv.router.Addr(), orNone(srv.snapshot().Live), sock)
-	o.journal("", "serve", "started", "router on "+srv.router.Addr())
+	o.printf("serving %s on http://%s (live: %s); control socket %s\n", o.Env.Name, srv.router.Addr(), orNone(srv.snapshot().Live), ctl.Socket)
+	o.journal(ctx, "", "serve", "started", "router on "+srv.router.Addr())
 
 	tick := time.NewTicker(3 * time.Second)
 	defer tick.Stop()
@@ -125,61 +106,34 @@ loop:
 	}
 	shutdownCtx, done := context.WithTimeout(context.Background(), 15*time.Second)
 	defer done()
-	_ = control.Shutdown(shutdownCtx)
-	_ = os.Remove(sock)
+	_ = ctlServer.Shutdown(shutdownCtx)
+	_ = os.Remove(ctl.Socket)
 	srv.stopAll(shutdownCtx)
-	o.journal("", "serve", "done", "stopped")
+	o.journal(shutdownCtx, "", "serve", "done", "stopped")
 	return runErr
 }
 
-func orNone(s string) string {
-	if s == "" {
-		return "none"
-	}
-	return s
-}
-
-func (srv *server) snapshot() ServeStatus {
+func (srv *server) snapshot() control.Status {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	return srv.status
 }
 
-func (srv *server) controlHandler(ctx context.Context) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /apply", func(w http.ResponseWriter, r *http.Request) {
-		err := srv.apply(ctx)
-		st := srv.snapshot()
-		if err != nil {
-			st.Errors = append(st.Errors, err.Error())
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(st)
-	})
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(srv.snapshot())
-	})
-	return mux
-}
-
-// apply converges on state: start the local releases that should run, stop
-// the others, and route public traffic to the live release.
+// apply converges on state: start the supervised releases that should run,
+// stop the others, and route public traffic as state says.
 func (srv *server) apply(ctx context.Context) error {
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	o := srv.o
-	s, err := o.loadState()
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	var backends []router.Backend
-	urls := map[string]string{}
 	for _, name := range s.Names() {
 		rs := s.Releases[name]
-		spec, ok := o.Env.Release(name)
-		if !ok || !rs.Running {
+		r, known := o.P.Runners[name]
+		if !known || !rs.Running {
 			if g, ok := srv.groups[name]; ok {
 				stopCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 				_ = g.Stop(stopCtx)
@@ -189,88 +143,58 @@ func (srv *server) apply(ctx context.Context) error {
 			}
 			continue
 		}
-		if spec.Runner == "local" {
-			if _, started := srv.groups[name]; !started {
-				g, err := srv.start(ctx, s, spec)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("start %s: %w", termshift.Quote(name), err))
-					continue
-				}
-				srv.groups[name] = g
-			}
-		}
-		u, err := backendURL(spec)
-		if err != nil {
-			errs = append(errs, err)
+		sup, ok := r.(supervisor)
+		if !ok {
 			continue
 		}
-		backends = append(backends, router.Backend{Release: name, URL: u})
-		urls[name] = u.String()
-	}
-	// Push a new routing table only when it differs: every push is logged.
-	live, current, maint := srv.router.Table()
-	if live != s.Live || !sameBackends(current, backends) {
-		srv.router.Update(s.Live, backends)
-	}
-	if want := s.Maintenance != nil; want != maint {
-		if want {
-			srv.router.SetMaintenance(true, o.Env.Router.Maintain.RetryAfter.Duration, s.Maintenance.Message)
-		} else {
-			srv.router.SetMaintenance(false, 0, "")
+		if _, started := srv.groups[name]; !started {
+			g, err := srv.start(ctx, s, name, sup)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("start %s: %w", termshift.Quote(name), err))
+				continue
+			}
+			srv.groups[name] = g
 		}
 	}
-	procs := map[string][]ProcRow{}
+	t, err := o.Table(s)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := srv.router.Switch(ctx, t); err != nil {
+		errs = append(errs, err)
+	}
+	urls := map[string]string{}
+	for _, b := range t.Backends {
+		urls[b.Release] = b.URL.String()
+	}
+	procs := map[string][]control.ProcRow{}
 	for name, g := range srv.groups {
 		for _, p := range g.Status() {
-			procs[name] = append(procs[name], ProcRow{Name: p.Name, PID: p.PID, Running: p.Running, Restarts: p.Restarts, LastExit: p.LastExit})
+			procs[name] = append(procs[name], control.ProcRow{Name: p.Name, PID: p.PID, Running: p.Running, Restarts: p.Restarts, LastExit: p.LastExit})
 		}
 	}
-	srv.status = ServeStatus{PID: os.Getpid(), Started: srv.started, Applied: o.Now(), Listen: srv.router.Addr(), Live: s.Live,
+	srv.status = control.Status{PID: os.Getpid(), Started: srv.started, Applied: o.Now(), Listen: srv.router.Addr(), Live: s.Live,
 		Backends: urls, Maintenance: s.Maintenance != nil, Processes: procs}
 	return errors.Join(errs...)
 }
 
-// start launches a local release's commands with its rendered configuration.
-func (srv *server) start(ctx context.Context, s *State, spec ReleaseSpec) (*runner.Group, error) {
+// start launches a supervised release with its rendered configuration.
+func (srv *server) start(ctx context.Context, s *store.State, name string, sup supervisor) (*local.Group, error) {
 	o := srv.o
-	d, _, err := o.templateData(s, spec.Name)
+	spec, err := o.spec(name)
 	if err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(spec.Commands))
-	for n := range spec.Commands {
-		names = append(names, n)
+	d, err := o.renderData(ctx, s, name)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(names)
-	var cmds []runner.Command
-	for _, n := range names {
-		argv, err := expandArgv(spec.Commands[n], d)
-		if err != nil {
-			return nil, err
-		}
-		cmds = append(cmds, runner.Command{Name: n, Argv: argv, Dir: o.Env.Dir, Env: releaseEnv(d)})
-	}
-	if err := os.MkdirAll(o.Store.LogDir(spec.Name), 0o700); err != nil {
+	dep, err := o.deployment(spec, d)
+	if err != nil {
 		return nil, err
 	}
 	// The processes outlive this request: they stop when serve stops.
-	return runner.Start(context.WithoutCancel(ctx), runner.Options{Release: spec.Name, Commands: cmds, LogDir: o.Store.LogDir(spec.Name), Logger: o.Logger})
-}
-
-func sameBackends(a, b []router.Backend) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Release != b[i].Release || a[i].URL.String() != b[i].URL.String() {
-			return false
-		}
-	}
-	return true
-}
-
-func releaseEnv(d *TemplateData) []string {
-	return []string{"TERMSHIFT_RELEASE=" + d.Release, "TERMSHIFT_VERSION=" + d.Version, "TERMSHIFT_CONFIG_DIR=" + d.ConfigDir, "TERMSHIFT_PORT=" + strconv.Itoa(d.Port)}
+	return sup.Supervise(context.WithoutCancel(ctx), dep)
 }
 
 func (srv *server) stopAll(ctx context.Context) {
@@ -282,74 +206,7 @@ func (srv *server) stopAll(ctx context.Context) {
 	}
 }
 
-// backendURL is where the router reaches a release.
-func backendURL(spec ReleaseSpec) (*url.URL, error) {
-	if spec.Port > 0 {
-		return &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port))}, nil
-	}
-	u, err := url.Parse(spec.HealthURL)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("release %s: no port and no usable health_url", termshift.Quote(spec.Name))
-	}
-	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
-}
-
-// healthURL is where a release's health is checked directly.
-func (o *Orchestrator) healthURL(spec ReleaseSpec) string {
-	if spec.HealthURL != "" {
-		return spec.HealthURL
-	}
-	return "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port)) + o.Env.Verify.HealthPath
-}
-
-func (o *Orchestrator) controlClient() *http.Client {
-	sock := o.Store.socketPath()
-	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", sock)
-		},
-	}}
-}
-
-// serveRunning reports whether a serve answers on the control socket.
-func (o *Orchestrator) serveRunning() bool {
-	c, err := net.DialTimeout("unix", o.Store.socketPath(), 500*time.Millisecond)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
-}
-
 // ServeState asks serve what it has applied.
-func (o *Orchestrator) ServeState(ctx context.Context) (*ServeStatus, error) {
-	return o.serveCall(ctx, http.MethodGet, "/status")
-}
-
-// applyServe asks serve to converge on state now and returns what it
-// applied. Without serve it returns ErrServeNotRunning.
-func (o *Orchestrator) applyServe(ctx context.Context) (*ServeStatus, error) {
-	return o.serveCall(ctx, http.MethodPost, "/apply")
-}
-
-func (o *Orchestrator) serveCall(ctx context.Context, method, path string) (*ServeStatus, error) {
-	if !o.serveRunning() {
-		return nil, termshift.WithHint(ErrServeNotRunning, "start it: `termshift serve` (it runs the router and the local releases)")
-	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://termshift"+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := o.controlClient().Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("ask termshift serve: %w", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var st ServeStatus
-	if err := json.Unmarshal(body, &st); err != nil {
-		return nil, fmt.Errorf("ask termshift serve: %w", err)
-	}
-	return &st, nil
+func (o *Orchestrator) ServeState(ctx context.Context) (*control.Status, error) {
+	return o.Control().Status(ctx)
 }

@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+
+	"strings"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 // DropResult is what teardown did to one namespace.
@@ -16,13 +21,73 @@ type DropResult struct {
 }
 
 // refuseProtected refuses any change to the live release or the rollback
-// target, whatever the flags.
-func refuseProtected(s *State, release, action string) error {
+// target, whatever the flags, and to a release that shares a namespace with
+// either (compared by the namespaces themselves, not by release names: a
+// changed naming pattern can map a new release onto the live one's data).
+func (o *Orchestrator) refuseProtected(s *store.State, release, action string) error {
 	if why := s.Protected(release); why != "" {
 		return termshift.WithHint(fmt.Errorf("refusing to %s %s: %s: %w", action, termshift.Quote(release), why, termshift.ErrRefused),
 			"cut over or roll back first so that it is neither live nor the rollback target")
 	}
+	mine := map[string]bool{}
+	if rs := s.Releases[release]; rs != nil {
+		for _, ns := range rs.Namespaces {
+			mine[string(ns.Service)+" "+strings.ToLower(ns.Name)] = true
+		}
+	}
+	for _, ns := range o.derivedNamespaces(release) {
+		mine[string(ns.Service)+" "+strings.ToLower(ns.Name)] = true
+	}
+	for _, other := range []string{s.Live, s.Previous} {
+		ors := s.Releases[other]
+		if other == "" || other == release || ors == nil {
+			continue
+		}
+		for _, ns := range ors.Namespaces {
+			if mine[string(ns.Service)+" "+strings.ToLower(ns.Name)] {
+				return termshift.WithHint(fmt.Errorf("refusing to %s %s: its namespace %s belongs to release %s (%s): %w",
+					action, termshift.Quote(release), ns.Namespace, termshift.Quote(other), s.Protected(other), termshift.ErrRefused),
+					"the naming pattern maps this release onto another's namespaces: change `naming` back, or choose another release name")
+			}
+		}
+	}
 	return nil
+}
+
+// RefuseProtectedTarget refuses a standalone restore (one namespace, no
+// release) into a namespace of the live release or the rollback target.
+func RefuseProtectedTarget(ctx context.Context, st store.Backend, svc termshift.Service, name string) error {
+	s, err := st.Load(ctx)
+	if err != nil {
+		return err
+	}
+	for _, rel := range []string{s.Live, s.Previous} {
+		r := s.Releases[rel]
+		if rel == "" || r == nil {
+			continue
+		}
+		for _, ns := range r.Namespaces {
+			if ns.Service == svc && strings.EqualFold(ns.Name, name) {
+				return fmt.Errorf("refusing to restore into %s: it belongs to release %s (%s): %w", termshift.Quote(name), termshift.Quote(rel), s.Protected(rel), termshift.ErrRefused)
+			}
+		}
+	}
+	return nil
+}
+
+// derivedNamespaces are the MySQL, MongoDB and RabbitMQ namespaces the
+// naming pattern gives release (names that cannot be derived are left out:
+// validation reports them).
+func (o *Orchestrator) derivedNamespaces(release string) []termshift.Namespace {
+	var out []termshift.Namespace
+	for _, svc := range []termshift.Service{termshift.MySQL, termshift.MongoDB, termshift.RabbitMQ} {
+		for _, db := range o.Env.LogicalDBs(svc) {
+			if ns, err := termshift.DeriveNamespace(svc, o.Env.Naming, db.Name, release); err == nil {
+				out = append(out, ns)
+			}
+		}
+	}
+	return out
 }
 
 // Teardown drops every namespace and user of release. Without yes it only
@@ -32,12 +97,12 @@ func (o *Orchestrator) Teardown(ctx context.Context, release string, yes bool) (
 	if err := termshift.ValidateRelease(release); err != nil {
 		return nil, err
 	}
-	s, err := o.loadState()
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseProtected(s, release, "tear down"); err != nil {
-		o.journal(release, "teardown", "refused", err.Error())
+	if err := o.refuseProtected(s, release, "tear down"); err != nil {
+		o.journal(ctx, release, "teardown", "refused", err.Error())
 		return nil, err
 	}
 	targets, err := o.teardownTargets(s, release)
@@ -51,10 +116,21 @@ func (o *Orchestrator) Teardown(ctx context.Context, release string, yes bool) (
 	if !yes {
 		return results, nil
 	}
-	o.journal(release, "teardown", "started", fmt.Sprintf("%d namespaces", len(targets)))
+	o.journal(ctx, release, "teardown", "started", fmt.Sprintf("%d namespaces", len(targets)))
 	rs := s.Release(release)
-	rs.Running = false
-	carvers := map[termshift.Service]carver{}
+	if rs.Running {
+		// Stop it before its data goes: intent first, then the runner.
+		rs.Running = false
+		if err := o.SaveState(ctx, s); err != nil {
+			return results, err
+		}
+		if r, err := o.runner(release); err == nil {
+			if err := r.Stop(ctx, release); err != nil {
+				o.Logger.Warn("stop release before teardown", "release", release, "err", err)
+			}
+		}
+	}
+	carvers := map[termshift.Service]Carver{}
 	defer func() {
 		for _, c := range carvers {
 			c.Close()
@@ -63,7 +139,7 @@ func (o *Orchestrator) Teardown(ctx context.Context, release string, yes bool) (
 	var done, failed []string
 	var errs []error
 	for i, ns := range targets {
-		if err := o.checkLock(); err != nil {
+		if err := o.checkLock(ctx); err != nil {
 			return results, err
 		}
 		c, ok := carvers[ns.Service]
@@ -98,30 +174,36 @@ func (o *Orchestrator) Teardown(ctx context.Context, release string, yes bool) (
 	now := o.Now()
 	rs.ChangedAt = now
 	if len(failed) > 0 {
-		if err := o.saveState(s); err != nil {
+		if err := o.SaveState(ctx, s); err != nil {
 			return results, err
 		}
 		perr := &termshift.PartialError{Op: "teardown " + release, Done: done, Failed: failed, Err: errors.Join(errs...)}
-		o.journal(release, "teardown", "failed", perr.Error())
+		o.journal(ctx, release, "teardown", "failed", perr.Error())
 		return results, termshift.WithHint(perr, "fix the failing server and run the same teardown again")
 	}
 	rs.Steps = nil
 	rs.Verify = nil
 	rs.Snapshot = ""
+	rs.Switch = nil
 	rs.TornDownAt = now
-	if err := o.Store.DeleteCredentials(release); err != nil {
+	if err := o.Store.DeleteCredentials(ctx, release); err != nil {
 		return results, err
 	}
-	if err := o.saveState(s); err != nil {
+	// A torn-down name is new again: its restore checkpoints and rendered
+	// configuration go with it.
+	if err := os.RemoveAll(filepath.Join(o.Work, "releases", release)); err != nil {
+		return results, fmt.Errorf("remove %s's restore checkpoints and configuration: %w", termshift.Quote(release), err)
+	}
+	if err := o.SaveState(ctx, s); err != nil {
 		return results, err
 	}
-	o.journal(release, "teardown", "done", fmt.Sprintf("%d namespaces dropped", len(done)))
+	o.journal(ctx, release, "teardown", "done", fmt.Sprintf("%d namespaces dropped", len(done)))
 	return results, nil
 }
 
 // teardownTargets lists what a teardown drops: the namespaces in state, plus
 // derived names not in state (a carve that crashed before saving state).
-func (o *Orchestrator) teardownTargets(s *State, release string) ([]termshift.Namespace, error) {
+func (o *Orchestrator) teardownTargets(s *store.State, release string) ([]termshift.Namespace, error) {
 	var out []termshift.Namespace
 	seen := map[string]bool{}
 	if rs := s.Releases[release]; rs != nil {
@@ -131,7 +213,7 @@ func (o *Orchestrator) teardownTargets(s *State, release string) ([]termshift.Na
 		}
 	}
 	for _, svc := range []termshift.Service{termshift.MySQL, termshift.MongoDB, termshift.RabbitMQ} {
-		for _, db := range o.logicalDBs(svc) {
+		for _, db := range o.Env.LogicalDBs(svc) {
 			if seen[string(svc)+"/"+db.Name] {
 				continue
 			}

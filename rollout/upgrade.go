@@ -9,6 +9,7 @@ import (
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/restore"
 	"github.com/termshift/termshift/rollout/runner"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 // UpgradeOptions configures Upgrade.
@@ -30,14 +31,14 @@ type PlanStep struct {
 
 // UpgradeReport is what an upgrade did.
 type UpgradeReport struct {
-	Release  string          `json:"release"`
-	Plan     []PlanStep      `json:"plan"`
-	Carve    []CarveResult   `json:"carve,omitempty"`
-	Restore  []RestoreResult `json:"restore,omitempty"`
-	Snapshot string          `json:"snapshot,omitempty"`
-	Scrub    []ScrubResult   `json:"scrub,omitempty"`
-	Verify   *VerifyRecord   `json:"verify,omitempty"`
-	Cutover  *SwitchReport   `json:"cutover,omitempty"`
+	Release  string              `json:"release"`
+	Plan     []PlanStep          `json:"plan"`
+	Carve    []CarveResult       `json:"carve,omitempty"`
+	Restore  []RestoreResult     `json:"restore,omitempty"`
+	Snapshot string              `json:"snapshot,omitempty"`
+	Scrub    []ScrubResult       `json:"scrub,omitempty"`
+	Verify   *store.VerifyRecord `json:"verify,omitempty"`
+	Cutover  *SwitchReport       `json:"cutover,omitempty"`
 	Seconds  map[string]float64
 }
 
@@ -47,23 +48,30 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	if err != nil {
 		return nil, err
 	}
-	s, err := o.loadState()
+	if err := checkThreads(opts.Threads); err != nil {
+		return nil, err
+	}
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if err := refuseProtected(s, release, "upgrade"); err != nil && s.Live != release {
+	if err := o.refuseProtected(s, release, "upgrade"); err != nil && s.Live != release {
 		return nil, err
 	}
 	rs := s.Releases[release]
 	if rs == nil {
-		rs = &ReleaseState{Name: release}
+		rs = &store.ReleaseState{Name: release}
 	}
 	var plan []PlanStep
 	add := func(step, action, why string) { plan = append(plan, PlanStep{Step: step, Action: action, Why: why}) }
-	if rs.StepDone("carve") {
+	changed := o.patternChanges(rs)
+	switch {
+	case len(changed) > 0:
+		add("carve", "run", "the naming pattern changed since this release was carved: "+strings.Join(changed, "; ")+" (carve refuses this: tear the release down first, or restore the pattern)")
+	case rs.StepDone("carve"):
 		add("carve", "skip", "namespaces carved "+rs.Steps["carve"].At.Format(time.RFC3339))
-	} else {
-		add("carve", "run", fmt.Sprintf("create %d namespaces and credentials", o.namespaceCount()))
+	default:
+		add("carve", "run", fmt.Sprintf("create %d namespaces and credentials", o.Env.NamespaceCount()))
 	}
 	snapWhy := "the newest snapshot"
 	if opts.Snapshot != "" {
@@ -91,11 +99,11 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	default:
 		add("scrub", "run", fmt.Sprintf("%d scrub rules", len(rules)))
 	}
-	deployed := rs.StepDone("deploy") && rs.Running && o.healthy(ctx, spec)
+	deployed := rs.StepDone("deploy") && rs.Running && o.healthy(ctx, release)
 	if deployed {
 		add("deploy", "skip", "running and healthy")
 	} else {
-		add("deploy", "run", "render configuration, start "+spec.Runner+" release, wait for health")
+		add("deploy", "run", "render configuration, start the "+spec.Runner+" release, wait for health")
 	}
 	nothingChanges := plan[0].Action == "skip" && plan[1].Action == "skip" && plan[2].Action == "skip" && deployed
 	if nothingChanges && gate(rs) == "" {
@@ -114,15 +122,30 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	return plan, nil
 }
 
-func (o *Orchestrator) namespaceCount() int {
-	d := o.Env.Databases
-	return len(d.MySQL) + len(d.Mongo) + len(d.RabbitMQ) + len(d.Memcached)
+// patternChanges lists a release's namespaces whose names in state differ
+// from what the naming pattern gives now.
+func (o *Orchestrator) patternChanges(rs *store.ReleaseState) []string {
+	var out []string
+	for _, ns := range o.derivedNamespaces(rs.Name) {
+		if was := rs.Namespace(ns.Service, ns.Logical); was != nil && was.Name != ns.Name {
+			out = append(out, fmt.Sprintf("%s %s is %s, the pattern now gives %s", ns.Service, termshift.Quote(ns.Logical), termshift.Quote(was.Name), termshift.Quote(ns.Name)))
+		}
+	}
+	return out
 }
 
-func (o *Orchestrator) healthy(ctx context.Context, spec ReleaseSpec) bool {
+func (o *Orchestrator) healthy(ctx context.Context, release string) bool {
+	r, err := o.runner(release)
+	if err != nil {
+		return false
+	}
+	ep, err := r.Endpoint(release)
+	if err != nil {
+		return false
+	}
 	hctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return runner.WaitHealthy(hctx, o.healthURL(spec), 200*time.Millisecond) == nil
+	return runner.WaitHealthy(hctx, ep.Health, 200*time.Millisecond) == nil
 }
 
 // Upgrade runs the plan: carve, restore, scrub, deploy, verify, and cut
@@ -141,12 +164,12 @@ func (o *Orchestrator) Upgrade(ctx context.Context, release string, opts Upgrade
 	for _, p := range plan {
 		steps = append(steps, p.Step+":"+p.Action)
 	}
-	o.journal(release, "upgrade", "started", strings.Join(steps, " "))
+	o.journal(ctx, release, "upgrade", "started", strings.Join(steps, " "))
 	for _, p := range plan {
 		if p.Action != "run" {
 			continue
 		}
-		if err := o.checkLock(); err != nil {
+		if err := o.checkLock(ctx); err != nil {
 			return rep, err
 		}
 		o.printf("== %s: %s\n", p.Step, p.Why)
@@ -164,7 +187,7 @@ func (o *Orchestrator) Upgrade(ctx context.Context, release string, opts Upgrade
 			err = o.Deploy(ctx, release)
 		case "verify":
 			_, err = o.Verify(ctx, release, VerifyOptions{})
-			if s, lerr := o.loadState(); lerr == nil && s.Releases[release] != nil {
+			if s, lerr := o.LoadState(ctx); lerr == nil && s.Releases[release] != nil {
 				rep.Verify = s.Releases[release].Verify
 			}
 		case "cutover":
@@ -172,7 +195,7 @@ func (o *Orchestrator) Upgrade(ctx context.Context, release string, opts Upgrade
 		}
 		rep.Seconds[p.Step] = time.Since(start).Seconds()
 		if err != nil {
-			o.journal(release, "upgrade", "failed", p.Step+": "+err.Error())
+			o.journal(ctx, release, "upgrade", "failed", p.Step+": "+err.Error())
 			return rep, termshift.WithHint(fmt.Errorf("upgrade %s stopped at %s: %w", termshift.Quote(release), p.Step, err),
 				"fix the cause and run the same `termshift upgrade` again: finished steps are skipped")
 		}
@@ -181,6 +204,6 @@ func (o *Orchestrator) Upgrade(ctx context.Context, release string, opts Upgrade
 	if !opts.Cutover {
 		outcome = "done (waiting for cutover approval)"
 	}
-	o.journal(release, "upgrade", outcome, "")
+	o.journal(ctx, release, "upgrade", outcome, "")
 	return rep, nil
 }

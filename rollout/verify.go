@@ -10,14 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/store"
 	"github.com/termshift/termshift/verify"
 )
-
-// PreviewHeader routes a request to a named release through the router.
-const PreviewHeader = "X-Termshift-Release"
 
 // VerifyOptions configures Verify.
 type VerifyOptions struct {
@@ -29,11 +26,11 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 	if _, err := o.spec(release); err != nil {
 		return nil, err
 	}
-	s, err := o.loadState()
+	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
-	target, err := o.verifyTarget(s, release)
+	target, err := o.verifyTarget(ctx, s, release)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +42,7 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 	if err := o.stateChecks(s.Releases[release], rep, opts.Only); err != nil {
 		return rep, err
 	}
-	rec := &VerifyRecord{At: o.Now(), Passed: !rep.Failed(), Counts: map[string]int{}}
+	rec := &store.VerifyRecord{At: o.Now(), Passed: !rep.Failed(), Counts: map[string]int{}}
 	for st, n := range rep.Counts() {
 		rec.Counts[string(st)] = n
 	}
@@ -65,14 +62,14 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 	} else if !rec.Passed {
 		rs.SetStep("verify", "failed", fmt.Sprintf("%d checks failed", rec.Counts["fail"]), rec.At)
 	}
-	if err := o.saveState(s); err != nil {
+	if err := o.SaveState(ctx, s); err != nil {
 		return rep, err
 	}
 	outcome := "done"
 	if !rec.Passed {
 		outcome = "failed"
 	}
-	o.journal(release, "verify", outcome, fmt.Sprintf("pass %d, warn %d, fail %d, skip %d", rec.Counts["pass"], rec.Counts["warn"], rec.Counts["fail"], rec.Counts["skip"]))
+	o.journal(ctx, release, "verify", outcome, fmt.Sprintf("pass %d, warn %d, fail %d, skip %d", rec.Counts["pass"], rec.Counts["warn"], rec.Counts["fail"], rec.Counts["skip"]))
 	if !rec.Passed {
 		return rep, fmt.Errorf("verify %s: %d check(s) failed: %w", termshift.Quote(release), rec.Counts["fail"], termshift.ErrVerifyFailed)
 	}
@@ -80,22 +77,22 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 }
 
 // verifyTarget gathers what verify needs from the environment and state.
-func (o *Orchestrator) verifyTarget(s *State, release string) (verify.Target, error) {
-	t := verify.Target{Release: release, PreviewHeader: PreviewHeader, HealthPath: o.Env.Verify.HealthPath}
+func (o *Orchestrator) verifyTarget(ctx context.Context, s *store.State, release string) (verify.Target, error) {
+	t := verify.Target{Release: release, PreviewHeader: router.PreviewHeader, HealthPath: o.Env.Verify.HealthPath}
 	for _, svc := range termshift.Services() {
-		for _, db := range o.logicalDBs(svc) {
+		for _, db := range o.Env.LogicalDBs(svc) {
 			t.Logical = append(t.Logical, db.Name)
 		}
 	}
 	for _, name := range s.Names() {
 		rs := s.Releases[name]
-		creds, err := o.Store.Credentials(name)
+		creds, err := o.Store.Credentials(ctx, name)
 		if err != nil {
 			return t, err
 		}
 		for _, ns := range rs.Namespaces {
 			v := verify.Namespace{Service: ns.Service, Logical: ns.Logical, Name: ns.Name, Release: name,
-				Cred: creds[credKey(ns.Service, ns.Logical)], Endpoints: ns.Endpoints, Enforced: ns.Isolation == "enforced"}
+				Cred: creds[store.CredKey(ns.Service, ns.Logical)], Endpoints: ns.Endpoints, Enforced: ns.Isolation == "enforced"}
 			if ns.Proof != nil {
 				v.Proof = &verify.Proof{Objects: ns.Proof.Objects, At: ns.Proof.At}
 			}
@@ -111,7 +108,7 @@ func (o *Orchestrator) verifyTarget(s *State, release string) (verify.Target, er
 	}
 	// Rendered configuration, when the release was deployed.
 	for _, tpl := range o.Env.Templates {
-		p := filepath.Join(o.Store.ConfigDir(release), tpl.Target)
+		p := filepath.Join(o.ConfigDir(release), tpl.Target)
 		if _, err := os.Stat(p); err == nil {
 			t.ConfigFiles = append(t.ConfigFiles, p)
 		}
@@ -125,7 +122,7 @@ func (o *Orchestrator) verifyTarget(s *State, release string) (verify.Target, er
 			t.Scrub = append(t.Scrub, verify.ScrubRule{Service: r.Service, Table: r.Table, Column: r.Column, Action: r.Action, Value: r.Value})
 		}
 	}
-	if s.Releases[release].Running && o.Env.Router.Provider == "local" && o.serveRunning() {
+	if s.Releases[release].Running && o.Control().Running() {
 		t.RouterURL = "http://" + o.Env.Router.Listen
 	}
 	for _, sc := range o.Env.Verify.Smoke {
@@ -134,9 +131,7 @@ func (o *Orchestrator) verifyTarget(s *State, release string) (verify.Target, er
 	srv := o.Env.Servers
 	if srv.MySQL != nil {
 		t.Servers.MySQLAdminDSN = termshift.Secret(srv.MySQL.DSN)
-		if cfg, err := mysql.ParseDSN(srv.MySQL.DSN); err == nil {
-			t.Servers.MySQLAddr = cfg.Addr
-		}
+		t.Servers.MySQLAddr = srv.MySQL.Addr()
 	}
 	if srv.Mongo != nil {
 		t.Servers.MongoURI = termshift.Secret(srv.Mongo.URI)
@@ -157,7 +152,7 @@ func (o *Orchestrator) verifyTarget(s *State, release string) (verify.Target, er
 // restore failed or never finished fails integrity (verify alone would skip
 // it as "not restored"), and a restored release whose scrub rules have not
 // run fails scrub: it is not ready for QA.
-func (o *Orchestrator) stateChecks(rs *ReleaseState, rep *verify.Report, only []string) error {
+func (o *Orchestrator) stateChecks(rs *store.ReleaseState, rep *verify.Report, only []string) error {
 	want := func(check string) bool { return len(only) == 0 || slices.Contains(only, check) }
 	replace := func(check, target, detail string) {
 		for i := range rep.Results {
@@ -172,9 +167,9 @@ func (o *Orchestrator) stateChecks(rs *ReleaseState, rep *verify.Report, only []
 	if want(verify.CheckIntegrity) {
 		for _, ns := range rs.Namespaces {
 			switch ns.Status {
-			case NSFailed:
+			case store.NSFailed:
 				replace(verify.CheckIntegrity, string(ns.Service)+" "+ns.Name, "restore failed: "+ns.Error)
-			case NSRestoring:
+			case store.NSRestoring:
 				replace(verify.CheckIntegrity, string(ns.Service)+" "+ns.Name, "restore never finished: run `termshift restore "+rs.Name+" --resume`")
 			}
 		}

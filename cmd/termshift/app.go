@@ -14,7 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/termshift/termshift"
-	"github.com/termshift/termshift/rollout"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/store"
+	"github.com/termshift/termshift/rollout/wiring"
 )
 
 // Exit codes, documented in the README and in `termshift --help`.
@@ -146,8 +148,8 @@ func (a *app) addJSONFlag(cmd *cobra.Command) {
 }
 
 // environment loads and validates the environment file.
-func (a *app) environment() (*rollout.Environment, error) {
-	env, err := rollout.LoadEnvironment(a.envPath, a.lookupEnv)
+func (a *app) environment() (*envfile.Environment, error) {
+	env, err := envfile.LoadEnvironment(a.envPath, a.lookupEnv)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, termshift.WithHint(fmt.Errorf("environment file %s does not exist: %w", a.envPath, termshift.ErrNotFound),
 			"write one with `termshift init`, or point --env (or $TERMSHIFT_ENV) at yours")
@@ -155,8 +157,10 @@ func (a *app) environment() (*rollout.Environment, error) {
 	return env, err
 }
 
-// store opens the environment's state directory.
-func (a *app) store(env *rollout.Environment) rollout.Store { return rollout.Store{Dir: env.StateDir} }
+// store opens the environment's state backend.
+func (a *app) store(ctx context.Context, env *envfile.Environment) (store.Backend, error) {
+	return wiring.State(ctx, env)
+}
 
 // printJSON writes v as indented JSON on stdout.
 func (a *app) printJSON(v any) error {
@@ -169,7 +173,7 @@ func (a *app) printJSON(v any) error {
 // an exit code.
 func (a *app) report(err error) int {
 	msg := err.Error()
-	var verr *rollout.ValidationError
+	var verr *envfile.ValidationError
 	if errors.As(err, &verr) {
 		// One problem a line, each FILE:LINE: field: problem.
 		fmt.Fprintf(a.stderr, "termshift: %s\n", msg)
@@ -180,15 +184,13 @@ func (a *app) report(err error) int {
 	if errors.As(err, &hint) && hint.Hint != "" {
 		fmt.Fprintf(a.stderr, "hint: %s\n", hint.Hint)
 	}
-	var locked *rollout.LockedError
+	var locked *store.LockedError
 	var partial *termshift.PartialError
 	var usage usageError
 	switch {
 	case errors.As(err, &locked):
-		if locked.Holder.Gone() {
-			fmt.Fprintln(a.stderr, "hint: the holder is gone; `termshift unlock --force --reason TEXT` breaks the stale lock")
-		} else {
-			fmt.Fprintln(a.stderr, "hint: wait for it to finish; `termshift status` shows it")
+		if !errors.As(err, &hint) {
+			fmt.Fprintln(a.stderr, "hint: wait for it to finish (`termshift status` shows it); if it is truly gone, `termshift unlock --force --reason TEXT` breaks the lock (journaled)")
 		}
 		return exitLocked
 	case errors.As(err, &usage), errors.As(err, &verr):

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/termshift/termshift/rollout"
+	"github.com/termshift/termshift/rollout/wiring"
 )
 
 // orchestrator builds the orchestrator for a command line.
@@ -25,7 +26,7 @@ func (a *app) orchestrator(cmd *cobra.Command, args []string) (*rollout.Orchestr
 	}
 	line = strings.TrimPrefix(line, "termshift ")
 	// Progress goes to stderr so stdout stays clean for --json.
-	return rollout.NewOrchestrator(env, a.logger, a.stderr, line), nil
+	return wiring.Orchestrator(cmd.Context(), env, a.logger, a.stderr, line)
 }
 
 // lockedRelease validates the RELEASE argument, then runs step holding the
@@ -44,7 +45,7 @@ func lockedRelease[T any](a *app, cmd *cobra.Command, args []string, reason stri
 	}
 	o.Reason = reason
 	var v T
-	err = o.Locked(func() error {
+	err = o.Locked(cmd.Context(), func() error {
 		var err error
 		v, err = step(cmd.Context(), o, release)
 		return err

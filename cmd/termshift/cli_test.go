@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/termshift/termshift/rollout"
+	localstore "github.com/termshift/termshift/rollout/store/local"
 )
 
 // cli runs the CLI in-process and returns exit code, stdout, stderr.
@@ -93,12 +93,13 @@ func TestExitCodesAndMessages(t *testing.T) {
 
 func TestLockedCommandExitsThreeNamingTheHolder(t *testing.T) {
 	env := writeEnv(t, minimalEnv)
-	st := rollout.Store{Dir: filepath.Join(filepath.Dir(env), ".termshift")}
-	l, err := st.Acquire("upgrade next", time.Now())
+	ctx := t.Context()
+	st := localstore.New(filepath.Join(filepath.Dir(env), ".termshift"))
+	l, _, err := st.Acquire(ctx, "upgrade next")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Release()
+	defer l.Release(ctx)
 	code, _, stderr := cli(t, "--env", env, "teardown", "next", "--yes")
 	if code != exitLocked {
 		t.Fatalf("exit %d, want %d: %s", code, exitLocked, stderr)
@@ -115,10 +116,10 @@ func TestLockedCommandExitsThreeNamingTheHolder(t *testing.T) {
 	if code != exitRefused || !strings.Contains(stderr, "nothing is live") {
 		t.Errorf("rollback --force: exit %d, stderr %q (want it past the lock, refused for nothing live)", code, stderr)
 	}
-	if err := l.Check(); err == nil {
+	if err := l.Check(ctx); err == nil {
 		t.Errorf("the former holder was not told its lock was taken over")
 	}
-	entries, _, err := st.ReadJournal()
+	entries, _, err := st.ReadJournal(ctx)
 	if err != nil || len(entries) == 0 || entries[0].Outcome != "forced" || !strings.Contains(entries[0].Detail, "upgrade next") {
 		t.Errorf("journal %+v, %v: want the forced takeover recorded", entries, err)
 	}

@@ -42,7 +42,7 @@ func (a *app) configCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			out, err := o.ConfigDiff(args[0], args[1])
+			out, err := o.ConfigDiff(cmd.Context(), args[0], args[1])
 			if err != nil {
 				return err
 			}

@@ -24,7 +24,11 @@ func (a *app) credentialsCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			creds, err := a.store(env).Credentials(release)
+			st, err := a.store(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			creds, err := st.Credentials(cmd.Context(), release)
 			if err != nil {
 				return err
 			}

@@ -28,6 +28,8 @@ import (
 	rmongo "github.com/termshift/termshift/restore/mongo"
 	"github.com/termshift/termshift/rollout"
 	"github.com/termshift/termshift/rollout/bench"
+	"github.com/termshift/termshift/rollout/store"
+	localstore "github.com/termshift/termshift/rollout/store/local"
 	"github.com/termshift/termshift/tenancy/tenancytest"
 )
 
@@ -86,9 +88,9 @@ func (e *e2e) must(args ...string) string {
 	return out
 }
 
-func (e *e2e) state() *rollout.State {
+func (e *e2e) state() *store.State {
 	e.t.Helper()
-	s, err := (rollout.Store{Dir: filepath.Join(e.dir, ".termshift")}).Load()
+	s, err := localstore.New(filepath.Join(e.dir, ".termshift")).Load(e.t.Context())
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -220,10 +222,10 @@ func (e *e2e) serve() {
 			t.Logf("serve log:\n%s", log)
 		}
 		// Make both releases droppable and drop them.
-		st := rollout.Store{Dir: filepath.Join(e.dir, ".termshift")}
-		if s, err := st.Load(); err == nil {
+		st := localstore.New(filepath.Join(e.dir, ".termshift"))
+		if s, err := st.Load(context.Background()); err == nil {
 			s.Live, s.Previous = "", ""
-			_ = st.Save(s, time.Now())
+			_ = st.Save(context.Background(), s)
 		}
 		for _, r := range []string{e.cur, e.nxt} {
 			if code, _, errs := e.cli("teardown", r, "--yes", "--reason", "e2e cleanup"); code != 0 {
@@ -415,7 +417,7 @@ func TestSemesterUpgradeEndToEnd(t *testing.T) {
 		t.Errorf("second restore without --drop-existing: exit %d, %s", code, errs)
 	}
 	for _, ns := range e.state().Releases[e.nxt].Namespaces {
-		if ns.Service != termshift.Memcached && ns.Status != rollout.NSRestored {
+		if ns.Service != termshift.Memcached && ns.Status != store.NSRestored {
 			t.Errorf("%s is %q after a refused restore, want restored", ns.Namespace, ns.Status)
 		}
 	}
@@ -461,12 +463,12 @@ func TestSemesterUpgradeEndToEnd(t *testing.T) {
 		t.Fatalf("after upgrade: live %q, verify %+v", s.Live, s.Releases[e.nxt].Verify)
 	}
 	// A second run is a no-op.
-	entries, _, _ := (rollout.Store{Dir: filepath.Join(e.dir, ".termshift")}).ReadJournal()
+	entries, _, _ := localstore.New(filepath.Join(e.dir, ".termshift")).ReadJournal(ctx)
 	out = e.must("upgrade", e.nxt, "--reason", "e2e: again")
 	if !strings.Contains(out, "nothing to do") {
 		t.Errorf("second upgrade did something:\n%s", out)
 	}
-	after, _, _ := (rollout.Store{Dir: filepath.Join(e.dir, ".termshift")}).ReadJournal()
+	after, _, _ := localstore.New(filepath.Join(e.dir, ".termshift")).ReadJournal(ctx)
 	for _, en := range after[len(entries):] {
 		if en.Step != "upgrade" {
 			t.Errorf("second upgrade journaled step %q (%s): want no step to run", en.Step, en.Outcome)
@@ -525,7 +527,7 @@ func TestSemesterUpgradeEndToEnd(t *testing.T) {
 	}
 
 	// The journal records each step with its reason.
-	entries, torn, err := (rollout.Store{Dir: filepath.Join(e.dir, ".termshift")}).ReadJournal()
+	entries, torn, err := localstore.New(filepath.Join(e.dir, ".termshift")).ReadJournal(ctx)
 	if err != nil || torn != 0 {
 		t.Fatalf("journal: %v, %d torn lines", err, torn)
 	}
@@ -542,7 +544,7 @@ func TestSemesterUpgradeEndToEnd(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("journal lacks these steps with their reasons: %v", want)
 	}
-	creds, _ := (rollout.Store{Dir: filepath.Join(e.dir, ".termshift")}).Credentials(e.nxt)
+	creds, _ := localstore.New(filepath.Join(e.dir, ".termshift")).Credentials(ctx, e.nxt)
 	journal, _ := os.ReadFile(filepath.Join(e.dir, ".termshift", "journal.jsonl"))
 	for k, c := range creds {
 		if strings.Contains(string(journal), c.Password.Reveal()) {

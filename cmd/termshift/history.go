@@ -20,7 +20,11 @@ func (a *app) historyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			entries, torn, err := a.store(env).ReadJournal()
+			st, err := a.store(cmd.Context(), env)
+			if err != nil {
+				return err
+			}
+			entries, torn, err := st.ReadJournal(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/termshift/termshift"
-	"github.com/termshift/termshift/rollout"
+	"github.com/termshift/termshift/rollout/envfile"
 )
 
 // initTemplate is the environment of the local servers of `make services`.
@@ -150,7 +150,7 @@ of the file as ${VAR} references. An existing file is kept unless --force.`,
 				return fmt.Errorf("render environment file: %w", err)
 			}
 			// Check what we are about to write the way `config validate` would.
-			if _, err := rollout.ParseEnvironment(a.envPath, []byte(b.String()), a.lookupEnv); err != nil {
+			if _, err := envfile.ParseEnvironment(a.envPath, []byte(b.String()), a.lookupEnv); err != nil {
 				return termshift.WithHint(fmt.Errorf("the generated environment does not validate: %w", err), "run `make services` first: it writes .termshift-dev/env")
 			}
 			if err := os.WriteFile(a.envPath, []byte(b.String()), 0o644); err != nil {

@@ -205,7 +205,7 @@ step. --dry-run prints only the plan.`,
 				return nil
 			}
 			var rep *rollout.UpgradeReport
-			err = o.Locked(func() error {
+			err = o.Locked(cmd.Context(), func() error {
 				var err error
 				rep, err = o.Upgrade(cmd.Context(), release, opts)
 				return err
@@ -295,7 +295,7 @@ func (a *app) gcCommand() *cobra.Command {
 			}
 			o.Reason = reason
 			var items []rollout.GCItem
-			err = o.Locked(func() error {
+			err = o.Locked(cmd.Context(), func() error {
 				var err error
 				items, err = o.GC(cmd.Context(), yes)
 				return err

@@ -12,6 +12,8 @@ import (
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/restore"
 	"github.com/termshift/termshift/rollout"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/wiring"
 )
 
 func (a *app) restoreCommand() *cobra.Command {
@@ -122,30 +124,31 @@ the rollback target is refused.`,
 					return usageError{fmt.Errorf("%s is required", name)}
 				}
 			}
-			secret := a.flagSecret(admin)
+			secret := termshift.Secret(a.flagSecret(admin))
 			req.Backup = rollout.BackupRef{Source: source, Snapshot: req.Backup.Snapshot, BaseDir: "."}
 			req.From, req.To = from, to
-			switch svc {
-			case termshift.MySQL, termshift.MongoDB:
-				req.Admin = termshift.Secret(secret)
-			case termshift.RabbitMQ:
-				req.Management, req.MgmtUser = secret, mgmtUser
-				req.MgmtPassword = termshift.Secret(os.Getenv("TERMSHIFT_RABBITMQ_MANAGEMENT_PASSWORD"))
+			loader, err := wiring.Loader(svc, secret, mgmtUser, termshift.Secret(os.Getenv("TERMSHIFT_RABBITMQ_MANAGEMENT_PASSWORD")), a.logger)
+			if err != nil {
+				return err
 			}
 			if env, err := a.environment(); err == nil {
 				req.Backup.S3 = env.Backup.S3
-				if err := refuseLiveTarget(env, svc, to); err != nil {
+				st, err := a.store(cmd.Context(), env)
+				if err != nil {
+					return err
+				}
+				if err := rollout.RefuseProtectedTarget(cmd.Context(), st, svc, to); err != nil {
 					return err
 				}
 			} else if !errors.Is(err, termshift.ErrNotFound) {
 				return err
 			} else {
-				req.Backup.S3 = rollout.S3Config{Endpoint: os.Getenv("TERMSHIFT_S3_ENDPOINT"), Region: os.Getenv("TERMSHIFT_S3_REGION"), PathStyle: os.Getenv("TERMSHIFT_S3_ENDPOINT") != ""}
+				req.Backup.S3 = envfile.S3Config{Endpoint: os.Getenv("TERMSHIFT_S3_ENDPOINT"), Region: os.Getenv("TERMSHIFT_S3_REGION"), PathStyle: os.Getenv("TERMSHIFT_S3_ENDPOINT") != ""}
 			}
 			if !a.jsonOut {
 				req.Progress = newProgress(a.stderr).Event
 			}
-			rep, _, err := rollout.RestoreNamespace(cmd.Context(), req, a.logger)
+			rep, _, err := rollout.RestoreNamespace(cmd.Context(), loader, req)
 			if rep != nil {
 				if a.jsonOut {
 					if jerr := a.printJSON(rep); jerr != nil {
@@ -197,23 +200,4 @@ func (a *app) flagSecret(v string) string {
 		}
 	}
 	return v
-}
-
-// refuseLiveTarget refuses a standalone restore into a namespace of the
-// live release or the rollback target.
-func refuseLiveTarget(env *rollout.Environment, svc termshift.Service, name string) error {
-	s, err := (rollout.Store{Dir: env.StateDir}).Load()
-	if err != nil {
-		return err
-	}
-	for _, rel := range []string{s.Live, s.Previous} {
-		if r := s.Releases[rel]; rel != "" && r != nil {
-			for _, ns := range r.Namespaces {
-				if ns.Service == svc && ns.Name == name {
-					return fmt.Errorf("refusing to restore into %s: it belongs to release %s (%s): %w", termshift.Quote(name), termshift.Quote(rel), s.Protected(rel), termshift.ErrRefused)
-				}
-			}
-		}
-	}
-	return nil
 }

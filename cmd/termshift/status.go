@@ -8,7 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/termshift/termshift/rollout"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 func (a *app) statusCommand() *cobra.Command {
@@ -21,17 +22,25 @@ func (a *app) statusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st := a.store(env)
-			s, err := st.Load()
+			st, err := a.store(cmd.Context(), env)
 			if err != nil {
 				return err
 			}
-			holder, err := st.Holder()
+			s, err := st.Load(cmd.Context())
+			if err != nil {
+				return err
+			}
+			holder, err := st.Holder(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if a.jsonOut {
-				return a.printJSON(map[string]any{"environment": env.Name, "state": s, "lock": holder})
+				lock := map[string]any{"holder": holder}
+				if holder != nil {
+					gone, why := store.HolderGone(*holder)
+					lock["stale"], lock["why"] = gone, why
+				}
+				return a.printJSON(map[string]any{"environment": env.Name, "state": s, "lock": lock})
 			}
 			return writeStatus(a, env, s, holder)
 		},
@@ -40,7 +49,7 @@ func (a *app) statusCommand() *cobra.Command {
 	return cmd
 }
 
-func writeStatus(a *app, env *rollout.Environment, s *rollout.State, holder *rollout.LockInfo) error {
+func writeStatus(a *app, env *envfile.Environment, s *store.State, holder *store.LockInfo) error {
 	w := a.stdout
 	fmt.Fprintf(w, "environment %s (%s)\n", env.Name, env.Path)
 	live := s.Live
@@ -56,7 +65,13 @@ func writeStatus(a *app, env *rollout.Environment, s *rollout.State, holder *rol
 	}
 	fmt.Fprintln(w)
 	if holder != nil {
-		fmt.Fprintf(w, "lock: held by %s\n", holder)
+		fmt.Fprintf(w, "lock: held by %s", holder)
+		if gone, why := store.HolderGone(*holder); gone {
+			fmt.Fprintf(w, " (stale: %s; the next command takes it over and journals it)", why)
+		} else if why != "" {
+			fmt.Fprintf(w, " (%s)", why)
+		}
+		fmt.Fprintln(w)
 	} else {
 		fmt.Fprintln(w, "lock: free")
 	}
@@ -100,7 +115,7 @@ func writeStatus(a *app, env *rollout.Environment, s *rollout.State, holder *rol
 	return nil
 }
 
-func writeReleaseRow(tw *tabwriter.Writer, s *rollout.State, name, version string) {
+func writeReleaseRow(tw *tabwriter.Writer, s *store.State, name, version string) {
 	role := "-"
 	switch name {
 	case s.Live:
@@ -112,7 +127,7 @@ func writeReleaseRow(tw *tabwriter.Writer, s *rollout.State, name, version strin
 	steps, verify, nss := "-", "never", "0"
 	if r != nil {
 		var done []string
-		for _, step := range rollout.StepOrder {
+		for _, step := range store.StepOrder {
 			if st, ok := r.Steps[step]; ok {
 				mark := step
 				if st.Status != "done" {

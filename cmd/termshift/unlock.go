@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/termshift/termshift/rollout"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 func (a *app) unlockCommand() *cobra.Command {
@@ -23,12 +23,12 @@ func (a *app) unlockCommand() *cobra.Command {
 			if reason == "" {
 				return usageError{errors.New("unlock needs --reason TEXT: it is journaled")}
 			}
-			env, err := a.environment()
+			o, err := a.orchestrator(cmd, nil)
 			if err != nil {
 				return err
 			}
-			st := a.store(env)
-			holder, err := st.BreakLock()
+			o.Reason = reason
+			holder, err := o.Store.BreakLock(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -37,10 +37,12 @@ func (a *app) unlockCommand() *cobra.Command {
 				return nil
 			}
 			detail := "broke lock held by " + holder.String()
-			if !holder.Gone() {
-				detail += " (the holder may still be running)"
+			if gone, why := store.HolderGone(*holder); gone {
+				detail += " (" + why + ")"
+			} else {
+				detail += " (the holder may still be running: it stops at its next step, and a write from a stale view of the state is refused)"
 			}
-			if err := st.Journal(st.Redactor()).Append(rollout.Entry{Command: "unlock --force", Reason: reason, Outcome: "forced", Detail: detail}); err != nil {
+			if err := o.Journal(cmd.Context(), store.Entry{Command: "unlock --force", Reason: reason, Outcome: "forced", Detail: detail}); err != nil {
 				return err
 			}
 			fmt.Fprintln(a.stdout, detail)

@@ -40,7 +40,7 @@ Checks: ` + strings.Join(verify.Checks(), ", "),
 				return err
 			}
 			var rep *verify.Report
-			err = o.Locked(func() error {
+			err = o.Locked(cmd.Context(), func() error {
 				var err error
 				rep, err = o.Verify(cmd.Context(), release, opts)
 				return err

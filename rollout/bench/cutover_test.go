@@ -14,6 +14,7 @@ import (
 
 	"github.com/termshift/termshift/rollout/bench"
 	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/router/builtin"
 )
 
 // app starts a minimal release on a loopback port: it answers every request
@@ -35,9 +36,9 @@ func app(tb testing.TB, release string) router.Backend {
 }
 
 // startRouter runs the real router on 127.0.0.1:0 until the test ends.
-func startRouter(tb testing.TB, live string, backends []router.Backend) (*router.Router, string) {
+func startRouter(tb testing.TB, live string, backends []router.Backend) (*builtin.Router, string) {
 	tb.Helper()
-	r := router.New(router.Options{Addr: "127.0.0.1:0"})
+	r := builtin.New(builtin.Options{Addr: "127.0.0.1:0"})
 	r.Update(live, backends)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -13,6 +13,10 @@ import (
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout"
 	"github.com/termshift/termshift/rollout/bench"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/store"
+	localstore "github.com/termshift/termshift/rollout/store/local"
+	"github.com/termshift/termshift/rollout/wiring"
 )
 
 // BenchmarkCutoverServe is the cutover benchmark through the real thing:
@@ -41,30 +45,33 @@ router: {listen: %q}
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	env, err := rollout.LoadEnvironment(path, func(string) (string, bool) { return "", false })
+	env, err := envfile.LoadEnvironment(path, func(string) (string, bool) { return "", false })
 	if err != nil {
 		b.Fatal(err)
 	}
 	command := func(line string) *rollout.Orchestrator {
-		o := rollout.NewOrchestrator(env, nil, io.Discard, line)
+		o, err := wiring.Orchestrator(b.Context(), env, nil, io.Discard, line)
+		if err != nil {
+			b.Fatal(err)
+		}
 		o.Reason = "benchmark"
 		return o
 	}
 	// Both releases carved, deployed and verified, as upgrade leaves them.
-	st := rollout.Store{Dir: env.StateDir}
-	s, err := st.Load()
+	st := localstore.New(env.StateDir)
+	s, err := st.Load(b.Context())
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, name := range []string{"current", "next"} {
 		rs := s.Release(name)
-		rs.Namespaces = []*rollout.NamespaceState{{Namespace: termshift.Namespace{Service: termshift.Memcached, Logical: "default", Release: name, Name: "cache-" + name}, Status: rollout.NSCarved}}
+		rs.Namespaces = []*store.NamespaceState{{Namespace: termshift.Namespace{Service: termshift.Memcached, Logical: "default", Release: name, Name: "cache-" + name}, Status: store.NSCarved}}
 		rs.Running = true
 		rs.SetStep("carve", "done", "", time.Now().Add(-time.Minute))
 		rs.ChangedAt = time.Now().Add(-time.Minute)
-		rs.Verify = &rollout.VerifyRecord{At: time.Now(), Passed: true}
+		rs.Verify = &store.VerifyRecord{At: time.Now(), Passed: true}
 	}
-	if err := st.Save(s, time.Now()); err != nil {
+	if err := st.Save(b.Context(), s); err != nil {
 		b.Fatal(err)
 	}
 
@@ -79,7 +86,7 @@ router: {listen: %q}
 	})
 	cut := func(release string) error {
 		o := command("cutover " + release)
-		return o.Locked(func() error {
+		return o.Locked(ctx, func() error {
 			_, err := o.Cutover(ctx, release, rollout.CutoverOptions{})
 			return err
 		})

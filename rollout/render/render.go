@@ -1,10 +1,13 @@
-package rollout
+// Package render turns an environment's configuration templates into one
+// release's files: Go text/template with the release's namespaces and
+// credentials, written with mode 0600; command arguments with the same data;
+// and a line diff of two releases' files with every secret masked.
+package render
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,9 +16,9 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/go-sql-driver/mysql"
-
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 // MySQLData is what a template sees of a MySQL namespace.
@@ -36,8 +39,8 @@ type MemcachedData struct {
 	Endpoints []string
 }
 
-// TemplateData is the data a release's configuration templates render with.
-type TemplateData struct {
+// Data is what a release's configuration templates render with.
+type Data struct {
 	Release, Version string
 	Port             int
 	Listen           string
@@ -47,65 +50,52 @@ type TemplateData struct {
 	Mongo            map[string]MongoData
 	RabbitMQ         map[string]RabbitMQData
 	Memcached        map[string]MemcachedData
+
+	// secrets are the passwords in the data, for masking.
+	secrets []string
+}
+
+// Secrets lists the passwords the data holds.
+func (d *Data) Secrets() []string { return d.secrets }
+
+// Env is the process environment a release's commands get.
+func (d *Data) Env() []string {
+	return []string{"TERMSHIFT_RELEASE=" + d.Release, "TERMSHIFT_VERSION=" + d.Version,
+		"TERMSHIFT_CONFIG_DIR=" + d.ConfigDir, "TERMSHIFT_PORT=" + strconv.Itoa(d.Port)}
 }
 
 // CookieName is a release's session cookie: side-by-side releases never
 // share logins.
 func CookieName(release string) string { return "termshift_" + release + "_sessionid" }
 
-// templateData assembles a release's namespaces and credentials.
-func (o *Orchestrator) templateData(s *State, release string) (*TemplateData, []string, error) {
-	spec, err := o.spec(release)
-	if err != nil {
-		return nil, nil, err
-	}
-	rs := s.Releases[release]
-	if rs == nil || len(rs.Namespaces) == 0 {
-		return nil, nil, termshift.WithHint(fmt.Errorf("release %s has no namespaces: %w", termshift.Quote(release), termshift.ErrNotFound), "run `termshift carve "+release+"` first")
-	}
-	creds, err := o.Store.Credentials(release)
-	if err != nil {
-		return nil, nil, err
-	}
-	d := &TemplateData{Release: release, Version: spec.Version, Port: spec.Port, CookieName: CookieName(release),
-		ConfigDir: o.Store.ConfigDir(release), MySQL: map[string]MySQLData{}, Mongo: map[string]MongoData{},
+// NewData assembles a release's template data from the environment, its
+// namespaces and its credentials (keyed by store.CredKey).
+func NewData(env *envfile.Environment, spec envfile.ReleaseSpec, namespaces []*store.NamespaceState, creds map[string]termshift.Credential, configDir string) *Data {
+	d := &Data{Release: spec.Name, Version: spec.Version, Port: spec.Port, CookieName: CookieName(spec.Name),
+		ConfigDir: configDir, MySQL: map[string]MySQLData{}, Mongo: map[string]MongoData{},
 		RabbitMQ: map[string]RabbitMQData{}, Memcached: map[string]MemcachedData{}}
 	if spec.Port > 0 {
 		d.Listen = "127.0.0.1:" + strconv.Itoa(spec.Port)
 	}
-	var secrets []string
-	for _, ns := range rs.Namespaces {
-		c := creds[credKey(ns.Service, ns.Logical)]
+	for _, ns := range namespaces {
+		c := creds[store.CredKey(ns.Service, ns.Logical)]
 		pw := c.Password.Reveal()
 		if pw != "" {
-			secrets = append(secrets, pw)
+			d.secrets = append(d.secrets, pw)
 		}
 		switch ns.Service {
 		case termshift.MySQL:
-			host, port := o.mysqlHostPort()
+			host, port := env.Servers.MySQL.HostPort()
 			d.MySQL[ns.Logical] = MySQLData{Name: ns.Name, User: c.User, Password: pw, Host: host, Port: port}
 		case termshift.MongoDB:
-			d.Mongo[ns.Logical] = MongoData{Name: ns.Name, User: c.User, Password: pw, URI: releaseMongoURI(o.Env.Servers.Mongo.URI, c, ns.Name)}
+			d.Mongo[ns.Logical] = MongoData{Name: ns.Name, User: c.User, Password: pw, URI: releaseMongoURI(env.Servers.Mongo.URI, c, ns.Name)}
 		case termshift.RabbitMQ:
-			d.RabbitMQ[ns.Logical] = RabbitMQData{Vhost: ns.Name, User: c.User, Password: pw, URL: releaseAMQPURL(o.Env.Servers.RabbitMQ.URL, c, ns.Name)}
+			d.RabbitMQ[ns.Logical] = RabbitMQData{Vhost: ns.Name, User: c.User, Password: pw, URL: releaseAMQPURL(env.Servers.RabbitMQ.URL, c, ns.Name)}
 		case termshift.Memcached:
 			d.Memcached[ns.Logical] = MemcachedData{Name: ns.Name, Endpoints: ns.Endpoints}
 		}
 	}
-	return d, secrets, nil
-}
-
-func (o *Orchestrator) mysqlHostPort() (string, int) {
-	cfg, err := mysql.ParseDSN(o.Env.Servers.MySQL.DSN)
-	if err != nil {
-		return "127.0.0.1", 3306
-	}
-	host, port, err := net.SplitHostPort(cfg.Addr)
-	if err != nil {
-		return cfg.Addr, 3306
-	}
-	p, _ := strconv.Atoi(port)
-	return host, p
+	return d
 }
 
 // releaseMongoURI is the admin URI with the release's credential, its own
@@ -145,36 +135,11 @@ var templateFuncs = template.FuncMap{
 	"join":  strings.Join,
 }
 
-// Render renders every template of the environment for release into its
-// config directory (mode 0600) and returns the written files.
-func (o *Orchestrator) Render(s *State, release string) ([]string, error) {
-	d, _, err := o.templateData(s, release)
-	if err != nil {
-		return nil, err
-	}
-	files, err := o.renderAll(d)
-	if err != nil {
-		return nil, err
-	}
-	dir := o.Store.ConfigDir(release)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create config directory: %w", err)
-	}
-	var written []string
-	for _, t := range o.Env.Templates {
-		p := filepath.Join(dir, t.Target)
-		if err := writeFileAtomic(p, files[t.Target], 0o600); err != nil {
-			return nil, err
-		}
-		written = append(written, p)
-	}
-	return written, nil
-}
-
-func (o *Orchestrator) renderAll(d *TemplateData) (map[string][]byte, error) {
+// Files renders every template with d, by target name.
+func Files(env *envfile.Environment, d *Data) (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, t := range o.Env.Templates {
-		src := resolve(o.Env.Dir, t.Source)
+	for _, t := range env.Templates {
+		src := envfile.Resolve(env.Dir, t.Source)
 		text, err := os.ReadFile(src)
 		if err != nil {
 			return nil, fmt.Errorf("read template: %w", err)
@@ -192,8 +157,29 @@ func (o *Orchestrator) renderAll(d *TemplateData) (map[string][]byte, error) {
 	return out, nil
 }
 
-// expandArgv renders {{.ConfigDir}} and friends in a command's arguments.
-func expandArgv(argv []string, d *TemplateData) ([]string, error) {
+// Write renders every template into d.ConfigDir (mode 0600) and returns the
+// written files in the order the environment lists them.
+func Write(env *envfile.Environment, d *Data) ([]string, error) {
+	files, err := Files(env, d)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(d.ConfigDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create config directory: %w", err)
+	}
+	var written []string
+	for _, t := range env.Templates {
+		p := filepath.Join(d.ConfigDir, t.Target)
+		if err := termshift.WriteFileAtomic(p, files[t.Target], 0o600); err != nil {
+			return nil, err
+		}
+		written = append(written, p)
+	}
+	return written, nil
+}
+
+// Argv renders {{.ConfigDir}} and friends in a command's arguments.
+func Argv(argv []string, d *Data) ([]string, error) {
 	out := make([]string, len(argv))
 	for i, a := range argv {
 		if !strings.Contains(a, "{{") {
@@ -213,30 +199,18 @@ func expandArgv(argv []string, d *TemplateData) ([]string, error) {
 	return out, nil
 }
 
-// ConfigDiff renders two releases' configurations and returns a line diff
-// per file with every password masked.
-func (o *Orchestrator) ConfigDiff(a, b string) (string, error) {
-	s, err := o.loadState()
+// Diff is a line diff per file of two releases' rendered configurations,
+// with every password of either masked.
+func Diff(env *envfile.Environment, a, b *Data) (string, error) {
+	fa, err := Files(env, a)
 	if err != nil {
 		return "", err
 	}
-	da, sa, err := o.templateData(s, a)
+	fb, err := Files(env, b)
 	if err != nil {
 		return "", err
 	}
-	db, sb, err := o.templateData(s, b)
-	if err != nil {
-		return "", err
-	}
-	fa, err := o.renderAll(da)
-	if err != nil {
-		return "", err
-	}
-	fb, err := o.renderAll(db)
-	if err != nil {
-		return "", err
-	}
-	mask := maskFunc(append(sa, sb...))
+	mask := termshift.Redactor(append(append([]string(nil), a.secrets...), b.secrets...), "********")
 	var out strings.Builder
 	names := make([]string, 0, len(fa))
 	for n := range fa {
@@ -246,32 +220,10 @@ func (o *Orchestrator) ConfigDiff(a, b string) (string, error) {
 	for _, n := range names {
 		la := strings.Split(mask(string(fa[n])), "\n")
 		lb := strings.Split(mask(string(fb[n])), "\n")
-		fmt.Fprintf(&out, "--- %s/%s\n+++ %s/%s\n", a, n, b, n)
+		fmt.Fprintf(&out, "--- %s/%s\n+++ %s/%s\n", a.Release, n, b.Release, n)
 		out.WriteString(lineDiff(la, lb))
 	}
 	return out.String(), nil
-}
-
-func maskFunc(secrets []string) func(string) string { return replacer(secrets, "********") }
-
-// replacer returns a function that replaces every secret in text with repl:
-// raw, and in the escaped forms a URL gives it (userinfo, path, query).
-func replacer(secrets []string, repl string) func(string) string {
-	var forms []string
-	for _, sec := range secrets {
-		if len(sec) < 4 {
-			continue // too short to tell from ordinary text
-		}
-		_, userinfo, _ := strings.Cut(url.UserPassword("u", sec).String(), ":")
-		forms = append(forms, sec, userinfo, url.PathEscape(sec), url.QueryEscape(sec))
-	}
-	sort.Slice(forms, func(i, j int) bool { return len(forms[i]) > len(forms[j]) })
-	return func(text string) string {
-		for _, f := range forms {
-			text = strings.ReplaceAll(text, f, repl)
-		}
-		return text
-	}
 }
 
 // lineDiff is a longest-common-subsequence line diff; configuration files

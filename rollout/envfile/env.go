@@ -1,14 +1,17 @@
-// Package rollout is the orchestrator: the environment file, state with its
-// lock and journal, per-release configuration, running releases side by
-// side, routing, cutover, rollback, teardown and gc. It drives tenancy,
-// restore and verify through small interfaces it declares itself.
-package rollout
+// Package envfile reads an environment's termshift.yaml: its types, ${VAR}
+// expansion from the process environment, defaults, and validation that
+// reports every problem at once as FILE:LINE: field: problem. It knows the
+// file's words (servers, databases, releases, router, state) but does no
+// I/O beyond reading the file and checking that templates exist.
+package envfile
 
 import (
 	"fmt"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/termshift/termshift"
 )
 
 // Environment is one deployment (qa, production) as described by its
@@ -209,4 +212,26 @@ func (e *Environment) Release(name string) (ReleaseSpec, bool) {
 		}
 	}
 	return ReleaseSpec{}, false
+}
+
+// LogicalDBs lists the environment's logical databases of a service.
+func (e *Environment) LogicalDBs(svc termshift.Service) []LogicalDB {
+	d := e.Databases
+	switch svc {
+	case termshift.MySQL:
+		return d.MySQL
+	case termshift.MongoDB:
+		return d.Mongo
+	case termshift.RabbitMQ:
+		return d.RabbitMQ
+	case termshift.Memcached:
+		return d.Memcached
+	}
+	return nil
+}
+
+// NamespaceCount is how many namespaces each release gets.
+func (e *Environment) NamespaceCount() int {
+	d := e.Databases
+	return len(d.MySQL) + len(d.Mongo) + len(d.RabbitMQ) + len(d.Memcached)
 }

@@ -1,12 +1,14 @@
-package rollout
+package local
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/termshift/termshift"
@@ -18,14 +20,12 @@ type storedCredential struct {
 	Password string `json:"password"`
 }
 
-func (st Store) secretsPath(release string) string {
+func (st *Store) secretsPath(release string) string {
 	return filepath.Join(st.secretsDir(), release+".json")
 }
 
-func credKey(svc termshift.Service, logical string) string { return string(svc) + "/" + logical }
-
 // Credentials returns a release's stored credentials by "service/logical".
-func (st Store) Credentials(release string) (map[string]termshift.Credential, error) {
+func (st *Store) Credentials(_ context.Context, release string) (map[string]termshift.Credential, error) {
 	if err := termshift.ValidateRelease(release); err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func (st Store) Credentials(release string) (map[string]termshift.Credential, er
 }
 
 // SaveCredentials writes a release's credentials with mode 0600.
-func (st Store) SaveCredentials(release string, creds map[string]termshift.Credential) error {
+func (st *Store) SaveCredentials(_ context.Context, release string, creds map[string]termshift.Credential) error {
 	if err := termshift.ValidateRelease(release); err != nil {
 		return err
 	}
@@ -63,11 +63,11 @@ func (st Store) SaveCredentials(release string, creds map[string]termshift.Crede
 	if err != nil {
 		return fmt.Errorf("encode credentials: %w", err)
 	}
-	return writeFileAtomic(st.secretsPath(release), data, 0o600)
+	return termshift.WriteFileAtomic(st.secretsPath(release), data, 0o600)
 }
 
 // DeleteCredentials removes a release's credentials file.
-func (st Store) DeleteCredentials(release string) error {
+func (st *Store) DeleteCredentials(_ context.Context, release string) error {
 	if err := termshift.ValidateRelease(release); err != nil {
 		return err
 	}
@@ -77,21 +77,22 @@ func (st Store) DeleteCredentials(release string) error {
 	return nil
 }
 
-// Redactor returns a function that replaces every stored password and every
-// extra secret in text with [redacted]: the journal's and the logs' last line
-// of defence.
-func (st Store) Redactor(extra ...string) func(string) string {
-	secrets := append([]string(nil), extra...)
-	if entries, err := os.ReadDir(st.secretsDir()); err == nil {
-		for _, e := range entries {
-			creds, err := st.Credentials(strings.TrimSuffix(e.Name(), ".json"))
-			if err != nil {
-				continue
-			}
-			for _, c := range creds {
-				secrets = append(secrets, c.Password.Reveal())
-			}
+// CredentialReleases lists the releases with a credentials file.
+func (st *Store) CredentialReleases(_ context.Context) ([]string, error) {
+	entries, err := os.ReadDir(st.secretsDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list credentials: %w", err)
+	}
+	var out []string
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), ".json")
+		if ok && termshift.ValidateRelease(name) == nil {
+			out = append(out, name)
 		}
 	}
-	return replacer(secrets, "[redacted]")
+	sort.Strings(out)
+	return out, nil
 }

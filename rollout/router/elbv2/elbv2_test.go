@@ -1,4 +1,4 @@
-package router_test
+package elbv2_test
 
 import (
 	"errors"
@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/termshift/termshift"
-	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/router/elbv2"
 )
 
 // elbEndpoint stands in for the ELBv2 API at the HTTP client the SDK uses:
@@ -114,9 +114,9 @@ func TestELBv2Switch(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := &elbEndpoint{status: 200, body: modifyListenerOK}
-			e := &router.ELBv2{Client: elbClient(f), ListenerARN: listenerARN,
+			e := &elbv2.ELBv2{Client: elbClient(f), ListenerARN: listenerARN,
 				TargetGroups: map[string]string{"current": tgCurrent, "next": tgNext}}
-			if err := e.Switch(t.Context(), tt.live, tt.weights); err != nil {
+			if err := e.SwitchWeights(t.Context(), tt.live, tt.weights); err != nil {
 				t.Fatal(err)
 			}
 			if len(f.forms) != 1 {
@@ -154,9 +154,9 @@ func TestELBv2SwitchRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := &elbEndpoint{status: 200, body: modifyListenerOK}
-			e := &router.ELBv2{Client: elbClient(f), ListenerARN: tt.arn,
+			e := &elbv2.ELBv2{Client: elbClient(f), ListenerARN: tt.arn,
 				TargetGroups: map[string]string{"current": tgCurrent, "next": tgNext}}
-			err := e.Switch(t.Context(), tt.live, tt.weights)
+			err := e.SwitchWeights(t.Context(), tt.live, tt.weights)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("Switch: %v, want %v", err, tt.want)
 			}
@@ -170,8 +170,8 @@ func TestELBv2SwitchRefused(t *testing.T) {
 func TestELBv2SwitchAPIError(t *testing.T) {
 	t.Parallel()
 	f := &elbEndpoint{status: 400, body: listenerNotFound}
-	e := &router.ELBv2{Client: elbClient(f), ListenerARN: listenerARN, TargetGroups: map[string]string{"next": tgNext}}
-	err := e.Switch(t.Context(), "next", nil)
+	e := &elbv2.ELBv2{Client: elbClient(f), ListenerARN: listenerARN, TargetGroups: map[string]string{"next": tgNext}}
+	err := e.SwitchWeights(t.Context(), "next", nil)
 	if err == nil || !strings.Contains(err.Error(), "ListenerNotFound") || !strings.Contains(err.Error(), listenerARN) {
 		t.Errorf("Switch against a missing listener: %v; want ListenerNotFound and the listener ARN", err)
 	}

@@ -1,4 +1,7 @@
-package router
+// Package nginx is the router provider for an nginx front router: Switch
+// rewrites an upstream include file atomically, tests the configuration and
+// reloads nginx, putting the previous file back when either fails.
+package nginx
 
 import (
 	"bytes"
@@ -14,14 +17,36 @@ import (
 	"strings"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/router"
 )
 
-// NginxLocation is the location block a server of the operator's nginx.conf
+// Backend is one running release and where it listens.
+type Backend = router.Backend
+
+// Switch applies a routing table: its live release gets public traffic,
+// the other backends are previewed by header. nginx has no maintenance page
+// of termshift's: a table with Maintenance set is applied without it, and
+// the window is kept by the release's own pre_cutover commands.
+func (n *Nginx) Switch(ctx context.Context, t router.Table) error {
+	live, ok := t.Backend(t.Live)
+	if !ok {
+		return fmt.Errorf("nginx: live release %s is not running: there is nothing to route to", termshift.Quote(t.Live))
+	}
+	var previews []Backend
+	for _, b := range t.Backends {
+		if b.Release != t.Live {
+			previews = append(previews, b)
+		}
+	}
+	return n.SwitchTo(ctx, live, previews)
+}
+
+// Location is the location block a server of the operator's nginx.conf
 // uses with the include file Nginx writes (the include goes in the http
 // block). It sends public traffic to termshift_live, a request whose
 // X-Termshift-Release header names a running release to that release, and
 // answers 404 to a header naming an unknown one, never public traffic.
-const NginxLocation = `location / {
+const Location = `location / {
     if ($termshift_upstream = "") {
         return 404 "unknown release $http_x_termshift_release\n";
     }
@@ -54,11 +79,11 @@ type Nginx struct {
 // written into the include file can end a directive.
 var upstreamHostRE = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$`)
 
-// Switch makes live get public traffic and previews reachable through the
+// SwitchTo makes live get public traffic and previews reachable through the
 // X-Termshift-Release header: it writes the include file atomically, tests
 // the configuration when ConfigTestCmd is set, and reloads nginx. When the
 // test or the reload fails, the previous include file is put back.
-func (n *Nginx) Switch(ctx context.Context, live Backend, previews []Backend) error {
+func (n *Nginx) SwitchTo(ctx context.Context, live Backend, previews []Backend) error {
 	if n.IncludeFile == "" {
 		return fmt.Errorf("nginx switch: IncludeFile is empty: %w", termshift.ErrInvalid)
 	}

@@ -1,14 +1,14 @@
-package rollout
+package render
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 func TestRenderAndConfigDiffMaskSecrets(t *testing.T) {
@@ -37,30 +37,25 @@ router: {listen: "127.0.0.1:0"}
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env, err := LoadEnvironment(path, func(string) (string, bool) { return "", false })
+	env, err := envfile.LoadEnvironment(path, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := NewOrchestrator(env, nil, io.Discard, "test")
-	s, _ := o.loadState()
 	passwords := map[string]string{"current": "CurPassw0rdCurPassw0rd", "next": "NextPassw0rd/+NextPassw0rd"}
+	data := map[string]*Data{}
 	for _, r := range []string{"current", "next"} {
-		rs := s.Release(r)
 		my, _ := termshift.DeriveNamespace(termshift.MySQL, env.Naming, "edxapp", r)
 		mq, _ := termshift.DeriveNamespace(termshift.RabbitMQ, env.Naming, "celery", r)
-		rs.Namespaces = []*NamespaceState{{Namespace: my, Status: NSCarved}, {Namespace: mq, Status: NSCarved}}
-		if err := o.Store.SaveCredentials(r, map[string]termshift.Credential{
-			credKey(termshift.MySQL, "edxapp"):    {User: my.User, Password: termshift.Secret(passwords[r])},
-			credKey(termshift.RabbitMQ, "celery"): {User: mq.User, Password: termshift.Secret(passwords[r])},
-		}); err != nil {
-			t.Fatal(err)
+		nss := []*store.NamespaceState{{Namespace: my, Status: store.NSCarved}, {Namespace: mq, Status: store.NSCarved}}
+		creds := map[string]termshift.Credential{
+			store.CredKey(termshift.MySQL, "edxapp"):    {User: my.User, Password: termshift.Secret(passwords[r])},
+			store.CredKey(termshift.RabbitMQ, "celery"): {User: mq.User, Password: termshift.Secret(passwords[r])},
 		}
-	}
-	if err := o.Store.Save(s, time.Now()); err != nil {
-		t.Fatal(err)
+		spec, _ := env.Release(r)
+		data[r] = NewData(env, spec, nss, creds, filepath.Join(dir, "releases", r, "config"))
 	}
 
-	files, err := o.Render(s, "next")
+	files, err := Write(env, data["next"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +71,7 @@ router: {listen: "127.0.0.1:0"}
 		}
 	}
 
-	diff, err := o.ConfigDiff("current", "next")
+	diff, err := Diff(env, data["current"], data["next"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +85,11 @@ router: {listen: "127.0.0.1:0"}
 			t.Errorf("config diff lacks %q:\n%s", want, diff)
 		}
 	}
-	if _, err := o.ConfigDiff("current", "redwood"); err == nil {
-		t.Errorf("config diff with an unknown release succeeded")
+	argv, err := Argv([]string{"lms", "--config", "{{.ConfigDir}}/lms.json"}, data["next"])
+	if err != nil || argv[2] != filepath.Join(dir, "releases", "next", "config")+"/lms.json" {
+		t.Errorf("Argv = %q, %v", argv, err)
+	}
+	if _, err := Argv([]string{"{{.Nope}}"}, data["next"]); err == nil {
+		t.Error("Argv with an unknown field succeeded")
 	}
 }

@@ -1,4 +1,4 @@
-package router_test
+package nginx_test
 
 import (
 	"errors"
@@ -19,18 +19,20 @@ import (
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/router/nginx"
+	"github.com/termshift/termshift/rollout/router/routertest"
 )
 
 func TestNginxRender(t *testing.T) {
 	t.Parallel()
 	include := filepath.Join(t.TempDir(), "upstreams.conf")
-	n := &router.Nginx{IncludeFile: include, ReloadCmd: []string{"true"}}
+	n := &nginx.Nginx{IncludeFile: include, ReloadCmd: []string{"true"}}
 	live := router.Backend{Release: "next", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8002"}}
 	previews := []router.Backend{
 		{Release: "current", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8001", Path: "/"}},
 		live,
 	}
-	if err := n.Switch(t.Context(), live, previews); err != nil {
+	if err := n.SwitchTo(t.Context(), live, previews); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(include)
@@ -99,8 +101,8 @@ func TestNginxBadInput(t *testing.T) {
 			if tt.name == "no include file" {
 				include = ""
 			}
-			n := &router.Nginx{IncludeFile: include, ReloadCmd: []string{"true"}}
-			err := n.Switch(t.Context(), tt.live, tt.previews)
+			n := &nginx.Nginx{IncludeFile: include, ReloadCmd: []string{"true"}}
+			err := n.SwitchTo(t.Context(), tt.live, tt.previews)
 			if !errors.Is(err, termshift.ErrInvalid) {
 				t.Fatalf("Switch: %v, want ErrInvalid", err)
 			}
@@ -119,15 +121,15 @@ func TestNginxBadInput(t *testing.T) {
 func TestNginxFailedReloadPutsBackPrevious(t *testing.T) {
 	t.Parallel()
 	include := filepath.Join(t.TempDir(), "upstreams.conf")
-	n := &router.Nginx{IncludeFile: include, ReloadCmd: []string{"true"}}
+	n := &nginx.Nginx{IncludeFile: include, ReloadCmd: []string{"true"}}
 	current := router.Backend{Release: "current", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8001"}}
 	next := router.Backend{Release: "next", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8002"}}
-	if err := n.Switch(t.Context(), current, nil); err != nil {
+	if err := n.SwitchTo(t.Context(), current, nil); err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(include)
 	n.ReloadCmd = []string{"sh", "-c", "echo reload broke >&2; exit 1"}
-	err := n.Switch(t.Context(), next, nil)
+	err := n.SwitchTo(t.Context(), next, nil)
 	if err == nil || !strings.Contains(err.Error(), "reload broke") || !strings.Contains(err.Error(), "put back") {
 		t.Fatalf("Switch with a failing reload: %v; want the reload's output and put back", err)
 	}
@@ -136,8 +138,8 @@ func TestNginxFailedReloadPutsBackPrevious(t *testing.T) {
 		t.Errorf("include after failed reload (-got +want):\n%s", diff)
 	}
 	// Without a previous file, a failed switch leaves none.
-	fresh := &router.Nginx{IncludeFile: include + ".new", ReloadCmd: []string{"false"}}
-	if err := fresh.Switch(t.Context(), next, nil); err == nil {
+	fresh := &nginx.Nginx{IncludeFile: include + ".new", ReloadCmd: []string{"false"}}
+	if err := fresh.SwitchTo(t.Context(), next, nil); err == nil {
 		t.Fatal("Switch with reload `false`: no error")
 	}
 	if _, err := os.Stat(include + ".new"); !errors.Is(err, os.ErrNotExist) {
@@ -179,6 +181,10 @@ func (p *privateNginx) args(extra ...string) []string {
 	return append([]string{"-p", p.dir, "-c", p.conf, "-e", filepath.Join(p.dir, "error.log")}, extra...)
 }
 
+type answer = routertest.Answer
+
+var backend = routertest.Backend
+
 func startNginx(t *testing.T, bin string, bootstrap router.Backend) *privateNginx {
 	t.Helper()
 	dir := t.TempDir()
@@ -206,8 +212,8 @@ http {
 		t.Fatal(err)
 	}
 	// The first include is written without a reload: no master runs yet.
-	boot := &router.Nginx{IncludeFile: p.include, ReloadCmd: []string{"true"}}
-	if err := boot.Switch(t.Context(), bootstrap, nil); err != nil {
+	boot := &nginx.Nginx{IncludeFile: p.include, ReloadCmd: []string{"true"}}
+	if err := boot.SwitchTo(t.Context(), bootstrap, nil); err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, p.args("-g", "daemon off;")...)
@@ -250,7 +256,7 @@ http {
 // indentedLocation indents the location block for a server block.
 func indentedLocation() string {
 	var b strings.Builder
-	for line := range strings.Lines(router.NginxLocation) {
+	for line := range strings.Lines(nginx.Location) {
 		b.WriteString("        " + line)
 	}
 	return b.String()
@@ -268,14 +274,14 @@ func getVia(t *testing.T, addr, release string) answer {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return answer{resp.StatusCode, resp.Header.Get(router.ServedByHeader), string(b)}
+	return answer{Code: resp.StatusCode, ServedBy: resp.Header.Get(router.ServedByHeader), Body: string(b)}
 }
 
 // waitServedBy polls until public traffic reaches release: an nginx reload
 // hands new connections to new workers while old ones finish.
 func waitServedBy(t *testing.T, addr, release string) {
 	t.Helper()
-	want := answer{200, release, "release " + release}
+	want := answer{Code: 200, ServedBy: release, Body: "release " + release}
 	var got answer
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if got = getVia(t, addr, ""); got == want {
@@ -290,23 +296,23 @@ func TestNginxSwitch(t *testing.T) {
 	bin := requireNginx(t)
 	blue, green := backend(t, "blue"), backend(t, "green")
 	p := startNginx(t, bin, blue)
-	n := &router.Nginx{
+	n := &nginx.Nginx{
 		IncludeFile:   p.include,
 		ReloadCmd:     append([]string{bin}, p.args("-s", "reload")...),
 		ConfigTestCmd: append([]string{bin}, p.args("-t", "-q")...),
 	}
 
 	waitServedBy(t, p.addr, "blue")
-	if err := n.Switch(t.Context(), blue, []router.Backend{green}); err != nil {
+	if err := n.SwitchTo(t.Context(), blue, []router.Backend{green}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
 		header string
 		want   answer
 	}{
-		{"green", answer{200, "green", "release green"}},
-		{"blue", answer{200, "blue", "release blue"}},
-		{"purple", answer{404, "", "unknown release purple\n"}},
+		{"green", answer{Code: 200, ServedBy: "green", Body: "release green"}},
+		{"blue", answer{Code: 200, ServedBy: "blue", Body: "release blue"}},
+		{"purple", answer{Code: 404, ServedBy: "", Body: "unknown release purple\n"}},
 	} {
 		// The reload is asynchronous: retry until the new workers answer.
 		var got answer
@@ -321,11 +327,11 @@ func TestNginxSwitch(t *testing.T) {
 	}
 
 	// Cutover, then rollback.
-	if err := n.Switch(t.Context(), green, []router.Backend{blue}); err != nil {
+	if err := n.SwitchTo(t.Context(), green, []router.Backend{blue}); err != nil {
 		t.Fatal(err)
 	}
 	waitServedBy(t, p.addr, "green")
-	if err := n.Switch(t.Context(), blue, []router.Backend{green}); err != nil {
+	if err := n.SwitchTo(t.Context(), blue, []router.Backend{green}); err != nil {
 		t.Fatal(err)
 	}
 	waitServedBy(t, p.addr, "blue")
@@ -336,7 +342,7 @@ func TestNginxBrokenIncludeIsPutBack(t *testing.T) {
 	bin := requireNginx(t)
 	blue := backend(t, "blue")
 	p := startNginx(t, bin, blue)
-	n := &router.Nginx{
+	n := &nginx.Nginx{
 		IncludeFile:   p.include,
 		ReloadCmd:     append([]string{bin}, p.args("-s", "reload")...),
 		ConfigTestCmd: append([]string{bin}, p.args("-t", "-q")...),
@@ -348,7 +354,7 @@ func TestNginxBrokenIncludeIsPutBack(t *testing.T) {
 	// A host that does not resolve passes Switch's own checks but fails
 	// nginx -t.
 	bad := router.Backend{Release: "green", URL: &url.URL{Scheme: "http", Host: "no-such-host.invalid:80"}}
-	err = n.Switch(t.Context(), bad, []router.Backend{blue})
+	err = n.SwitchTo(t.Context(), bad, []router.Backend{blue})
 	if err == nil || !strings.Contains(err.Error(), "config test") || !strings.Contains(err.Error(), "no-such-host.invalid") {
 		t.Fatalf("Switch to an unresolvable upstream: %v; want a config test error naming the host", err)
 	}
@@ -356,7 +362,19 @@ func TestNginxBrokenIncludeIsPutBack(t *testing.T) {
 	if diff := cmp.Diff(string(after), string(before)); diff != "" {
 		t.Errorf("include after failed config test (-got +want):\n%s", diff)
 	}
-	if got := getVia(t, p.addr, ""); got != (answer{200, "blue", "release blue"}) {
+	if got := getVia(t, p.addr, ""); got != (answer{Code: 200, ServedBy: "blue", Body: "release blue"}) {
 		t.Errorf("traffic after failed switch: %+v, want blue", got)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	bin := requireNginx(t)
+	p := startNginx(t, bin, backend(t, "boot"))
+	n := &nginx.Nginx{
+		IncludeFile:   p.include,
+		ReloadCmd:     append([]string{bin}, p.args("-s", "reload")...),
+		ConfigTestCmd: append([]string{bin}, p.args("-t", "-q")...),
+	}
+	routertest.Run(t, n, p.addr)
 }

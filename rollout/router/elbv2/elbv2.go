@@ -1,4 +1,8 @@
-package router
+// Package elbv2 is the router provider for an AWS Application Load
+// Balancer: Switch sets a listener's default action to forward to the
+// releases' target groups. Untested against AWS itself: the tests check the
+// requests the SDK sends, through its HTTP client hook.
+package elbv2
 
 import (
 	"context"
@@ -12,7 +16,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2/types"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/router"
 )
+
+// Switch forwards all public traffic to the table's live release. The
+// listener has no maintenance page of termshift's; previews go through each
+// release's own target group.
+func (e *ELBv2) Switch(ctx context.Context, t router.Table) error {
+	return e.SwitchWeights(ctx, t.Live, nil)
+}
 
 // ELBv2 limits of one forward action.
 const (
@@ -30,12 +42,12 @@ type ELBv2 struct {
 	TargetGroups map[string]string
 }
 
-// Switch sets the listener's default action to forward to live alone when
+// SwitchWeights sets the listener's default action to forward to live alone when
 // weights is empty, or to every release in weights with its weight (0-999)
 // for a gradual shift, e.g. {"current": 90, "next": 10}. live must have a
 // weight above zero. A release without a target group is an error and
 // nothing is sent.
-func (e *ELBv2) Switch(ctx context.Context, live string, weights map[string]int32) error {
+func (e *ELBv2) SwitchWeights(ctx context.Context, live string, weights map[string]int32) error {
 	input, err := e.modifyListenerInput(live, weights)
 	if err != nil {
 		return fmt.Errorf("elbv2 switch to %s: %w", termshift.Quote(live), err)

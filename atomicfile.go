@@ -1,4 +1,4 @@
-package rollout
+package termshift
 
 import (
 	"fmt"
@@ -6,10 +6,10 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic writes data so that a reader (or a crash at any instant)
+// WriteFileAtomic writes data so that a reader (or a crash at any instant)
 // sees either the old content or the new, never a mix: temp file in the same
 // directory, fsync, rename over the target, fsync the directory.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {

@@ -1,12 +1,6 @@
-package rollout
+package store
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"time"
 
@@ -15,9 +9,6 @@ import (
 
 // StepOrder is the order of an upgrade's steps.
 var StepOrder = []string{"carve", "restore", "scrub", "deploy", "verify", "cutover"}
-
-// StateVersion is the version of state.json this code writes.
-const StateVersion = 1
 
 // Namespace states.
 const (
@@ -31,7 +22,12 @@ const (
 // State is what termshift knows of an environment: releases, their
 // namespaces, the live pointer, verify results. It lives in state.json.
 type State struct {
-	Version     int                      `json:"version"`
+	Version int `json:"version"`
+	// Revision counts the saves of this state. A backend writes a state
+	// only when the stored revision is still the one it was loaded at
+	// (compare-and-swap), so a writer with a stale view never overwrites a
+	// newer state.
+	Revision    int64                    `json:"revision"`
 	Environment string                   `json:"environment"`
 	Live        string                   `json:"live,omitempty"`
 	Previous    string                   `json:"previous,omitempty"` // the rollback target
@@ -170,75 +166,3 @@ func (r *ReleaseState) SetStep(step, status, detail string, at time.Time) {
 
 // StepDone reports whether a step finished.
 func (r *ReleaseState) StepDone(step string) bool { return r.Steps[step].Status == "done" }
-
-// Store is the state directory of one environment.
-type Store struct {
-	Dir string
-}
-
-// Paths inside the state directory.
-func (st Store) statePath() string   { return filepath.Join(st.Dir, "state.json") }
-func (st Store) journalPath() string { return filepath.Join(st.Dir, "journal.jsonl") }
-func (st Store) lockPath() string    { return filepath.Join(st.Dir, "lock") }
-func (st Store) secretsDir() string  { return filepath.Join(st.Dir, "secrets") }
-
-// ConfigDir is where a release's rendered configuration lives.
-func (st Store) ConfigDir(release string) string {
-	return filepath.Join(st.Dir, "releases", release, "config")
-}
-
-// LogDir is where a release's process logs live.
-func (st Store) LogDir(release string) string {
-	return filepath.Join(st.Dir, "releases", release, "logs")
-}
-
-// CheckpointPath is where a restore of one namespace keeps its resume marks.
-func (st Store) CheckpointPath(release, ns string) string {
-	return filepath.Join(st.Dir, "releases", release, "restore-"+ns+".checkpoint.json")
-}
-
-// Init creates the state directory with private permissions.
-func (st Store) Init() error {
-	for _, d := range []string{st.Dir, st.secretsDir()} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return fmt.Errorf("create state directory: %w", err)
-		}
-	}
-	return nil
-}
-
-// Load reads state.json; a missing file is an empty state.
-func (st Store) Load() (*State, error) {
-	data, err := os.ReadFile(st.statePath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return &State{Version: StateVersion, Releases: map[string]*ReleaseState{}}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read state: %w", err)
-	}
-	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("read state %s: %w (the file is damaged; restore it from a backup or move it aside)", st.statePath(), err)
-	}
-	if s.Version > StateVersion {
-		return nil, fmt.Errorf("read state %s: version %d is newer than this termshift understands (%d): upgrade termshift", st.statePath(), s.Version, StateVersion)
-	}
-	if s.Releases == nil {
-		s.Releases = map[string]*ReleaseState{}
-	}
-	return &s, nil
-}
-
-// Save writes state.json atomically.
-func (st Store) Save(s *State, now time.Time) error {
-	if err := st.Init(); err != nil {
-		return err
-	}
-	s.Version = StateVersion
-	s.UpdatedAt = now
-	data, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode state: %w", err)
-	}
-	return writeFileAtomic(st.statePath(), append(data, '\n'), 0o600)
-}

@@ -1,12 +1,10 @@
-package router_test
+package builtin_test
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -20,41 +18,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/router/builtin"
+	"github.com/termshift/termshift/rollout/router/routertest"
 )
 
-// backend starts an HTTP server that answers "release NAME" and echoes the
-// Host it saw, and returns it as a router.Backend.
-func backend(t *testing.T, release string) router.Backend {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Seen-Host", r.Host)
-		fmt.Fprintf(w, "release %s", release)
-	}))
-	t.Cleanup(srv.Close)
-	u, err := url.Parse(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return router.Backend{Release: release, URL: u}
-}
+var (
+	backend     = routertest.Backend
+	deadBackend = routertest.DeadBackend
+)
 
-// deadBackend returns a backend whose address refuses connections.
-func deadBackend(t *testing.T, release string) router.Backend {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return router.Backend{Release: release, URL: &url.URL{Scheme: "http", Host: addr}}
-}
-
-type answer struct {
-	Code     int
-	ServedBy string
-	Body     string
-}
+type answer = routertest.Answer
 
 func do(t *testing.T, h http.Handler, req *http.Request) answer {
 	t.Helper()
@@ -66,7 +39,7 @@ func do(t *testing.T, h http.Handler, req *http.Request) answer {
 func TestRouting(t *testing.T) {
 	t.Parallel()
 	current, next := backend(t, "current"), backend(t, "next")
-	r := router.New(router.Options{Host: "lms.local"})
+	r := builtin.New(builtin.Options{Host: "lms.local"})
 	r.Update("current", []router.Backend{current, next})
 
 	tests := []struct {
@@ -75,24 +48,24 @@ func TestRouting(t *testing.T) {
 		setup func(*http.Request)
 		want  answer
 	}{
-		{name: "public", host: "lms.local", want: answer{200, "current", "release current"}},
+		{name: "public", host: "lms.local", want: answer{Code: 200, ServedBy: "current", Body: "release current"}},
 		{name: "header", host: "lms.local", setup: func(r *http.Request) { r.Header.Set("X-Termshift-Release", "next") },
-			want: answer{200, "next", "release next"}},
+			want: answer{Code: 200, ServedBy: "next", Body: "release next"}},
 		{name: "header live release", host: "lms.local", setup: func(r *http.Request) { r.Header.Set("X-Termshift-Release", "current") },
-			want: answer{200, "current", "release current"}},
-		{name: "host prefix", host: "next.lms.local", want: answer{200, "next", "release next"}},
-		{name: "host prefix with port", host: "NEXT.lms.local:8080", want: answer{200, "next", "release next"}},
-		{name: "host two labels is public", host: "a.next.lms.local", want: answer{200, "current", "release current"}},
-		{name: "other domain is public", host: "next.example.com", want: answer{200, "current", "release current"}},
+			want: answer{Code: 200, ServedBy: "current", Body: "release current"}},
+		{name: "host prefix", host: "next.lms.local", want: answer{Code: 200, ServedBy: "next", Body: "release next"}},
+		{name: "host prefix with port", host: "NEXT.lms.local:8080", want: answer{Code: 200, ServedBy: "next", Body: "release next"}},
+		{name: "host two labels is public", host: "a.next.lms.local", want: answer{Code: 200, ServedBy: "current", Body: "release current"}},
+		{name: "other domain is public", host: "next.example.com", want: answer{Code: 200, ServedBy: "current", Body: "release current"}},
 		{name: "cookie", host: "lms.local", setup: func(r *http.Request) { r.AddCookie(&http.Cookie{Name: router.PreviewCookie, Value: "next"}) },
-			want: answer{200, "next", "release next"}},
+			want: answer{Code: 200, ServedBy: "next", Body: "release next"}},
 		{name: "unknown header release", host: "lms.local", setup: func(r *http.Request) { r.Header.Set("X-Termshift-Release", "nope") },
-			want: answer{404, "", "unknown release \"nope\" (asked by header X-Termshift-Release); running releases: \"current\", \"next\"\n"}},
+			want: answer{Code: 404, ServedBy: "", Body: "unknown release \"nope\" (asked by header X-Termshift-Release); running releases: \"current\", \"next\"\n"}},
 		{name: "unknown host release", host: "nextt.lms.local",
-			want: answer{404, "", "unknown release \"nextt\" (asked by host nextt.lms.local); running releases: \"current\", \"next\"\n"}},
+			want: answer{Code: 404, ServedBy: "", Body: "unknown release \"nextt\" (asked by host nextt.lms.local); running releases: \"current\", \"next\"\n"}},
 		{name: "unknown cookie release", host: "lms.local", setup: func(r *http.Request) { r.AddCookie(&http.Cookie{Name: router.PreviewCookie, Value: "gone"}) },
-			want: answer{404, "", "unknown release \"gone\" (asked by cookie termshift_release (clear it at /_termshift/preview/?clear=1)); running releases: \"current\", \"next\"\n"}},
-		{name: "unknown control path", host: "lms.local", want: answer{404, "", ""}},
+			want: answer{Code: 404, ServedBy: "", Body: "unknown release \"gone\" (asked by cookie termshift_release (clear it at /_termshift/preview/?clear=1)); running releases: \"current\", \"next\"\n"}},
+		{name: "unknown control path", host: "lms.local", want: answer{Code: 404, ServedBy: "", Body: ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +91,7 @@ func TestRouting(t *testing.T) {
 
 func TestHostIsPreserved(t *testing.T) {
 	t.Parallel()
-	r := router.New(router.Options{})
+	r := builtin.New(builtin.Options{})
 	r.Update("current", []router.Backend{backend(t, "current")})
 	rec := httptest.NewRecorder()
 	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://lms.example.org/", nil))
@@ -134,7 +107,7 @@ func TestBackendSetsServedBy(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	u, _ := url.Parse(srv.URL)
-	r := router.New(router.Options{})
+	r := builtin.New(builtin.Options{})
 	r.Update("current", []router.Backend{{Release: "current", URL: u}})
 	rec := httptest.NewRecorder()
 	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
@@ -145,7 +118,7 @@ func TestBackendSetsServedBy(t *testing.T) {
 
 func TestPreviewCookieFlow(t *testing.T) {
 	t.Parallel()
-	r := router.New(router.Options{})
+	r := builtin.New(builtin.Options{})
 	r.Update("current", []router.Backend{backend(t, "current"), backend(t, "next")})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
@@ -160,19 +133,19 @@ func TestPreviewCookieFlow(t *testing.T) {
 		}
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
-		return answer{resp.StatusCode, resp.Header.Get(router.ServedByHeader), string(b)}
+		return answer{Code: resp.StatusCode, ServedBy: resp.Header.Get(router.ServedByHeader), Body: string(b)}
 	}
 	// Each step follows the 302 to "/".
 	steps := []struct {
 		path string
 		want answer
 	}{
-		{"/", answer{200, "current", "release current"}},
-		{"/_termshift/preview/next", answer{200, "next", "release next"}},
-		{"/other", answer{200, "next", "release next"}},
-		{"/_termshift/preview/?clear=1", answer{200, "current", "release current"}},
-		{"/_termshift/preview/next", answer{200, "next", "release next"}},
-		{"/_termshift/preview/", answer{200, "current", "release current"}},
+		{"/", answer{Code: 200, ServedBy: "current", Body: "release current"}},
+		{"/_termshift/preview/next", answer{Code: 200, ServedBy: "next", Body: "release next"}},
+		{"/other", answer{Code: 200, ServedBy: "next", Body: "release next"}},
+		{"/_termshift/preview/?clear=1", answer{Code: 200, ServedBy: "current", Body: "release current"}},
+		{"/_termshift/preview/next", answer{Code: 200, ServedBy: "next", Body: "release next"}},
+		{"/_termshift/preview/", answer{Code: 200, ServedBy: "current", Body: "release current"}},
 	}
 	for i, s := range steps {
 		if diff := cmp.Diff(get(s.path), s.want); diff != "" {
@@ -184,7 +157,7 @@ func TestPreviewCookieFlow(t *testing.T) {
 		t.Errorf("preview of unknown release: got %+v, want 404 naming it and the running ones", got)
 	}
 	// An unknown release does not set the cookie: the next request is public.
-	if diff := cmp.Diff(get("/"), answer{200, "current", "release current"}); diff != "" {
+	if diff := cmp.Diff(get("/"), answer{Code: 200, ServedBy: "current", Body: "release current"}); diff != "" {
 		t.Errorf("after unknown preview (-got +want):\n%s", diff)
 	}
 }
@@ -200,25 +173,25 @@ func newJar(t *testing.T) http.CookieJar {
 
 func TestNoLiveRelease(t *testing.T) {
 	t.Parallel()
-	r := router.New(router.Options{})
+	r := builtin.New(builtin.Options{})
 	got := do(t, r, httptest.NewRequest(http.MethodGet, "/", nil))
-	if diff := cmp.Diff(got, answer{503, "", "no live release\n"}); diff != "" {
+	if diff := cmp.Diff(got, answer{Code: 503, ServedBy: "", Body: "no live release\n"}); diff != "" {
 		t.Errorf("empty router (-got +want):\n%s", diff)
 	}
 	// A live release without a backend is no live release either.
 	r.Update("ghost", []router.Backend{backend(t, "next")})
 	got = do(t, r, httptest.NewRequest(http.MethodGet, "/", nil))
-	if diff := cmp.Diff(got, answer{503, "", "no live release\n"}); diff != "" {
+	if diff := cmp.Diff(got, answer{Code: 503, ServedBy: "", Body: "no live release\n"}); diff != "" {
 		t.Errorf("live without backend (-got +want):\n%s", diff)
 	}
 }
 
 func TestBackendDown(t *testing.T) {
 	t.Parallel()
-	r := router.New(router.Options{})
+	r := builtin.New(builtin.Options{})
 	r.Update("current", []router.Backend{deadBackend(t, "current")})
 	got := do(t, r, httptest.NewRequest(http.MethodGet, "/", nil))
-	want := answer{502, "current", "release \"current\" is not answering (bad gateway)\n"}
+	want := answer{Code: 502, ServedBy: "current", Body: "release \"current\" is not answering (bad gateway)\n"}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("dead backend (-got +want):\n%s", diff)
 	}
@@ -226,7 +199,7 @@ func TestBackendDown(t *testing.T) {
 
 func TestMaintenance(t *testing.T) {
 	t.Parallel()
-	r := router.New(router.Options{})
+	r := builtin.New(builtin.Options{})
 	r.Update("current", []router.Backend{backend(t, "current"), backend(t, "next")})
 	r.SetMaintenance(true, 1500*time.Millisecond, "upgrading to redwood")
 
@@ -237,7 +210,7 @@ func TestMaintenance(t *testing.T) {
 	}
 	req := httptest.NewRequest(http.MethodGet, "/", nil)
 	req.Header.Set("X-Termshift-Release", "next")
-	if diff := cmp.Diff(do(t, r, req), answer{200, "next", "release next"}); diff != "" {
+	if diff := cmp.Diff(do(t, r, req), answer{Code: 200, ServedBy: "next", Body: "release next"}); diff != "" {
 		t.Errorf("preview during maintenance (-got +want):\n%s", diff)
 	}
 	// Update keeps maintenance on.
@@ -246,7 +219,7 @@ func TestMaintenance(t *testing.T) {
 		t.Error("Update turned maintenance off")
 	}
 	r.SetMaintenance(false, 0, "")
-	if diff := cmp.Diff(do(t, r, httptest.NewRequest(http.MethodGet, "/", nil)), answer{200, "next", "release next"}); diff != "" {
+	if diff := cmp.Diff(do(t, r, httptest.NewRequest(http.MethodGet, "/", nil)), answer{Code: 200, ServedBy: "next", Body: "release next"}); diff != "" {
 		t.Errorf("after maintenance (-got +want):\n%s", diff)
 	}
 }
@@ -254,7 +227,7 @@ func TestMaintenance(t *testing.T) {
 func TestStatusAndTable(t *testing.T) {
 	t.Parallel()
 	current, next := backend(t, "current"), backend(t, "next")
-	r := router.New(router.Options{})
+	r := builtin.New(builtin.Options{})
 	r.Update("next", []router.Backend{next, current, {Release: "current", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:1"}}})
 
 	live, bs, m := r.Table()
@@ -288,21 +261,30 @@ func TestStatusAndTable(t *testing.T) {
 
 func TestSwitch(t *testing.T) {
 	t.Parallel()
-	r := router.New(router.Options{})
-	if err := r.Switch(t.Context(), router.Backend{Release: "next"}, nil); err == nil {
+	r := builtin.New(builtin.Options{})
+	if err := r.Switch(t.Context(), router.Table{Live: "next", Backends: []router.Backend{{Release: "next"}}}); err == nil {
 		t.Error("Switch to a backend without URL: no error")
 	}
-	if err := r.Switch(t.Context(), backend(t, "next"), []router.Backend{backend(t, "current")}); err != nil {
+	table := router.Table{Live: "next", Backends: []router.Backend{backend(t, "current"), backend(t, "next")},
+		Maintenance: &router.Maintenance{RetryAfter: 7 * time.Second, Message: "back soon"}}
+	if err := r.Switch(t.Context(), table); err != nil {
 		t.Fatal(err)
 	}
-	if live, bs, _ := r.Table(); live != "next" || len(bs) != 2 {
-		t.Errorf("after Switch: live %q, %d backends; want next, 2", live, len(bs))
+	if live, bs, maint := r.Table(); live != "next" || len(bs) != 2 || !maint {
+		t.Errorf("after Switch: live %q, %d backends, maintenance %v; want next, 2, on", live, len(bs), maint)
+	}
+	table.Maintenance = nil
+	if err := r.Switch(t.Context(), table); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, maint := r.Table(); maint {
+		t.Error("maintenance still on after a table without it")
 	}
 }
 
 func TestListenAndServe(t *testing.T) {
 	t.Parallel()
-	r := router.New(router.Options{Addr: "127.0.0.1:0"})
+	r := builtin.New(builtin.Options{Addr: "127.0.0.1:0"})
 	r.Update("current", []router.Backend{backend(t, "current")})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -321,7 +303,7 @@ func TestListenAndServe(t *testing.T) {
 	}
 
 	// A second router on the same address cannot bind and says why.
-	r2 := router.New(router.Options{Addr: r.Addr()})
+	r2 := builtin.New(builtin.Options{Addr: r.Addr()})
 	err = r2.ListenAndServe(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "could not bind "+r.Addr()) || !strings.Contains(err.Error(), "address already in use") {
 		t.Errorf("bind of a busy address: %v; want could not bind ADDR: address already in use", err)
@@ -344,7 +326,7 @@ func TestListenAndServe(t *testing.T) {
 func TestNoFailedRequestsAcrossUpdate(t *testing.T) {
 	t.Parallel()
 	a, b := backend(t, "blue"), backend(t, "green")
-	r := router.New(router.Options{})
+	r := builtin.New(builtin.Options{})
 	r.Update("blue", []router.Backend{a, b})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
@@ -418,4 +400,14 @@ func TestNoFailedRequestsAcrossUpdate(t *testing.T) {
 			t.Errorf("no request was served by %s", rel)
 		}
 	}
+}
+
+func TestConformance(t *testing.T) {
+	r := builtin.New(builtin.Options{Addr: "127.0.0.1:0"})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.ListenAndServe(ctx) }()
+	<-r.Ready()
+	t.Cleanup(func() { cancel(); <-done })
+	routertest.Run(t, r, r.Addr())
 }

@@ -1,4 +1,4 @@
-package rollout
+package envfile
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -53,15 +54,40 @@ func (e *ValidationError) Error() string {
 // Is makes a ValidationError match termshift.ErrInvalid.
 func (e *ValidationError) Is(target error) bool { return target == termshift.ErrInvalid }
 
+// Bounds on what an environment file may hold: real ones are a few
+// kilobytes, and a value is printed back in messages.
+const (
+	MaxFileBytes  = 1 << 20 // the whole file
+	MaxValueBytes = 4096    // one scalar value after ${VAR} expansion
+	maxShown      = 60      // characters of a value quoted in a message
+)
+
 // LoadEnvironment reads, expands and validates an environment file. Every
 // problem is reported at once as FILE:LINE: field: problem. lookup resolves
 // ${VAR} references (os.LookupEnv in the CLI).
 func LoadEnvironment(path string, lookup func(string) (string, bool)) (*Environment, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read environment file: %w", err)
 	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read environment file %s: %w", path, err)
+	}
 	return ParseEnvironment(path, data, lookup)
+}
+
+// short quotes a value for a message, cut to a readable length.
+func short(v string) string {
+	if len(v) <= maxShown {
+		return strconv.Quote(v)
+	}
+	cut := v[:maxShown]
+	for !utf8.ValidString(cut) && len(cut) > 0 {
+		cut = cut[:len(cut)-1]
+	}
+	return strconv.Quote(cut) + fmt.Sprintf("... (%d bytes)", len(v))
 }
 
 var (
@@ -76,7 +102,11 @@ var (
 // ParseEnvironment is LoadEnvironment on bytes already read.
 func ParseEnvironment(path string, data []byte, lookup func(string) (string, bool)) (*Environment, error) {
 	file := filepath.Base(path)
-	v := &validator{file: file}
+	v := &validator{file: file, data: data}
+	if len(data) > MaxFileBytes {
+		v.add(0, "", "the file is larger than %d bytes: an environment file is a few kilobytes; is this the right file?", MaxFileBytes)
+		return nil, &ValidationError{Problems: v.problems}
+	}
 
 	// Pass 1: structure and types, with the decoder's line numbers.
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -105,6 +135,9 @@ func ParseEnvironment(path string, data []byte, lookup func(string) (string, boo
 		return nil, &ValidationError{Problems: v.problems}
 	}
 	v.root = root.Content[0]
+	// A key given twice was reported by pass 1; the first one counts, so
+	// that one mistake gives one message and not false "required" ones.
+	dropDuplicateKeys(v.root)
 	v.expand(v.root, nil, lookup)
 	env := &Environment{}
 	_ = v.root.Decode(env) // type errors were reported by pass 1
@@ -170,8 +203,51 @@ func applyDefaults(env *Environment) {
 
 type validator struct {
 	file     string
+	data     []byte
 	root     *yaml.Node
 	problems []Problem
+	// oversized fields were reported once; nothing more is said of them.
+	oversized map[string]bool
+}
+
+// dropDuplicateKeys keeps the first of each key of every mapping.
+func dropDuplicateKeys(n *yaml.Node) {
+	if n.Kind == yaml.MappingNode {
+		seen := map[string]bool{}
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind == yaml.ScalarNode && seen[k.Value] {
+				continue
+			}
+			seen[k.Value] = true
+			kept = append(kept, n.Content[i], n.Content[i+1])
+		}
+		n.Content = kept
+	}
+	for _, c := range n.Content {
+		dropDuplicateKeys(c)
+	}
+}
+
+// tabIndented finds the line near line n (the parser reports where it
+// noticed, which may be the line before) whose indentation holds a tab.
+func (v *validator) tabIndented(n int) int {
+	for l := max(n-1, 1); l <= n+2; l++ {
+		if strings.HasPrefix(strings.TrimLeft(v.lineText(l), " "), "\t") {
+			return l
+		}
+	}
+	return 0
+}
+
+// lineText is line n (1-based) of the file.
+func (v *validator) lineText(n int) string {
+	lines := bytes.Split(v.data, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return string(lines[n-1])
 }
 
 func (v *validator) add(line int, field, format string, args ...any) {
@@ -185,12 +261,15 @@ func (v *validator) yamlError(msg string) {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}
+	tabLine := v.tabIndented(line)
 	switch {
+	case tabLine > 0 && (strings.Contains(msg, "tab character") || strings.Contains(msg, "cannot start any token")):
+		v.add(tabLine, "", "a tab character in the indentation: YAML indents with spaces only (replace the tab with spaces)")
 	case unknownRE.MatchString(msg):
 		v.add(line, unknownRE.FindStringSubmatch(msg)[1], "unknown field (check its spelling and indentation)")
 	case unmarshalRE.MatchString(msg):
 		m := unmarshalRE.FindStringSubmatch(msg)
-		v.add(line, "", "cannot use %s %q here: want %s", m[1], m[2], friendlyType(m[3]))
+		v.add(line, "", "cannot use %s %s here: want %s", m[1], short(m[2]), friendlyType(m[3]))
 	default:
 		v.add(line, "", "%s", strings.TrimPrefix(msg, "yaml: "))
 	}
@@ -208,7 +287,7 @@ func friendlyType(goType string) string {
 		return "true or false"
 	case goType == "string":
 		return "a string"
-	case goType == "rollout.Duration":
+	case goType == "envfile.Duration":
 		return "a duration such as 30s or 72h"
 	}
 	return "a mapping"
@@ -219,6 +298,9 @@ func (v *validator) expand(n *yaml.Node, path []string, lookup func(string) (str
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "${") {
+			if len(n.Value) > MaxValueBytes {
+				v.tooLong(n, path)
+			}
 			return
 		}
 		n.Value = varRE.ReplaceAllStringFunc(n.Value, func(ref string) string {
@@ -230,6 +312,9 @@ func (v *validator) expand(n *yaml.Node, path []string, lookup func(string) (str
 			}
 			return val
 		})
+		if len(n.Value) > MaxValueBytes {
+			v.tooLong(n, path)
+		}
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			v.expand(n.Content[i+1], append(path, n.Content[i].Value), lookup)
@@ -273,12 +358,40 @@ func (v *validator) line(path string) int {
 }
 
 func (v *validator) fail(field, format string, args ...any) {
+	for f := field; f != ""; {
+		if v.oversized[f] {
+			return
+		}
+		i := strings.LastIndex(f, ".")
+		if i < 0 {
+			break
+		}
+		f = f[:i]
+	}
 	v.add(v.line(field), field, format, args...)
 }
 
+// tooLong reports an oversized value once and empties it.
+func (v *validator) tooLong(n *yaml.Node, path []string) {
+	field := strings.Join(path, ".")
+	v.add(n.Line, field, "is %d bytes long; a value may be at most %d bytes", len(n.Value), MaxValueBytes)
+	if v.oversized == nil {
+		v.oversized = map[string]bool{}
+	}
+	v.oversized[field] = true
+	n.Value = ""
+}
+
+// envNameRE is the rule for an environment's name: it is written into the
+// ownership marker of every namespace termshift carves.
+var envNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+
 func (v *validator) validate(env *Environment) {
-	if env.Name == "" {
+	switch {
+	case env.Name == "":
 		v.fail("name", "is required (the environment's name, e.g. qa or production)")
+	case !envNameRE.MatchString(env.Name):
+		v.fail("name", "%s must be 1-40 lowercase letters, digits or '-', starting with a letter (it is written into every namespace's ownership marker)", short(env.Name))
 	}
 	if env.Naming != "" {
 		if err := termshift.ValidatePattern(env.Naming); err != nil {
@@ -386,12 +499,13 @@ func (v *validator) validate(env *Environment) {
 			}
 		}
 	}
+	v.validateNameCollisions(env, pattern)
 	targets := map[string]bool{}
 	for i, t := range env.Templates {
 		f := fmt.Sprintf("templates.%d", i)
 		if t.Source == "" {
 			v.fail(f+".source", "is required")
-		} else if _, err := os.Stat(resolve(env.Dir, t.Source)); err != nil {
+		} else if _, err := os.Stat(Resolve(env.Dir, t.Source)); err != nil {
 			v.fail(f+".source", "cannot be read: %v", errors.Unwrap(err))
 		}
 		if !templateName.MatchString(t.Target) {
@@ -416,10 +530,44 @@ func (v *validator) validate(env *Environment) {
 	}
 }
 
+// validateNameCollisions refuses a naming pattern under which two releases
+// (or two logical databases) of the environment map to one namespace: one
+// release would write into the other's data.
+func (v *validator) validateNameCollisions(env *Environment, pattern string) {
+	if termshift.ValidatePattern(pattern) != nil {
+		return
+	}
+	for _, svc := range []termshift.Service{termshift.MySQL, termshift.MongoDB, termshift.RabbitMQ} {
+		owner := map[string]string{} // namespace name -> "release/logical"
+		for i, r := range env.Releases {
+			if termshift.ValidateRelease(r.Name) != nil {
+				continue
+			}
+			for _, db := range env.LogicalDBs(svc) {
+				ns, err := termshift.DeriveNamespace(svc, pattern, db.Name, r.Name)
+				if err != nil {
+					continue
+				}
+				key := strings.ToLower(ns.Name) // MySQL schema names fold case on some servers
+				me := fmt.Sprintf("release %q, %s %q", r.Name, svc, db.Name)
+				if other, dup := owner[key]; dup && !strings.HasPrefix(other, fmt.Sprintf("release %q,", r.Name)) {
+					v.fail(fmt.Sprintf("releases.%d.name", i), "naming pattern %q gives %s the name %q, which %s has too: two releases would share one namespace", pattern, me, ns.Name, other)
+					continue
+				}
+				owner[key] = me
+			}
+		}
+	}
+}
+
 func (v *validator) validateServers(env *Environment) {
 	s := env.Servers
 	if len(env.Databases.MySQL) > 0 && (s.MySQL == nil || s.MySQL.DSN == "") {
 		v.fail("servers.mysql.dsn", "is required: databases.mysql lists logical databases")
+	}
+	if s.MySQL != nil && s.MySQL.DSN != "" && s.MySQL.Addr() == "" {
+		// Never quote the DSN: it holds the admin password.
+		v.fail("servers.mysql.dsn", "does not parse as a DSN: want user:password@tcp(host:3306)/")
 	}
 	if len(env.Databases.Mongo) > 0 && (s.Mongo == nil || s.Mongo.URI == "") {
 		v.fail("servers.mongo.uri", "is required: databases.mongo lists logical databases")
@@ -527,8 +675,8 @@ func (v *validator) validateRouter(env *Environment) {
 	}
 }
 
-// resolve makes a path from the environment file absolute against dir.
-func resolve(dir, p string) string {
+// Resolve makes a path from the environment file absolute against dir.
+func Resolve(dir, p string) string {
 	if p == "" || filepath.IsAbs(p) {
 		return p
 	}

@@ -1,4 +1,4 @@
-package runner_test
+package local_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout/runner"
+	"github.com/termshift/termshift/rollout/runner/local"
 )
 
 // helperEnv makes the test binary, re-executed as a child, serve HTTP on
@@ -62,7 +63,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("never: %s", what)
 }
 
-func stop(t *testing.T, g *runner.Group) {
+func stop(t *testing.T, g *local.Group) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -76,9 +77,9 @@ func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
 func TestRestartWithBackoff(t *testing.T) {
 	t.Parallel()
 	logDir := t.TempDir()
-	g, err := runner.Start(t.Context(), runner.Options{
+	g, err := local.Start(t.Context(), local.Options{
 		Release: "next",
-		Commands: []runner.Command{{
+		Commands: []local.Command{{
 			Name: "crasher",
 			Argv: []string{"sh", "-c", `echo "crashing with $TOKEN_NAME"; exit 3`},
 			Env:  []string{"TOKEN_NAME=visible", "DB_PASSWORD=hunter2"},
@@ -131,9 +132,9 @@ func TestServeAndStop(t *testing.T) {
 	}
 	addr := freeAddr(t)
 	logDir := t.TempDir()
-	g, err := runner.Start(t.Context(), runner.Options{
+	g, err := local.Start(t.Context(), local.Options{
 		Release: "current",
-		Commands: []runner.Command{
+		Commands: []local.Command{
 			{Name: "lms", Argv: []string{exe}, Env: []string{helperEnv + "=" + addr}},
 			// Ignores SIGTERM: Stop must SIGKILL it after the grace.
 			{Name: "stubborn", Argv: []string{"sh", "-c", `trap "" TERM; echo ready; while :; do sleep 0.05; done`}},
@@ -178,9 +179,9 @@ func TestServeAndStop(t *testing.T) {
 func TestContextEndStopsGroup(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
-	g, err := runner.Start(ctx, runner.Options{
+	g, err := local.Start(ctx, local.Options{
 		Release:  "next",
-		Commands: []runner.Command{{Name: "sleeper", Argv: []string{"sleep", "60"}}},
+		Commands: []local.Command{{Name: "sleeper", Argv: []string{"sleep", "60"}}},
 		LogDir:   t.TempDir(),
 	})
 	if err != nil {
@@ -201,25 +202,25 @@ func TestContextEndStopsGroup(t *testing.T) {
 func TestStartRefuses(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	ok := runner.Command{Name: "lms", Argv: []string{"sleep", "60"}}
+	ok := local.Command{Name: "lms", Argv: []string{"sleep", "60"}}
 	tests := []struct {
 		name string
-		opts runner.Options
+		opts local.Options
 		want error // nil: any error
 	}{
-		{"bad release", runner.Options{Release: "Next", Commands: []runner.Command{ok}, LogDir: dir}, termshift.ErrInvalid},
-		{"no commands", runner.Options{Release: "next", LogDir: dir}, termshift.ErrInvalid},
-		{"no log dir", runner.Options{Release: "next", Commands: []runner.Command{ok}}, termshift.ErrInvalid},
-		{"bad name", runner.Options{Release: "next", Commands: []runner.Command{{Name: "../x", Argv: []string{"true"}}}, LogDir: dir}, termshift.ErrInvalid},
-		{"no argv", runner.Options{Release: "next", Commands: []runner.Command{{Name: "lms"}}, LogDir: dir}, termshift.ErrInvalid},
-		{"twice", runner.Options{Release: "next", Commands: []runner.Command{ok, ok}, LogDir: dir}, termshift.ErrInvalid},
-		{"env without name", runner.Options{Release: "next", Commands: []runner.Command{{Name: "lms", Argv: []string{"true"}, Env: []string{"hunter2"}}}, LogDir: dir}, termshift.ErrInvalid},
-		{"missing program", runner.Options{Release: "next", Commands: []runner.Command{ok, {Name: "ghost", Argv: []string{"/nonexistent/termshift-ghost"}}}, LogDir: dir}, nil},
+		{"bad release", local.Options{Release: "Next", Commands: []local.Command{ok}, LogDir: dir}, termshift.ErrInvalid},
+		{"no commands", local.Options{Release: "next", LogDir: dir}, termshift.ErrInvalid},
+		{"no log dir", local.Options{Release: "next", Commands: []local.Command{ok}}, termshift.ErrInvalid},
+		{"bad name", local.Options{Release: "next", Commands: []local.Command{{Name: "../x", Argv: []string{"true"}}}, LogDir: dir}, termshift.ErrInvalid},
+		{"no argv", local.Options{Release: "next", Commands: []local.Command{{Name: "lms"}}, LogDir: dir}, termshift.ErrInvalid},
+		{"twice", local.Options{Release: "next", Commands: []local.Command{ok, ok}, LogDir: dir}, termshift.ErrInvalid},
+		{"env without name", local.Options{Release: "next", Commands: []local.Command{{Name: "lms", Argv: []string{"true"}, Env: []string{"hunter2"}}}, LogDir: dir}, termshift.ErrInvalid},
+		{"missing program", local.Options{Release: "next", Commands: []local.Command{ok, {Name: "ghost", Argv: []string{"/nonexistent/termshift-ghost"}}}, LogDir: dir}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			g, err := runner.Start(t.Context(), tt.opts)
+			g, err := local.Start(t.Context(), tt.opts)
 			if err == nil {
 				stop(t, g)
 				t.Fatal("Start: no error")

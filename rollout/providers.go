@@ -1,0 +1,110 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/restore"
+	"github.com/termshift/termshift/restore/scrub"
+	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/runner"
+	"github.com/termshift/termshift/rollout/store"
+	"github.com/termshift/termshift/tenancy"
+)
+
+// The orchestrator's steps talk to servers, routers and runners only
+// through these interfaces; package wiring builds the concrete ones from the
+// environment file. A new backend is a new folder implementing one of them,
+// never an edit of the steps.
+
+// Carver creates, drops and inspects one service's namespaces on its
+// server, with the administrator's credentials.
+type Carver interface {
+	Server() string
+	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error)
+	Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error)
+	Exists(ctx context.Context, ns termshift.Namespace) (bool, error)
+	List(ctx context.Context) ([]string, error)
+	Close() error
+}
+
+// PoolCarver is a carver whose namespaces are assigned from a fixed pool
+// (memcached clusters) rather than named by the pattern.
+type PoolCarver interface {
+	Carver
+	// Holder returns the release a pool member is carved for, "" if none.
+	Holder(ctx context.Context, member string) (string, error)
+}
+
+// LoadRequest is one namespace's restore, the same for every loader.
+type LoadRequest struct {
+	From, To     string
+	Threads      int
+	DropExisting bool
+	Resume       bool
+	Checkpoint   string
+	Progress     restore.Progress
+}
+
+// Loader restores one service's backup into a namespace, with proof.
+type Loader interface {
+	Load(ctx context.Context, src restore.Source, path string, req LoadRequest) (*restore.Report, error)
+}
+
+// Scrubber runs scrub rules on one namespace.
+type Scrubber interface {
+	Scrub(ctx context.Context, ns termshift.Namespace, rules []scrub.Rule, salt termshift.Secret) (*scrub.Report, error)
+}
+
+// Counter counts what a service's namespaces hold, for the counts taken at
+// a switch and the data a rollback would strand.
+type Counter interface {
+	Count(ctx context.Context, names []string) (tenancy.Counts, error)
+}
+
+// Runner makes one release run and says where and how ready it is.
+type Runner interface {
+	Deploy(ctx context.Context, d runner.Deployment) error
+	Stop(ctx context.Context, release string) error
+	Endpoint(release string) (runner.Endpoint, error)
+	Status(ctx context.Context, release string) (runner.Status, error)
+}
+
+// Switcher applies a routing table to the environment's router.
+type Switcher interface {
+	Switch(ctx context.Context, t router.Table) error
+}
+
+// readyChecker is a switcher that can tell, before anything changes,
+// whether a switch can happen now (the built-in router needs serve).
+type readyChecker interface {
+	Ready(ctx context.Context) error
+}
+
+// routerReady checks the router before a switch is recorded in state.
+func (o *Orchestrator) routerReady(ctx context.Context) error {
+	if o.P.Router == nil {
+		return fmt.Errorf("no router is configured: %w", termshift.ErrInvalid)
+	}
+	if rc, ok := o.P.Router.(readyChecker); ok {
+		return rc.Ready(ctx)
+	}
+	return nil
+}
+
+// Providers are the concrete backends of one environment.
+type Providers struct {
+	State store.Backend
+	// Carver opens a service's carver; the caller closes it.
+	Carver    func(ctx context.Context, svc termshift.Service) (Carver, error)
+	Loaders   map[termshift.Service]Loader
+	Scrubbers map[termshift.Service]Scrubber
+	Counters  map[termshift.Service]Counter
+	// Runners by release name.
+	Runners map[string]Runner
+	Router  Switcher
+	// Pool lists the memcached clusters releases are assigned from; empty
+	// when a provider creates one per release.
+	Pool []string
+}
