@@ -14,7 +14,7 @@ import (
 )
 
 // Config is the rendered lms.env.json of one release
-// (testdata/demo/templates/lms.env.json.tmpl).
+// (cmd/termshift/templates/lms.env.json.tmpl).
 type Config struct {
 	Release       string          `json:"release"`
 	Version       string          `json:"version"`

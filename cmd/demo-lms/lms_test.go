@@ -64,7 +64,7 @@ func TestConfigTemplate(t *testing.T) {
 		return string(b), err
 	}}
 	tmpl, err := template.New("lms.env.json.tmpl").Option("missingkey=error").Funcs(funcs).
-		ParseFiles(filepath.Join("..", "..", "testdata", "demo", "templates", "lms.env.json.tmpl"))
+		ParseFiles(filepath.Join("..", "termshift", "templates", "lms.env.json.tmpl"))
 	if err != nil {
 		t.Fatal(err)
 	}

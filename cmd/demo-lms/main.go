@@ -3,7 +3,7 @@
 // courseware state, Django-style migrations), a MongoDB modulestore (course
 // structures), a RabbitMQ vhost (Celery tasks) and a memcached cluster
 // (course outlines). termshift renders its configuration from
-// testdata/demo/templates/lms.env.json.tmpl.
+// cmd/termshift/templates/lms.env.json.tmpl.
 //
 //	demo-lms web     --config FILE   serve the LMS API on the configured address
 //	demo-lms worker  --config FILE   consume the task queue into demo_tasks

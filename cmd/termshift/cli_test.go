@@ -153,3 +153,66 @@ func TestStatusAndHistoryJSONOnStdout(t *testing.T) {
 		t.Fatalf("history --json: exit %d, stdout %q", code, out)
 	}
 }
+
+// init outside any checkout and without the local servers' settings:
+// without a backup source it says what is missing; with one it writes an
+// environment file and its template that validate once the operator's
+// variables are set.
+func TestInitAnywhere(t *testing.T) {
+	dir := t.TempDir()
+	env := filepath.Join(dir, "termshift.yaml")
+	nothing := func(string) (string, bool) { return "", false }
+	runWith := func(lookup func(string) (string, bool), args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		a := &app{stdout: &out, stderr: &errb, now: time.Now, lookupEnv: lookup}
+		root := a.rootCommand()
+		root.SetArgs(args)
+		root.SetOut(&out)
+		root.SetErr(&errb)
+		if err := root.ExecuteContext(t.Context()); err != nil {
+			return a.report(err), out.String(), errb.String()
+		}
+		return 0, out.String(), errb.String()
+	}
+	code, _, stderr := runWith(nothing, "--env", env, "init")
+	if code != exitUsage || !strings.Contains(stderr, "not a termshift checkout") || !strings.Contains(stderr, "--backup-source") || strings.Contains(stderr, "make services") {
+		t.Fatalf("init without a backup source: exit %d, %q", code, stderr)
+	}
+	if _, err := os.Stat(env); err == nil {
+		t.Fatal("a refused init wrote the file")
+	}
+	code, stdout, stderr := runWith(nothing, "--env", env, "init", "--backup-source", "s3://backups/prod")
+	if code != 0 || !strings.Contains(stdout, "settings were not found") {
+		t.Fatalf("init with a backup source: exit %d, %q %q", code, stdout, stderr)
+	}
+	tmpl, err := os.ReadFile(filepath.Join(dir, "templates", "lms.env.json.tmpl"))
+	if err != nil || !bytes.Equal(tmpl, lmsTemplate) {
+		t.Fatalf("template beside the file: %v", err)
+	}
+	// The file's only problems are the variables it names.
+	code, _, stderr = runWith(nothing, "--env", env, "config", "validate")
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n")[1:] {
+		if !strings.Contains(line, "is not set in the environment") {
+			t.Errorf("config validate without variables: %s", line)
+		}
+	}
+	if code != exitUsage {
+		t.Errorf("config validate without variables: exit %d", code)
+	}
+	set := func(name string) (string, bool) {
+		if v, ok := placeholderLookup(nothing)(name); ok {
+			return v, true
+		}
+		return "", false
+	}
+	if code, _, stderr := runWith(set, "--env", env, "config", "validate"); code != 0 {
+		t.Errorf("config validate with the variables set: exit %d, %s", code, stderr)
+	}
+	// A second init keeps the file; --force replaces it.
+	if code, _, _ := runWith(nothing, "--env", env, "init", "--backup-source", "/b"); code != exitRefused {
+		t.Errorf("second init: exit %d, want %d", code, exitRefused)
+	}
+	if code, _, _ := runWith(nothing, "--env", filepath.Join(dir, "nope", "termshift.yaml"), "init", "--backup-source", "/b"); code != exitNotFound {
+		t.Errorf("init into a missing directory: exit %d, want %d", code, exitNotFound)
+	}
+}

@@ -171,7 +171,7 @@ backup:
   source: s3://%s/%s
   s3: {endpoint: "${TERMSHIFT_S3_ENDPOINT}", region: "${TERMSHIFT_S3_REGION}", path_style: true, access_key: "${TERMSHIFT_S3_ACCESS_KEY}", secret_key: "${TERMSHIFT_S3_SECRET_KEY}"}
 scrub: {preset: openedx}
-templates: [{source: %s/testdata/demo/templates/lms.env.json.tmpl, target: lms.env.json}]
+templates: [{source: %s/cmd/termshift/templates/lms.env.json.tmpl, target: lms.env.json}]
 releases:
   - {name: %s, version: "1.0", port: %d, commands: {web: %s, worker: %s}}
   - {name: %s, version: "2.0", port: %d, commands: {web: %s, worker: %s}}

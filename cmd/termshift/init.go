@@ -1,6 +1,7 @@
 package main
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -21,6 +22,11 @@ import (
 const initTemplate = `# termshift environment for the local servers of ` + "`make services`" + `.
 # Secrets are ${VAR} references, resolved from the process environment
 # (or, for TERMSHIFT_* names, from .termshift-dev/env).
+{{- if not .Found}}
+# The local servers were not found when this file was written: set the
+# TERMSHIFT_* variables below (a termshift checkout's ` + "`make services`" + ` writes
+# them to .termshift-dev/env), and list your memcached clusters.
+{{- end}}
 name: local
 naming: "{logical}_{release}"
 
@@ -68,7 +74,7 @@ scrub:
   preset: openedx
 
 templates:
-  - {source: {{.Templates}}/lms.env.json.tmpl, target: lms.env.json}
+  - {source: templates/lms.env.json.tmpl, target: lms.env.json}
 
 releases:
   - name: current
@@ -101,6 +107,12 @@ verify:
     - {name: version, method: GET, path: /version, status: 200, contains: '"version"'}
 `
 
+// lmsTemplate is the demo LMS's configuration template; init writes it
+// beside the environment file, so the file works wherever it is written.
+//
+//go:embed templates/lms.env.json.tmpl
+var lmsTemplate []byte
+
 func (a *app) initCommand() *cobra.Command {
 	var force bool
 	var backupSource, root string
@@ -108,9 +120,12 @@ func (a *app) initCommand() *cobra.Command {
 		Use:   "init",
 		Short: "Write a termshift.yaml for the local servers of `make services`",
 		Long: `Write an environment file (--env, default ./termshift.yaml) describing the local
-servers that ` + "`make services`" + ` brings up, the small edX-like backup in testdata,
-and two releases of the demo LMS (current 1.0 and next 2.0). Secrets stay out
-of the file as ${VAR} references. An existing file is kept unless --force.`,
+servers that ` + "`make services`" + ` brings up, and two releases of the demo LMS (current
+1.0 and next 2.0), with the demo's configuration template beside it
+(templates/lms.env.json.tmpl). Secrets stay out of the file as ${VAR}
+references. Inside a termshift checkout (or with --root CHECKOUT) the backup
+source is its testdata backup and the releases run its bin/demo-lms; elsewhere
+--backup-source names yours. An existing file is kept unless --force.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := os.Stat(a.envPath); err == nil && !force {
@@ -118,60 +133,99 @@ of the file as ${VAR} references. An existing file is kept unless --force.`,
 			} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("check %s: %w", a.envPath, err)
 			}
-			clusters, err := localClusters(a.lookupEnv)
-			if err != nil {
-				return err
-			}
-			rootAbs, err := filepath.Abs(root)
-			if err != nil {
-				return err
-			}
 			envDir, err := filepath.Abs(filepath.Dir(a.envPath))
 			if err != nil {
 				return err
 			}
+			if fi, err := os.Stat(envDir); err != nil || !fi.IsDir() {
+				return fmt.Errorf("write %s: directory %s does not exist: %w", a.envPath, envDir, termshift.ErrNotFound)
+			}
+			checkout := findCheckout(root)
+			clusters, found := localClusters(a.lookupEnv)
 			rel := func(p string) string {
 				if r, err := filepath.Rel(envDir, p); err == nil {
 					return r
 				}
 				return p
 			}
+			bin := "demo-lms" // on PATH, outside a checkout
+			if checkout != "" {
+				bin = filepath.Join(checkout, "bin", "demo-lms")
+			}
 			if backupSource == "" {
-				backupSource = rel(filepath.Join(rootAbs, "testdata", "backup"))
+				if checkout == "" {
+					return termshift.WithHint(fmt.Errorf("init: no backup source: this is not a termshift checkout (no testdata/backup here or at --root): %w", termshift.ErrInvalid),
+						"pass --backup-source DIR|s3://BUCKET/PREFIX (where your nightly snapshots are), or --root CHECKOUT for the demo backup")
+				}
+				backupSource = rel(filepath.Join(checkout, "testdata", "backup"))
 			}
 			var b strings.Builder
 			tmpl := template.Must(template.New("env").Parse(initTemplate))
-			if err := tmpl.Execute(&b, map[string]any{
-				"Clusters":     clusters,
-				"BackupSource": backupSource,
-				"Templates":    rel(filepath.Join(rootAbs, "testdata", "demo", "templates")),
-				"Bin":          filepath.Join(rootAbs, "bin"),
-			}); err != nil {
+			if err := tmpl.Execute(&b, map[string]any{"Clusters": clusters, "Found": found, "BackupSource": backupSource, "Bin": bin}); err != nil {
 				return fmt.Errorf("render environment file: %w", err)
 			}
-			// Check what we are about to write the way `config validate` would.
-			if _, err := envfile.ParseEnvironment(a.envPath, []byte(b.String()), a.lookupEnv); err != nil {
-				return termshift.WithHint(fmt.Errorf("the generated environment does not validate: %w", err), "run `make services` first: it writes .termshift-dev/env")
+			tmplPath := filepath.Join(envDir, "templates", "lms.env.json.tmpl")
+			if _, err := os.Stat(tmplPath); errors.Is(err, fs.ErrNotExist) || force {
+				if err := os.MkdirAll(filepath.Dir(tmplPath), 0o755); err != nil {
+					return fmt.Errorf("write %s: %w", tmplPath, err)
+				}
+				if err := os.WriteFile(tmplPath, lmsTemplate, 0o644); err != nil {
+					return fmt.Errorf("write %s: %w", tmplPath, err)
+				}
+			}
+			// Check what we are about to write the way `config validate`
+			// would; ${VAR}s not set here are the operator's to set.
+			if _, err := envfile.ParseEnvironment(a.envPath, []byte(b.String()), placeholderLookup(a.lookupEnv)); err != nil {
+				return fmt.Errorf("init: the generated environment does not validate (a bug in init): %w", err)
 			}
 			if err := os.WriteFile(a.envPath, []byte(b.String()), 0o644); err != nil {
 				return fmt.Errorf("write %s: %w", a.envPath, err)
 			}
-			fmt.Fprintf(a.stdout, "wrote %s for the local servers (%d memcached clusters, backup %s)\n", a.envPath, len(clusters), backupSource)
+			fmt.Fprintf(a.stdout, "wrote %s (%d memcached clusters, backup %s) and %s\n", a.envPath, len(clusters), backupSource, rel(tmplPath))
+			if !found {
+				fmt.Fprintln(a.stdout, "the local servers' settings were not found: set the TERMSHIFT_* variables the file names (a termshift checkout's `make services` writes them to .termshift-dev/env) and list your memcached clusters")
+			}
 			fmt.Fprintln(a.stdout, "next: termshift config validate && termshift carve next && termshift restore next")
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing environment file")
-	cmd.Flags().StringVar(&backupSource, "backup-source", "", "backup source to write (default: the testdata backup; e.g. s3://termshift-backups/prod)")
-	cmd.Flags().StringVar(&root, "root", ".", "termshift checkout holding testdata/ and bin/")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite an existing environment file and template")
+	cmd.Flags().StringVar(&backupSource, "backup-source", "", "backup source to write (default: a checkout's testdata backup; e.g. s3://termshift-backups/prod)")
+	cmd.Flags().StringVar(&root, "root", "", "termshift checkout holding testdata/ and bin/ (default: this directory, or the checkout the termshift binary was built in)")
 	return cmd
 }
 
-// localClusters reads TERMSHIFT_MEMCACHED_CLUSTERS ("h:p,h:p;h:p").
-func localClusters(lookup func(string) (string, bool)) ([][]string, error) {
+// findCheckout finds a termshift checkout: root when given, else the
+// working directory or the parent of the directory holding this binary
+// (bin/termshift of a checkout). "" when none.
+func findCheckout(root string) string {
+	isCheckout := func(dir string) bool {
+		fi, err := os.Stat(filepath.Join(dir, "testdata", "backup"))
+		return err == nil && fi.IsDir()
+	}
+	var candidates []string
+	if root != "" {
+		candidates = []string{root}
+	} else {
+		candidates = append(candidates, ".")
+		if exe, err := os.Executable(); err == nil {
+			candidates = append(candidates, filepath.Dir(filepath.Dir(exe)))
+		}
+	}
+	for _, c := range candidates {
+		if abs, err := filepath.Abs(c); err == nil && isCheckout(abs) {
+			return abs
+		}
+	}
+	return ""
+}
+
+// localClusters reads TERMSHIFT_MEMCACHED_CLUSTERS ("h:p,h:p;h:p"); without
+// it, one cluster on memcached's default port stands in.
+func localClusters(lookup func(string) (string, bool)) ([][]string, bool) {
 	v, ok := lookup("TERMSHIFT_MEMCACHED_CLUSTERS")
 	if !ok || v == "" {
-		return nil, termshift.WithHint(errors.New("TERMSHIFT_MEMCACHED_CLUSTERS is not set: the local servers are unknown"), "run `make services` first: it writes .termshift-dev/env")
+		return [][]string{{"127.0.0.1:11211"}}, false
 	}
 	var out [][]string
 	for _, c := range strings.Split(v, ";") {
@@ -179,5 +233,29 @@ func localClusters(lookup func(string) (string, bool)) ([][]string, error) {
 			out = append(out, strings.Split(c, ","))
 		}
 	}
-	return out, nil
+	return out, true
+}
+
+// placeholderLookup resolves TERMSHIFT_* names that are not set to a
+// placeholder, so that init checks the file's structure without the
+// operator's servers.
+func placeholderLookup(lookup func(string) (string, bool)) func(string) (string, bool) {
+	return func(name string) (string, bool) {
+		if v, ok := lookup(name); ok {
+			return v, true
+		}
+		switch {
+		case strings.HasSuffix(name, "_DSN"):
+			return "user:pw@tcp(127.0.0.1:3306)/", true
+		case strings.HasSuffix(name, "_URI"):
+			return "mongodb://127.0.0.1:27017/", true
+		case strings.HasSuffix(name, "RABBITMQ_URL"):
+			return "amqp://127.0.0.1:5672/", true
+		case strings.HasSuffix(name, "_URL"), strings.HasSuffix(name, "_ENDPOINT"):
+			return "http://127.0.0.1/", true
+		case strings.HasPrefix(name, "TERMSHIFT_"):
+			return "x", true
+		}
+		return "", false
+	}
 }

@@ -206,8 +206,9 @@ type validator struct {
 	data     []byte
 	root     *yaml.Node
 	problems []Problem
-	// oversized fields were reported once; nothing more is said of them.
-	oversized map[string]bool
+	// reported fields had their value's problem reported (too long, an
+	// unset ${VAR}); nothing more is said of them: one cause, one message.
+	reported map[string]bool
 }
 
 // dropDuplicateKeys keeps the first of each key of every mapping.
@@ -308,6 +309,7 @@ func (v *validator) expand(n *yaml.Node, path []string, lookup func(string) (str
 			val, ok := lookup(name)
 			if !ok {
 				v.add(n.Line, strings.Join(path, "."), "${%s} is not set in the environment", name)
+				v.markReported(strings.Join(path, "."))
 				return ""
 			}
 			return val
@@ -359,7 +361,7 @@ func (v *validator) line(path string) int {
 
 func (v *validator) fail(field, format string, args ...any) {
 	for f := field; f != ""; {
-		if v.oversized[f] {
+		if v.reported[f] {
 			return
 		}
 		i := strings.LastIndex(f, ".")
@@ -375,11 +377,15 @@ func (v *validator) fail(field, format string, args ...any) {
 func (v *validator) tooLong(n *yaml.Node, path []string) {
 	field := strings.Join(path, ".")
 	v.add(n.Line, field, "is %d bytes long; a value may be at most %d bytes", len(n.Value), MaxValueBytes)
-	if v.oversized == nil {
-		v.oversized = map[string]bool{}
-	}
-	v.oversized[field] = true
+	v.markReported(field)
 	n.Value = ""
+}
+
+func (v *validator) markReported(field string) {
+	if v.reported == nil {
+		v.reported = map[string]bool{}
+	}
+	v.reported[field] = true
 }
 
 // envNameRE is the rule for an environment's name: it is written into the
