@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/termshift/termshift/rollout/store"
 	localstore "github.com/termshift/termshift/rollout/store/local"
 )
 
@@ -214,5 +217,37 @@ func TestInitAnywhere(t *testing.T) {
 	}
 	if code, _, _ := runWith(nothing, "--env", filepath.Join(dir, "nope", "termshift.yaml"), "init", "--backup-source", "/b"); code != exitNotFound {
 		t.Errorf("init into a missing directory: exit %d, want %d", code, exitNotFound)
+	}
+}
+
+// A lock left by a command killed with SIGKILL: status says it is stale,
+// and the next command takes it over and journals it.
+func TestStaleLockIsReportedAndTakenOver(t *testing.T) {
+	env := writeEnv(t, minimalEnv)
+	dir := filepath.Join(filepath.Dir(env), ".termshift")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	info := store.NewLockInfo("restore next", time.Now())
+	info.PID, info.ProcStart = dead.Process.Pid, 0
+	data, _ := json.Marshal(info)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lock"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := cli(t, "--env", env, "status")
+	if code != 0 || !strings.Contains(out, "(restore next)") || !strings.Contains(out, "stale: process") {
+		t.Fatalf("status: exit %d\n%s", code, out)
+	}
+	code, out, stderr := cli(t, "--env", env, "teardown", "next")
+	if code != 0 || !strings.Contains(out, "took over a stale lock") && !strings.Contains(stderr, "took over a stale lock") {
+		t.Fatalf("teardown over a stale lock: exit %d\n%s%s", code, out, stderr)
+	}
+	entries, _, err := localstore.New(dir).ReadJournal(t.Context())
+	if err != nil || len(entries) == 0 || entries[0].Outcome != "forced" || !strings.Contains(entries[0].Detail, "restore next") {
+		t.Errorf("journal %+v, %v: want the takeover recorded", entries, err)
 	}
 }
