@@ -15,6 +15,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/termshift/termshift"
 )
@@ -26,7 +27,9 @@ type backends struct {
 	redact redactor
 	db     *sql.DB
 	mongo  *mongo.Client
-	mdb    *mongo.Database
+	mdb    *mongo.Database // the modulestore
+	forum  *mongo.Client
+	fdb    *mongo.Database
 	cache  *memcache.Client
 	rabbit *rabbit
 }
@@ -36,15 +39,16 @@ func openBackends(cfg Config) (*backends, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := options.Client().ApplyURI(cfg.Mongo.URI.Reveal()).
-		SetServerSelectionTimeout(3 * time.Second).
-		SetConnectTimeout(3 * time.Second).
-		SetAppName("demo-lms")
-	mc, err := mongo.Connect(opts)
+	mc, err := openMongo(cfg.Mongo, cfg.secrets())
 	if err != nil {
 		db.Close()
-		// The driver's URI parse errors may quote the URI.
-		return nil, fmt.Errorf("open mongo %s: %s", cfg.Mongo.Name, redactor(cfg.secrets()).String(err))
+		return nil, err
+	}
+	fc, err := openMongo(cfg.Forum, cfg.secrets())
+	if err != nil {
+		db.Close()
+		_ = mc.Disconnect(context.Background())
+		return nil, err
 	}
 	cache := memcache.New(cfg.Memcached.Servers...)
 	cache.Timeout = 2 * time.Second
@@ -54,9 +58,28 @@ func openBackends(cfg Config) (*backends, error) {
 		db:     db,
 		mongo:  mc,
 		mdb:    mc.Database(cfg.Mongo.Name),
+		forum:  fc,
+		fdb:    fc.Database(cfg.Forum.Name),
 		cache:  cache,
 		rabbit: &rabbit{url: cfg.RabbitMQ.URL, queue: cfg.RabbitMQ.Queue},
 	}, nil
+}
+
+// openMongo makes a client for one database; it connects on first use.
+// Writes wait for the journal of a majority, so an acknowledged write
+// survives a crash of the server.
+func openMongo(c MongoConfig, secrets redactor) (*mongo.Client, error) {
+	opts := options.Client().ApplyURI(c.URI.Reveal()).
+		SetServerSelectionTimeout(3 * time.Second).
+		SetConnectTimeout(3 * time.Second).
+		SetWriteConcern(&writeconcern.WriteConcern{W: writeconcern.WCMajority, Journal: new(true)}).
+		SetAppName("demo-lms")
+	mc, err := mongo.Connect(opts)
+	if err != nil {
+		// The driver's URI parse errors may quote the URI.
+		return nil, fmt.Errorf("open mongo %s: %s", c.Name, secrets.String(err))
+	}
+	return mc, nil
 }
 
 func openMySQL(c MySQLConfig) (*sql.DB, error) {
@@ -81,7 +104,7 @@ func openMySQL(c MySQLConfig) (*sql.DB, error) {
 }
 
 func (b *backends) Close(ctx context.Context) error {
-	return errors.Join(b.rabbit.Close(), b.mongo.Disconnect(ctx), b.db.Close())
+	return errors.Join(b.rabbit.Close(), b.mongo.Disconnect(ctx), b.forum.Disconnect(ctx), b.db.Close())
 }
 
 // rabbit holds one AMQP connection and a publishing channel in confirm mode,

@@ -22,6 +22,7 @@ type Config struct {
 	SessionCookie string          `json:"session_cookie"`
 	MySQL         MySQLConfig     `json:"mysql"`
 	Mongo         MongoConfig     `json:"mongo"`
+	Forum         MongoConfig     `json:"forum"`
 	RabbitMQ      RabbitMQConfig  `json:"rabbitmq"`
 	Memcached     MemcachedConfig `json:"memcached"`
 }
@@ -35,8 +36,9 @@ type MySQLConfig struct {
 	Password termshift.Secret `json:"password"`
 }
 
-// MongoConfig is the release's modulestore database. URI carries the
-// release's credentials.
+// MongoConfig is one of the release's MongoDB databases (mongo: the
+// modulestore; forum: the forum's, where writes are recorded too). URI
+// carries the release's credentials for it.
 type MongoConfig struct {
 	URI  termshift.Secret `json:"uri"`
 	Name string           `json:"name"`
@@ -93,6 +95,8 @@ func (c Config) Validate() error {
 	need(c.MySQL.User != "", "mysql.user is required")
 	need(strings.HasPrefix(c.Mongo.URI.Reveal(), "mongodb://") || strings.HasPrefix(c.Mongo.URI.Reveal(), "mongodb+srv://"), "mongo.uri must be a mongodb:// URI")
 	need(termshift.ValidateMongoDatabase(c.Mongo.Name) == nil, "mongo.name must be a MongoDB database name")
+	need(strings.HasPrefix(c.Forum.URI.Reveal(), "mongodb://") || strings.HasPrefix(c.Forum.URI.Reveal(), "mongodb+srv://"), "forum.uri must be a mongodb:// URI")
+	need(termshift.ValidateMongoDatabase(c.Forum.Name) == nil, "forum.name must be a MongoDB database name")
 	u, err := url.Parse(c.RabbitMQ.URL.Reveal())
 	// url.Parse errors quote the URL, password included: report only that it failed.
 	need(err == nil && (u.Scheme == "amqp" || u.Scheme == "amqps"), "rabbitmq.url must be an amqp:// URL")
@@ -119,7 +123,7 @@ func (c Config) secrets() []string {
 		out = append(out, s, url.QueryEscape(s), url.PathEscape(s))
 	}
 	add(c.MySQL.Password.Reveal())
-	for _, raw := range []string{c.Mongo.URI.Reveal(), c.RabbitMQ.URL.Reveal()} {
+	for _, raw := range []string{c.Mongo.URI.Reveal(), c.Forum.URI.Reveal(), c.RabbitMQ.URL.Reveal()} {
 		if u, err := url.Parse(raw); err == nil && u.User != nil {
 			if p, ok := u.User.Password(); ok {
 				add(p)

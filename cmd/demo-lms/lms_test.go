@@ -84,6 +84,7 @@ func TestConfigTemplate(t *testing.T) {
 		Release: "next", Version: "2.0", Listen: "127.0.0.1:8102", SessionCookie: "termshift_next_sessionid",
 		MySQL:     MySQLConfig{Host: "127.0.0.1", Port: 3306, Name: "edxapp_next", User: "edxapp_next", Password: termshift.Secret(pw)},
 		Mongo:     MongoConfig{URI: "mongodb://modulestore_next:x%22y@127.0.0.1:27017/?authSource=modulestore_next", Name: "modulestore_next"},
+		Forum:     MongoConfig{URI: "mongodb://forum_next:z@127.0.0.1:27017/?authSource=forum_next", Name: "forum_next"},
 		RabbitMQ:  RabbitMQConfig{URL: "amqp://celery_next:s%40@127.0.0.1:5672/celery_next", Queue: "edx.lms.core.default"},
 		Memcached: MemcachedConfig{Servers: []string{"127.0.0.1:11211", "127.0.0.1:11212"}},
 	}
@@ -100,6 +101,7 @@ func TestLoadConfigRejects(t *testing.T) {
 	good := `{"release":"next","version":"2.0","listen":"127.0.0.1:8102","session_cookie":"c",
 "mysql":{"host":"127.0.0.1","port":3306,"name":"edxapp_next","user":"u","password":"sekrit-pw"},
 "mongo":{"uri":"mongodb://u:sekrit-pw@127.0.0.1/","name":"modulestore_next"},
+"forum":{"uri":"mongodb://f:sekrit-pw@127.0.0.1/","name":"forum_next"},
 "rabbitmq":{"url":"amqp://u:sekrit-pw@127.0.0.1:5672/celery_next","queue":"q"},
 "memcached":{"servers":["127.0.0.1:11211"]}}`
 	tests := []struct {
@@ -112,6 +114,9 @@ func TestLoadConfigRejects(t *testing.T) {
 		{"bad release", strings.Replace(good, `"next"`, `"Next!"`, 1), "release must be"},
 		{"no memcached", strings.Replace(good, `["127.0.0.1:11211"]`, `[]`, 1), "memcached.servers"},
 		{"bad mongo uri", strings.Replace(good, `mongodb://`, `http://`, 1), "mongo.uri"},
+		{"bad forum uri", strings.Replace(good, `mongodb://f:`, `http://f:`, 1), "forum.uri"},
+		{"no forum", strings.Replace(good, `"forum":`, `"other":`, 1), "unknown field"},
+		{"bad forum name", strings.Replace(good, `"forum_next"`, `"forum.next"`, 1), "forum.name"},
 		{"bad amqp url", strings.Replace(good, `amqp://u:sekrit-pw@`, `amqp://u:sekrit-pw@[`, 1), "rabbitmq.url"},
 		{"bad port", strings.Replace(good, `3306`, `0`, 1), "mysql.port"},
 	}
@@ -199,13 +204,14 @@ func TestMigrateUpgrade(t *testing.T) {
 	b := &backends{db: db}
 	ctx := context.Background()
 	m1 := AppliedMigration{"lms", "0001_initial"}
+	w1 := AppliedMigration{"demo", "0001_writes"}
 	m2 := AppliedMigration{"lms", "0002_courseenrollment_mode_expiry"}
 
 	steps := []struct {
 		version string
 		want    []AppliedMigration
 	}{
-		{"1.0", []AppliedMigration{m1}},
+		{"1.0", []AppliedMigration{m1, w1}},
 		{"1.0", nil},
 		{"2.0", []AppliedMigration{m2}},
 		{"2.0", nil},
@@ -231,7 +237,7 @@ func TestMigrateUpgrade(t *testing.T) {
 AND TABLE_NAME = 'student_courseenrollment' AND INDEX_NAME = 'student_courseenrollment_expires_idx'`).Scan(&idx); err != nil || idx != 1 {
 		t.Errorf("expires index: count %d, err %v", idx, err)
 	}
-	if diff := cmp.Diff(recorded(t, b), []AppliedMigration{m1, m2}); diff != "" {
+	if diff := cmp.Diff(recorded(t, b), []AppliedMigration{m1, w1, m2}); diff != "" {
 		t.Errorf("django_migrations (-got +want):\n%s", diff)
 	}
 
@@ -295,7 +301,7 @@ func TestLMS(t *testing.T) {
 	}
 	key := CourseKey{"MITx", "6.002x", "T" + suffix(t)}
 	seedCourse(t, b.mdb, key, 3)
-	srv := httptest.NewServer(newHandler(b, quietLog()))
+	srv := httptest.NewServer(newHandler(b, nil, quietLog()))
 	t.Cleanup(srv.Close)
 	c := srv.Client()
 
@@ -461,7 +467,7 @@ func TestHeartbeatNamesFailingBackend(t *testing.T) {
 	cfg.Mongo.URI = termshift.Secret("mongodb://lms:" + url.QueryEscape("hunter2-mongo") + "@" + closed + "/?authSource=admin&connectTimeoutMS=500")
 	cfg.MySQL.Password = "hunter2-mysql"
 	b := open(t, cfg)
-	srv := httptest.NewServer(newHandler(b, quietLog()))
+	srv := httptest.NewServer(newHandler(b, nil, quietLog()))
 	t.Cleanup(srv.Close)
 	resp, body := do(t, srv.Client(), "GET", srv.URL+"/heartbeat", "", "")
 	if resp.StatusCode != http.StatusServiceUnavailable {

@@ -21,6 +21,9 @@ type migration struct {
 func migrations() []migration {
 	return []migration{
 		{app: "lms", name: "0001_initial", since: version{1, 0}, apply: execAll(schema0001...)},
+		// Every version records writes, so a final sync from 1.0 to 2.0
+		// has them on both sides.
+		{app: "demo", name: "0001_writes", since: version{1, 0}, apply: execAll(createDemoWrites)},
 		{app: "lms", name: "0002_courseenrollment_mode_expiry", since: version{2, 0}, apply: apply0002},
 	}
 }

@@ -5,11 +5,15 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -147,6 +151,7 @@ func newConfig(t *testing.T, ver string) Config {
 		SessionCookie: "termshift_test_sessionid",
 		MySQL:         newMySQL(t),
 		Mongo:         newMongo(t),
+		Forum:         newMongo(t),
 		RabbitMQ:      newRabbitMQ(t),
 		Memcached:     MemcachedConfig{Servers: memcachedServers(t)},
 	}
@@ -174,6 +179,12 @@ func open(t *testing.T, cfg Config) *backends {
 // holds one: an active_versions entry and its structure.
 func seedCourse(t *testing.T, db *mongo.Database, key CourseKey, chapters int) {
 	t.Helper()
+	seedCourseNamed(t, db, key, "Circuits and Electronics", chapters)
+}
+
+// seedCourseNamed is seedCourse with the course's display name.
+func seedCourseNamed(t *testing.T, db *mongo.Database, key CourseKey, name string, chapters int) {
+	t.Helper()
 	ctx := context.Background()
 	sid := bson.NewObjectID()
 	ref := func(typ, id string) bson.D {
@@ -194,7 +205,7 @@ func seedCourse(t *testing.T, db *mongo.Database, key CourseKey, chapters int) {
 			blk("sequential", seq, fmt.Sprintf("Lecture %d", c+1), bson.A{ref("vertical", vert)}),
 			blk("vertical", vert, fmt.Sprintf("Unit %d", c+1), bson.A{}))
 	}
-	blocks = append(blocks, blk("course", "course", "Circuits and Electronics", top))
+	blocks = append(blocks, blk("course", "course", name, top))
 	if _, err := db.Collection(structuresColl).InsertOne(ctx, bson.D{{Key: "_id", Value: sid},
 		{Key: "root", Value: bson.A{"course", "course"}}, {Key: "blocks", Value: blocks}}); err != nil {
 		t.Fatalf("seed structure: %v", err)
@@ -204,4 +215,41 @@ func seedCourse(t *testing.T, db *mongo.Database, key CourseKey, chapters int) {
 		{Key: "versions", Value: bson.D{{Key: "published-branch", Value: sid}, {Key: "draft-branch", Value: sid}}}}); err != nil {
 		t.Fatalf("seed active version: %v", err)
 	}
+}
+
+// startLMS carves a release, migrates it and serves it with faults (nil:
+// none) until the test ends.
+func startLMS(t *testing.T, ver string, f *faults) (Config, *backends, *httptest.Server) {
+	t.Helper()
+	cfg := newConfig(t, ver)
+	b := open(t, cfg)
+	if _, err := Migrate(context.Background(), b.db, cfg.Version, quietLog()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newHandler(b, f, quietLog()))
+	t.Cleanup(srv.Close)
+	return cfg, b, srv
+}
+
+// writeConfigFile writes cfg as the rendered lms.env.json would hold it.
+func writeConfigFile(t *testing.T, cfg Config) string {
+	t.Helper()
+	raw := map[string]any{
+		"release": cfg.Release, "version": cfg.Version, "listen": cfg.Listen, "session_cookie": cfg.SessionCookie,
+		"mysql": map[string]any{"host": cfg.MySQL.Host, "port": cfg.MySQL.Port, "name": cfg.MySQL.Name,
+			"user": cfg.MySQL.User, "password": cfg.MySQL.Password.Reveal()},
+		"mongo":     map[string]any{"uri": cfg.Mongo.URI.Reveal(), "name": cfg.Mongo.Name},
+		"forum":     map[string]any{"uri": cfg.Forum.URI.Reveal(), "name": cfg.Forum.Name},
+		"rabbitmq":  map[string]any{"url": cfg.RabbitMQ.URL.Reveal(), "queue": cfg.RabbitMQ.Queue},
+		"memcached": map[string]any{"servers": cfg.Memcached.Servers},
+	}
+	data, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "lms.env.json")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -31,8 +31,9 @@ type server struct {
 	log *slog.Logger
 }
 
-// newHandler returns the LMS's HTTP API.
-func newHandler(b *backends, log *slog.Logger) http.Handler {
+// newHandler returns the LMS: its JSON API, the home page and the forms it
+// posts, with faults (nil: none) applied to every route but /heartbeat.
+func newHandler(b *backends, f *faults, log *slog.Logger) http.Handler {
 	s := &server{b: b, log: log}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /heartbeat", s.heartbeat)
@@ -40,7 +41,13 @@ func newHandler(b *backends, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST /api/enroll", s.enroll)
 	mux.HandleFunc("GET /api/courses/{course_id}", s.course)
 	mux.HandleFunc("GET /api/users/{username}", s.user)
-	return s.session(mux)
+	mux.HandleFunc("POST /api/writes", s.write)
+	mux.HandleFunc("GET /api/writes/{id}", s.lookupWrite)
+	mux.HandleFunc("GET /{$}", s.home)
+	mux.HandleFunc("POST /signin", s.signin)
+	mux.HandleFunc("POST /signout", s.signout)
+	mux.HandleFunc("POST /enroll", s.enrollForm)
+	return s.session(f.wrap(mux))
 }
 
 // session gives every client a session cookie named after the release, so a
@@ -86,15 +93,21 @@ func (b *backends) Heartbeat(ctx context.Context) map[string]string {
 			var one int
 			return b.db.QueryRowContext(ctx, "SELECT 1").Scan(&one)
 		},
+		// Both databases, each with its own credentials: the modulestore
+		// (courses) and the forum (where writes go too).
 		"mongo": func(ctx context.Context) error {
 			if err := b.mongo.Ping(ctx, nil); err != nil {
 				return err
 			}
 			err := b.mdb.Collection(activeVersionsColl).FindOne(ctx, bson.D{}).Err()
-			if errors.Is(err, mongo.ErrNoDocuments) {
-				return nil
+			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+				return err
 			}
-			return err
+			err = b.fdb.Collection(writesColl).FindOne(ctx, bson.D{}).Err()
+			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+				return fmt.Errorf("forum %s: %w", b.cfg.Forum.Name, err)
+			}
+			return nil
 		},
 		"rabbitmq": func(ctx context.Context) error {
 			conn, err := b.rabbit.Conn()
@@ -316,22 +329,36 @@ func (s *server) user(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "username must be 1-150 letters, digits or @.+-_", nil)
 		return
 	}
-	var u User
-	var id int64
-	err := s.b.db.QueryRowContext(r.Context(), `SELECT id, username, email, is_active, date_joined FROM auth_user WHERE username = ?`, name).
-		Scan(&id, &u.Username, &u.Email, &u.IsActive, &u.DateJoined)
-	if errors.Is(err, sql.ErrNoRows) {
+	u, err := s.b.LookupUser(r.Context(), name)
+	if errors.Is(err, errUserNotFound) {
 		s.fail(w, http.StatusNotFound, fmt.Sprintf("user %q not found", name), nil)
 		return
 	}
 	if err != nil {
-		s.fail(w, http.StatusServiceUnavailable, "read user", err)
+		s.fail(w, http.StatusServiceUnavailable, "user "+name, err)
 		return
 	}
-	rows, err := s.b.db.QueryContext(r.Context(), `SELECT course_id, mode, is_active, created FROM student_courseenrollment WHERE user_id = ? ORDER BY id`, id)
+	writeJSON(w, http.StatusOK, u)
+}
+
+// errUserNotFound: auth_user has no such username.
+var errUserNotFound = errors.New("user not found")
+
+// LookupUser reads a user and their enrollments, oldest first.
+func (b *backends) LookupUser(ctx context.Context, name string) (User, error) {
+	var u User
+	var id int64
+	err := b.db.QueryRowContext(ctx, `SELECT id, username, email, is_active, date_joined FROM auth_user WHERE username = ?`, name).
+		Scan(&id, &u.Username, &u.Email, &u.IsActive, &u.DateJoined)
+	if errors.Is(err, sql.ErrNoRows) {
+		return User{}, errUserNotFound
+	}
 	if err != nil {
-		s.fail(w, http.StatusServiceUnavailable, "read enrollments", err)
-		return
+		return User{}, fmt.Errorf("read user: %w", err)
+	}
+	rows, err := b.db.QueryContext(ctx, `SELECT course_id, mode, is_active, created FROM student_courseenrollment WHERE user_id = ? ORDER BY id`, id)
+	if err != nil {
+		return User{}, fmt.Errorf("read enrollments: %w", err)
 	}
 	defer rows.Close()
 	u.Enrollments = []Enrollment{}
@@ -339,15 +366,13 @@ func (s *server) user(w http.ResponseWriter, r *http.Request) {
 		var e Enrollment
 		var created sql.NullTime
 		if err := rows.Scan(&e.CourseID, &e.Mode, &e.IsActive, &created); err != nil {
-			s.fail(w, http.StatusServiceUnavailable, "read enrollments", err)
-			return
+			return User{}, fmt.Errorf("read enrollments: %w", err)
 		}
 		e.Created = created.Time
 		u.Enrollments = append(u.Enrollments, e)
 	}
 	if err := rows.Err(); err != nil {
-		s.fail(w, http.StatusServiceUnavailable, "read enrollments", err)
-		return
+		return User{}, fmt.Errorf("read enrollments: %w", err)
 	}
-	writeJSON(w, http.StatusOK, u)
+	return u, nil
 }

@@ -25,9 +25,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/loadgen"
 	rmongo "github.com/termshift/termshift/restore/mongo"
 	"github.com/termshift/termshift/rollout"
-	"github.com/termshift/termshift/rollout/bench"
 	"github.com/termshift/termshift/rollout/store"
 	localstore "github.com/termshift/termshift/rollout/store/local"
 	"github.com/termshift/termshift/tenancy/tenancytest"
@@ -486,7 +486,7 @@ func TestSemesterUpgradeEndToEnd(t *testing.T) {
 	// Cutover and rollback under load: no request fails.
 	var cutCode, backCode int
 	var cutErr, backErr string
-	res := bench.Load(ctx, "http://"+e.router+"/version", 200, 8*time.Second, []bench.Event{
+	res := loadgen.Load(ctx, "http://"+e.router+"/version", 200, 8*time.Second, []loadgen.Event{
 		{Name: "cutover", At: 1500 * time.Millisecond, Want: e.nxt, Do: func() {
 			var o, eb bytes.Buffer
 			cutCode = run(ctx, []string{"--env", e.env, "cutover", e.nxt, "--reason", "e2e: approved by QA"}, &o, &eb)

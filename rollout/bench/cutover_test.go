@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/termshift/termshift/rollout/bench"
+	"github.com/termshift/termshift/loadgen"
 	"github.com/termshift/termshift/rollout/router"
 	"github.com/termshift/termshift/rollout/router/builtin"
 )
@@ -74,17 +74,17 @@ func BenchmarkCutover(b *testing.B) {
 	r, routerURL := startRouter(b, "current", backends)
 
 	for b.Loop() {
-		events := []bench.Event{
+		events := []loadgen.Event{
 			{Name: "cutover", At: cutoverAt, Want: "next", Do: func() { r.Update("next", backends) }},
 			{Name: "rollback", At: rollbackAt, Want: "current", Do: func() { r.Update("current", backends) }},
 		}
 		// The direct run goes at the same time as the routed one, so both
 		// see the same machine: on a shared host, runs one after the other
 		// measure the neighbours more than the router.
-		var direct, via bench.Result
+		var direct, via loadgen.Result
 		var wg sync.WaitGroup
-		wg.Go(func() { direct = bench.Load(b.Context(), current.URL.String()+"/", rate, duration, nil) })
-		wg.Go(func() { via = bench.Load(b.Context(), routerURL, rate, duration, events) })
+		wg.Go(func() { direct = loadgen.Load(b.Context(), current.URL.String()+"/", rate, duration, nil) })
+		wg.Go(func() { via = loadgen.Load(b.Context(), routerURL, rate, duration, events) })
 		wg.Wait()
 		b.Logf("direct to backend: %s", direct)
 		b.Logf("through router:    %s", via)
@@ -125,8 +125,8 @@ func TestLoadCountsAndSwitch(t *testing.T) {
 	backends := []router.Backend{current, next}
 	r, routerURL := startRouter(t, "current", backends)
 
-	events := []bench.Event{{Name: "cutover", At: 250 * time.Millisecond, Want: "next", Do: func() { r.Update("next", backends) }}}
-	got := bench.Load(t.Context(), routerURL, 200, 500*time.Millisecond, events)
+	events := []loadgen.Event{{Name: "cutover", At: 250 * time.Millisecond, Want: "next", Do: func() { r.Update("next", backends) }}}
+	got := loadgen.Load(t.Context(), routerURL, 200, 500*time.Millisecond, events)
 	if got.Sent != 100 || got.Failed != 0 {
 		t.Fatalf("sent %d, failed %d (%v); want 100 sent, 0 failed", got.Sent, got.Failed, got.Errors)
 	}
@@ -156,8 +156,8 @@ func TestLoadCountsFailures(t *testing.T) {
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
 
-	events := []bench.Event{{Name: "never", At: 10 * time.Millisecond, Want: "next", Do: func() {}}}
-	got := bench.Load(t.Context(), "http://"+ln.Addr().String()+"/", 100, 200*time.Millisecond, events)
+	events := []loadgen.Event{{Name: "never", At: 10 * time.Millisecond, Want: "next", Do: func() {}}}
+	got := loadgen.Load(t.Context(), "http://"+ln.Addr().String()+"/", 100, 200*time.Millisecond, events)
 	if got.Sent != 20 || got.Failed != 10 || len(got.Errors) != 10 || !strings.Contains(got.Errors[0], "500") {
 		t.Errorf("sent %d, failed %d, errors %v; want 20 sent, 10 failed with status 500", got.Sent, got.Failed, got.Errors)
 	}
@@ -167,7 +167,7 @@ func TestLoadCountsFailures(t *testing.T) {
 
 	// A closed port: every request fails, none hangs past the bound.
 	srv.Close()
-	refused := bench.Load(t.Context(), "http://"+ln.Addr().String()+"/", 100, 100*time.Millisecond, nil)
+	refused := loadgen.Load(t.Context(), "http://"+ln.Addr().String()+"/", 100, 100*time.Millisecond, nil)
 	if refused.Sent != 10 || refused.Failed != 10 {
 		t.Errorf("against a closed server: sent %d, failed %d; want 10, 10", refused.Sent, refused.Failed)
 	}

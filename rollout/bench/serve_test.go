@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/loadgen"
 	"github.com/termshift/termshift/rollout"
-	"github.com/termshift/termshift/rollout/bench"
 	"github.com/termshift/termshift/rollout/envfile"
 	"github.com/termshift/termshift/rollout/store"
 	localstore "github.com/termshift/termshift/rollout/store/local"
@@ -102,13 +102,13 @@ router: {listen: %q}
 
 	for b.Loop() {
 		var cutErr, backErr error
-		events := []bench.Event{
+		events := []loadgen.Event{
 			{Name: "cutover", At: cutoverAt, Want: "next", Do: func() { cutErr = cut("next") }},
 			{Name: "rollback", At: rollbackAt, Want: "current", Do: func() {
 				_, backErr = command("rollback").Rollback(ctx, rollout.RollbackOptions{})
 			}},
 		}
-		res := bench.Load(b.Context(), "http://"+listen+"/", rate, duration, events)
+		res := loadgen.Load(b.Context(), "http://"+listen+"/", rate, duration, events)
 		if cutErr != nil || backErr != nil {
 			b.Fatalf("cutover: %v; rollback: %v", cutErr, backErr)
 		}

@@ -43,6 +43,7 @@ cat >"$tmp/lms.env.json" <<JSON
 {"release":"live","version":"1.0","listen":"127.0.0.1:0","session_cookie":"sessionid",
  "mysql":{"host":"$TERMSHIFT_MYSQL_HOST","port":$TERMSHIFT_MYSQL_PORT,"name":"$edxapp","user":"$TERMSHIFT_MYSQL_USER","password":"${TERMSHIFT_MYSQL_PASSWORD:-}"},
  "mongo":{"uri":"mongodb://127.0.0.1:27017/","name":"$modulestore"},
+ "forum":{"uri":"mongodb://127.0.0.1:27017/","name":"$forum"},
  "rabbitmq":{"url":"amqp://127.0.0.1:5672/$vhost","queue":"edx.lms.core.default"},
  "memcached":{"servers":["127.0.0.1:11211"]}}
 JSON
