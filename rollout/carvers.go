@@ -12,16 +12,22 @@ import (
 	tmongo "github.com/termshift/termshift/tenancy/mongo"
 	tmysql "github.com/termshift/termshift/tenancy/mysql"
 	trabbitmq "github.com/termshift/termshift/tenancy/rabbitmq"
+	"github.com/termshift/termshift/verify"
 )
 
 // carver is what rollout needs of one service's tenancy carver.
 type carver interface {
 	Server() string
-	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error)
-	Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error)
+	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret, owner termshift.Owner) (tenancy.Result, error)
+	Drop(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) (tenancy.Result, error)
 	Exists(ctx context.Context, ns termshift.Namespace) (bool, error)
 	List(ctx context.Context) ([]string, error)
 	Close() error
+}
+
+// owner is who release's namespaces belong to on the servers.
+func (o *Orchestrator) owner(release string) termshift.Owner {
+	return termshift.Owner{Environment: o.Env.Name, Release: release}
 }
 
 // openCarver connects to the service's server with the admin credentials.
@@ -43,6 +49,35 @@ func (o *Orchestrator) openCarver(ctx context.Context, svc termshift.Service) (c
 		return o.openMemcached(ctx)
 	}
 	return nil, fmt.Errorf("no carver for service %q", svc)
+}
+
+// probers builds verify's probers for the services the environment has
+// servers for; none of them holds an administrator's credential.
+func (o *Orchestrator) probers() (map[termshift.Service]verify.Prober, error) {
+	s := o.Env.Servers
+	out := map[termshift.Service]verify.Prober{}
+	if s.MySQL != nil {
+		p, err := tmysql.NewProber(tmysql.Config{DSN: termshift.Secret(s.MySQL.DSN)})
+		if err != nil {
+			return nil, err
+		}
+		out[termshift.MySQL] = p
+	}
+	if s.Mongo != nil {
+		p, err := tmongo.NewProber(tmongo.Config{URI: termshift.Secret(s.Mongo.URI)})
+		if err != nil {
+			return nil, err
+		}
+		out[termshift.MongoDB] = p
+	}
+	if s.RabbitMQ != nil {
+		p, err := trabbitmq.NewProber(trabbitmq.Config{AMQPURL: s.RabbitMQ.URL, ManagementUser: s.RabbitMQ.ManagementUser})
+		if err != nil {
+			return nil, err
+		}
+		out[termshift.RabbitMQ] = p
+	}
+	return out, nil
 }
 
 func (o *Orchestrator) openMemcached(ctx context.Context) (*tmemcached.Carver, error) {
@@ -132,14 +167,14 @@ func (o *Orchestrator) memcachedName(ctx context.Context, s *State, release, log
 		if _, ok := taken[c]; ok {
 			continue
 		}
-		holder, err := mc.Holder(ctx, c)
+		holder, held, err := mc.Holder(ctx, c)
 		if err != nil {
 			return "", err
 		}
-		if holder == "" || holder == release {
+		if !held || holder == o.owner(release) {
 			return c, nil
 		}
-		taken[c] = holder + ", by its owner marker"
+		taken[c] = holder.String() + ", by its owner marker"
 	}
 	var holders []string
 	for _, c := range names {

@@ -72,7 +72,7 @@ func (o *Orchestrator) GC(ctx context.Context, yes bool) ([]GCItem, error) {
 				it.Outcome, it.Error = "failed", err.Error()
 				continue
 			}
-			_, err = c.Drop(ctx, *it.Namespace)
+			_, err = c.Drop(ctx, *it.Namespace, o.owner(it.Release))
 			c.Close()
 			if err != nil {
 				it.Outcome, it.Error = "failed", err.Error()

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,7 +39,11 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 	if o.Logger.Enabled(ctx, slog.LevelDebug) {
 		logger = o.Logger
 	}
-	rep := verify.Run(ctx, target, verify.Options{Only: opts.Only, Timeout: o.Env.Verify.Timeout.Duration, Logger: logger})
+	probers, err := o.probers()
+	if err != nil {
+		return nil, err
+	}
+	rep := verify.Run(ctx, target, verify.Options{Only: opts.Only, Timeout: o.Env.Verify.Timeout.Duration, Logger: logger, Probers: probers})
 	if err := o.stateChecks(s.Releases[release], rep, opts.Only); err != nil {
 		return rep, err
 	}
@@ -140,15 +142,6 @@ func (o *Orchestrator) verifyTarget(s *State, release string) (verify.Target, er
 	}
 	if srv.Mongo != nil {
 		t.Servers.MongoURI = termshift.Secret(srv.Mongo.URI)
-	}
-	if srv.RabbitMQ != nil {
-		if u, err := url.Parse(srv.RabbitMQ.URL); err == nil {
-			host := u.Host
-			if _, _, err := net.SplitHostPort(host); err != nil {
-				host = net.JoinHostPort(host, "5672")
-			}
-			t.Servers.AMQPAddr = host
-		}
 	}
 	return t, nil
 }
