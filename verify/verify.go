@@ -2,8 +2,10 @@
 // on its own namespaces and are refused on every other release's, its data
 // still matches the restore proof, PII is scrubbed, its rendered
 // configuration names only its own namespaces, and it answers through the
-// router's preview route. It takes a Target as data, talks to the servers
-// through the official drivers, and returns a Report as data.
+// router's preview route. It takes a Target as data, tries release
+// credentials through the Probers it is given (tenancy's, which know every
+// refusal of their server), counts through the official drivers with admin
+// access, and returns a Report as data.
 package verify
 
 import (

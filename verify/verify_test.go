@@ -282,6 +282,19 @@ func TestRunCatchesDefects(t *testing.T) {
 			},
 		},
 		{
+			// The server answers "unknown database", neither in nor
+			// refused: the check could not tell, which is no pass.
+			name: "grant on a sibling's schema that is gone",
+			breakIt: func(t *testing.T, tg *Target) {
+				s.exec(t, "GRANT SELECT ON "+termshift.QuoteMySQL(tg.Others[0].Name)+".* TO '"+tg.Own[0].Cred.User+"'@'%'")
+				s.exec(t, "DROP DATABASE "+termshift.QuoteMySQL(tg.Others[0].Name))
+			},
+			failing: func(Target) []row { return nil },
+			detail: func(tg Target) (string, string, string) {
+				return CheckIsolation, nsTarget(tg.Own[0]), "could not tell: schema " + termshift.Quote(tg.Others[0].Name) + ": "
+			},
+		},
+		{
 			name: "permission on the sibling's vhost",
 			breakIt: func(t *testing.T, tg *Target) {
 				if _, err := s.rmq.UpdatePermissionsIn(tg.Others[1].Name, tg.Own[1].Cred.User, rabbithole.Permissions{Read: ".*"}); err != nil {

@@ -166,6 +166,13 @@ func createUser(user string, pw termshift.Secret, db string, withRoles bool) bso
 // ownerID is the _id of the owner document in MarkerCollection.
 const ownerID = "owner"
 
+// markerWaits times markerWait is how long owner waits for the marker of a
+// carve in flight.
+const (
+	markerWaits = 10
+	markerWait  = 50 * time.Millisecond
+)
+
 // ownerDoc is the owner marker: MarkerCollection's document {_id: "owner"}.
 type ownerDoc struct {
 	ID          string    `bson:"_id"`
@@ -207,11 +214,15 @@ func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password ter
 		res.Isolation = tenancy.NotEnforced
 		res.Notes = []string{NoRolesNote}
 	}
-	found, dbOK, err := c.owner(ctx, ns)
+	// The user first: a carve makes the namespace before its user, so a
+	// user seen here has its namespace by the time that is looked up, and a
+	// concurrent carve of the same name is told apart from a user made by
+	// hand.
+	userOK, err := c.userExists(ctx, ns)
 	if err != nil {
 		return res, err
 	}
-	userOK, err := c.userExists(ctx, ns)
+	found, dbOK, err := c.owner(ctx, ns)
 	if err != nil {
 		return res, err
 	}
@@ -317,6 +328,17 @@ func (c *Carver) owner(ctx context.Context, ns termshift.Namespace) (termshift.O
 	}
 	var doc ownerDoc
 	err = db.Collection(MarkerCollection).FindOne(ctx, bson.D{{Key: "_id", Value: ownerID}}).Decode(&doc)
+	// A database holding only an empty marker collection is a carve in
+	// flight: the insert that creates the collection shows it before its
+	// document (FerretDB). Give that document a moment to appear.
+	for wait := 0; errors.Is(err, mongo.ErrNoDocuments) && wait < markerWaits && slices.Equal(colls, []string{MarkerCollection}); wait++ {
+		select {
+		case <-ctx.Done():
+			return termshift.Owner{}, true, ctx.Err()
+		case <-time.After(markerWait):
+		}
+		err = db.Collection(MarkerCollection).FindOne(ctx, bson.D{{Key: "_id", Value: ownerID}}).Decode(&doc)
+	}
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		return termshift.Owner{}, true, nil

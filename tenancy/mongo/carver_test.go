@@ -3,7 +3,9 @@ package mongo_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,5 +289,36 @@ func TestNewProberDropsCredential(t *testing.T) {
 	ns, _ := carveOne(t, newCarver(t), "pw")
 	if err := newProber(t).Probe(t.Context(), termshift.Credential{User: ns.User}, ns); err == nil {
 		t.Errorf("probe with an empty password: accepted, want a refusal")
+	}
+}
+
+// Two environments carving one name at once: one gets it, the other is
+// refused naming the winner, and the winner's credential works.
+func TestCarveRace(t *testing.T) {
+	t.Parallel()
+	c := newCarver(t)
+	ns := derive(t, tenancytest.Release(t))
+	owners := []termshift.Owner{
+		{Environment: tenancytest.Environment(t), Release: ns.Release},
+		{Environment: tenancytest.Environment(t), Release: ns.Release},
+	}
+	passwords := []termshift.Secret{"pw-0", "pw-1"}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range owners {
+		t.Cleanup(func() { c.Drop(context.Background(), ns, owners[i]) })
+		wg.Go(func() { _, errs[i] = c.Carve(t.Context(), ns, passwords[i], owners[i]) })
+	}
+	wg.Wait()
+	winner := slices.IndexFunc(errs, func(err error) bool { return err == nil })
+	if winner < 0 || errs[1-winner] == nil {
+		t.Fatalf("carve results %v: want exactly one success", errs)
+	}
+	var notOurs *tenancy.NotOursError
+	if !errors.As(errs[1-winner], &notOurs) || notOurs.Found != owners[winner] {
+		t.Errorf("loser got %v, want a NotOursError naming %s", errs[1-winner], owners[winner])
+	}
+	if err := newProber(t).Probe(t.Context(), termshift.Credential{User: ns.User, Password: passwords[winner]}, ns); err != nil {
+		t.Errorf("winner's credential: %v", err)
 	}
 }

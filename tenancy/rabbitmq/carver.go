@@ -115,11 +115,15 @@ func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password ter
 	if password == "" {
 		return res, fmt.Errorf("carve %s: empty password: %w", ns, termshift.ErrInvalid)
 	}
-	found, vhostOK, err := c.owner(ctx, ns)
+	// The user first: a carve makes the namespace before its user, so a
+	// user seen here has its namespace by the time that is looked up, and a
+	// concurrent carve of the same name is told apart from a user made by
+	// hand.
+	userOK, err := c.userExists(ctx, ns)
 	if err != nil {
 		return res, err
 	}
-	userOK, err := c.userExists(ctx, ns)
+	found, vhostOK, err := c.owner(ctx, ns)
 	if err != nil {
 		return res, err
 	}
