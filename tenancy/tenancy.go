@@ -13,10 +13,17 @@
 //	List(ctx) ([]string, error)                      every namespace name on the server
 //	Close() error
 //
-//	NewProber(cfg) (*Prober, error)                  no administrator rights needed
+//	NewProber(cfg) (*Prober, error)                  no administrator credential needed
+//	                                                 (memcached: NewProber(ctx, cfg))
 //	Probe(ctx, cred, target) error                   nil: cred gets into target;
 //	                                                 wrapping termshift.ErrAccessDenied: refused;
 //	                                                 any other error: could not tell
+//
+// A Prober answers "does this credential get into that namespace": it logs
+// in and reads (a grant to read is getting in, which isolation must catch);
+// it never writes. Every refusal code of its server is listed in its
+// prober.go, and verify classifies with errors.Is(err,
+// termshift.ErrAccessDenied) alone.
 //
 // Carve and Drop act only on what is theirs: a namespace that exists with
 // another owner's marker, or with none, is refused with a *NotOursError
