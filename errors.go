@@ -19,6 +19,9 @@ var (
 	ErrVerifyFailed = errors.New("verify failed")
 	// ErrInvalid: input (a name, a file, a flag) is not acceptable.
 	ErrInvalid = errors.New("invalid")
+	// ErrAccessDenied: a server refused a credential (a probe's answer:
+	// this credential does not get into that namespace).
+	ErrAccessDenied = errors.New("access denied")
 )
 
 // PartialError reports a multi-part operation (carve, restore, teardown,

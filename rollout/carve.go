@@ -100,7 +100,7 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 			}
 			defer c.Close()
 			for _, ns := range nss {
-				res, err := c.Carve(ctx, ns, creds[store.CredKey(ns.Service, ns.Logical)].Password)
+				res, err := c.Carve(ctx, ns, creds[store.CredKey(ns.Service, ns.Logical)].Password, o.owner(release))
 				mu.Lock()
 				r := &results[index[string(ns.Service)+"/"+ns.Logical]]
 				if err != nil {

@@ -10,6 +10,11 @@ import (
 	"github.com/termshift/termshift/rollout/store"
 )
 
+// owner is who release's namespaces belong to on the servers.
+func (o *Orchestrator) owner(release string) termshift.Owner {
+	return termshift.Owner{Environment: o.Env.Name, Release: release}
+}
+
 // openCarver connects to the service's server with the admin credentials.
 func (o *Orchestrator) openCarver(ctx context.Context, svc termshift.Service) (Carver, error) {
 	if o.P.Carver == nil {
@@ -87,14 +92,14 @@ func (o *Orchestrator) poolMember(ctx context.Context, s *store.State, release, 
 		if _, ok := taken[m]; ok {
 			continue
 		}
-		holder, err := pool.Holder(ctx, m)
+		holder, held, err := pool.Holder(ctx, m)
 		if err != nil {
 			return "", err
 		}
-		if holder == "" || holder == release {
+		if !held || holder == o.owner(release) {
 			return m, nil
 		}
-		taken[m] = holder + ", by its owner marker"
+		taken[m] = holder.String() + ", by its owner marker"
 	}
 	var holders []string
 	for _, m := range names {

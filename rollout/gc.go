@@ -43,20 +43,28 @@ func (o *Orchestrator) GC(ctx context.Context, yes bool) ([]GCItem, error) {
 		return nil, err
 	}
 	for _, n := range live {
-		if n.State != LiveOrphan || s.Protected(n.Release) != "" {
-			continue
+		ns := termshift.Namespace{Service: n.Service, Logical: n.Logical, Release: n.Release, Name: n.Name}
+		switch {
+		case n.State == LiveNotOurs:
+			items = append(items, GCItem{Kind: "not ours", Release: n.Release, Namespace: &ns, Outcome: "kept", Why: n.Detail})
+		case n.State != LiveOrphan:
+		case s.Protected(n.Release) != "":
+			items = append(items, GCItem{Kind: "orphan", Release: n.Release, Namespace: &ns, Outcome: "kept", Why: "its marker names " + termshift.Quote(n.Release) + ": " + s.Protected(n.Release)})
+		default:
+			if d, err := termshift.DeriveNamespace(n.Service, o.Env.Naming, n.Logical, n.Release); err == nil && n.Service != termshift.Memcached {
+				ns.User = d.User
+			}
+			items = append(items, GCItem{Kind: "orphan", Release: n.Release, Namespace: &ns, Outcome: "would drop", Why: "marked as this environment's release " + termshift.Quote(n.Release) + ", which state does not know"})
 		}
-		ns, err := termshift.DeriveNamespace(n.Service, o.Env.Naming, n.Logical, n.Release)
-		if err != nil {
-			continue
-		}
-		items = append(items, GCItem{Kind: "orphan", Release: n.Release, Namespace: &ns, Outcome: "would drop", Why: "on the server, owned by no release in state"})
 	}
 	if !yes {
 		return items, nil
 	}
 	for i := range items {
 		it := &items[i]
+		if it.Outcome != "would drop" {
+			continue
+		}
 		if err := o.checkLock(ctx); err != nil {
 			return items, err
 		}
@@ -72,7 +80,7 @@ func (o *Orchestrator) GC(ctx context.Context, yes bool) ([]GCItem, error) {
 				it.Outcome, it.Error = "failed", err.Error()
 				continue
 			}
-			_, err = c.Drop(ctx, *it.Namespace)
+			_, err = c.Drop(ctx, *it.Namespace, o.owner(it.Release))
 			c.Close()
 			if err != nil {
 				it.Outcome, it.Error = "failed", err.Error()

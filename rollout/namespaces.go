@@ -5,13 +5,15 @@ import (
 	"sort"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/rollout/envfile"
 )
 
 // Namespace states as checked live on the servers.
 const (
 	LiveOK      = "ok"          // in state and on the server
 	LiveMissing = "missing"     // in state, not on the server
-	LiveOrphan  = "orphan"      // on the server, matching the naming pattern, owned by no known release
+	LiveOrphan  = "orphan"      // on the server, marked as this environment's, owned by no release in state
+	LiveNotOurs = "not ours"    // on the server, matching the naming pattern, marked for another environment or not marked
 	LiveUnknown = "unreachable" // the server could not be asked
 )
 
@@ -23,12 +25,18 @@ type NamespaceStatus struct {
 	Name    string            `json:"name"`
 	State   string            `json:"state"`
 	Status  string            `json:"status,omitempty"` // carve/restore status from state
-	Detail  string            `json:"detail,omitempty"`
+	// Owner is what the namespace's marker on the server says, for
+	// orphans and namespaces that are not ours ("" when unmarked).
+	Owner  string `json:"owner,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
 
-// Namespaces checks every namespace in state on its server and finds
-// orphans: names on a server that match the naming pattern of a logical
-// database but belong to no release in state. release "" means all.
+// Namespaces checks every namespace in state on its server and classifies
+// the others that look like ours: names that match the naming pattern of a
+// logical database (or memcached pool members) but belong to no release in
+// state are orphans when their owner marker names this environment, and
+// "not ours" otherwise (another environment's, or unmarked): those are
+// listed, never dropped. release "" means all.
 func (o *Orchestrator) Namespaces(ctx context.Context, release string) ([]NamespaceStatus, error) {
 	if release != "" {
 		if err := termshift.ValidateRelease(release); err != nil {
@@ -69,18 +77,43 @@ func (o *Orchestrator) Namespaces(ctx context.Context, release string) ([]Namesp
 				out = append(out, st)
 			}
 		}
-		if cerr != nil || svc == termshift.Memcached {
-			// Pool clusters are assigned, not named by the pattern.
-			if c != nil {
-				c.Close()
-			}
+		if cerr != nil {
 			continue
 		}
-		names, err := c.List(ctx)
+		others, err := o.strangers(ctx, c, svc, dbs, owned, release)
 		c.Close()
 		if err != nil {
-			out = append(out, NamespaceStatus{Service: svc, State: LiveUnknown, Detail: "list: " + err.Error()})
+			out = append(out, NamespaceStatus{Service: svc, State: LiveUnknown, Detail: err.Error()})
 			continue
+		}
+		out = append(out, others...)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Release != out[j].Release {
+			return out[i].Release < out[j].Release
+		}
+		return out[i].Service < out[j].Service
+	})
+	return out, nil
+}
+
+// strangers classifies what a server holds that looks like a namespace of
+// this environment but is in no release of state.
+func (o *Orchestrator) strangers(ctx context.Context, c Carver, svc termshift.Service, dbs []envfile.LogicalDB, owned map[string]bool, release string) ([]NamespaceStatus, error) {
+	var candidates []termshift.Namespace
+	if svc == termshift.Memcached {
+		if len(o.P.Pool) == 0 {
+			return nil, nil // clusters created per release are named, not pooled
+		}
+		for _, m := range o.P.Pool {
+			if !owned[m] {
+				candidates = append(candidates, termshift.Namespace{Service: svc, Logical: dbs[0].Name, Name: m})
+			}
+		}
+	} else {
+		names, err := c.List(ctx)
+		if err != nil {
+			return nil, err
 		}
 		for _, name := range names {
 			if owned[name] {
@@ -91,20 +124,39 @@ func (o *Orchestrator) Namespaces(ctx context.Context, release string) ([]Namesp
 				if m == nil {
 					continue
 				}
-				if release != "" && m[1] != release {
-					continue
+				if ns, err := termshift.DeriveNamespace(svc, o.Env.Naming, db.Name, m[1]); err == nil && ns.Name == name {
+					candidates = append(candidates, ns)
 				}
-				out = append(out, NamespaceStatus{Release: m[1], Service: svc, Logical: db.Name, Name: name, State: LiveOrphan,
-					Detail: "matches the naming pattern but no release in state owns it: `termshift gc` lists it for removal"})
 				break
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].Release != out[j].Release {
-			return out[i].Release < out[j].Release
+	var out []NamespaceStatus
+	for _, ns := range candidates {
+		owner, exists, err := c.Owner(ctx, ns)
+		if err != nil {
+			out = append(out, NamespaceStatus{Release: ns.Release, Service: svc, Logical: ns.Logical, Name: ns.Name, State: LiveUnknown, Detail: "read owner marker: " + err.Error()})
+			continue
 		}
-		return out[i].Service < out[j].Service
-	})
+		if !exists || (svc == termshift.Memcached && owner.IsZero()) {
+			continue // a free pool member, or gone since it was listed
+		}
+		if owner.Environment == o.Env.Name {
+			ns.Release = owner.Release
+		}
+		if release != "" && ns.Release != release {
+			continue
+		}
+		st := NamespaceStatus{Release: ns.Release, Service: svc, Logical: ns.Logical, Name: ns.Name, Owner: owner.String()}
+		switch {
+		case owner.IsZero():
+			st.State, st.Detail = LiveNotOurs, "matches the naming pattern but carries no termshift owner marker: not ours, never dropped"
+		case owner.Environment != o.Env.Name:
+			st.State, st.Detail = LiveNotOurs, "belongs to environment "+termshift.Quote(owner.Environment)+" (release "+termshift.Quote(owner.Release)+"): not ours, never dropped"
+		default:
+			st.State, st.Detail = LiveOrphan, "marked as this environment's release "+termshift.Quote(owner.Release)+", which state does not know: `termshift gc` lists it for removal"
+		}
+		out = append(out, st)
+	}
 	return out, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/termshift/termshift/rollout/runner"
 	"github.com/termshift/termshift/rollout/store"
 	"github.com/termshift/termshift/tenancy"
+	"github.com/termshift/termshift/verify"
 )
 
 // The orchestrator's steps talk to servers, routers and runners only
@@ -19,11 +20,16 @@ import (
 // never an edit of the steps.
 
 // Carver creates, drops and inspects one service's namespaces on its
-// server, with the administrator's credentials.
+// server, with the administrator's credentials. Every namespace it carves
+// carries an owner marker on the server; Carve and Drop refuse (changing
+// nothing) a namespace whose marker names another owner or none.
 type Carver interface {
 	Server() string
-	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error)
-	Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error)
+	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret, owner termshift.Owner) (tenancy.Result, error)
+	Drop(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) (tenancy.Result, error)
+	// Owner reads the marker: the zero Owner with exists true is a
+	// namespace without one.
+	Owner(ctx context.Context, ns termshift.Namespace) (owner termshift.Owner, exists bool, err error)
 	Exists(ctx context.Context, ns termshift.Namespace) (bool, error)
 	List(ctx context.Context) ([]string, error)
 	Close() error
@@ -33,8 +39,8 @@ type Carver interface {
 // (memcached clusters) rather than named by the pattern.
 type PoolCarver interface {
 	Carver
-	// Holder returns the release a pool member is carved for, "" if none.
-	Holder(ctx context.Context, member string) (string, error)
+	// Holder returns the owner a pool member is carved for.
+	Holder(ctx context.Context, member string) (owner termshift.Owner, held bool, err error)
 }
 
 // LoadRequest is one namespace's restore, the same for every loader.
@@ -101,6 +107,9 @@ type Providers struct {
 	Loaders   map[termshift.Service]Loader
 	Scrubbers map[termshift.Service]Scrubber
 	Counters  map[termshift.Service]Counter
+	// Probers tell whether a credential gets into a namespace (verify's
+	// connectivity and isolation checks).
+	Probers map[termshift.Service]verify.Prober
 	// Runners by release name.
 	Runners map[string]Runner
 	Router  Switcher

@@ -153,7 +153,7 @@ func (o *Orchestrator) Teardown(ctx context.Context, release string, yes bool) (
 			}
 			carvers[ns.Service] = c
 		}
-		res, err := c.Drop(ctx, ns)
+		res, err := c.Drop(ctx, ns, o.owner(release))
 		if err != nil {
 			results[i].Outcome, results[i].Error = "failed", err.Error()
 			failed = append(failed, ns.String())

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,7 +36,7 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 	if o.Logger.Enabled(ctx, slog.LevelDebug) {
 		logger = o.Logger
 	}
-	rep := verify.Run(ctx, target, verify.Options{Only: opts.Only, Timeout: o.Env.Verify.Timeout.Duration, Logger: logger})
+	rep := verify.Run(ctx, target, verify.Options{Only: opts.Only, Timeout: o.Env.Verify.Timeout.Duration, Logger: logger, Probers: o.P.Probers})
 	if err := o.stateChecks(s.Releases[release], rep, opts.Only); err != nil {
 		return rep, err
 	}
@@ -135,15 +133,6 @@ func (o *Orchestrator) verifyTarget(ctx context.Context, s *store.State, release
 	}
 	if srv.Mongo != nil {
 		t.Servers.MongoURI = termshift.Secret(srv.Mongo.URI)
-	}
-	if srv.RabbitMQ != nil {
-		if u, err := url.Parse(srv.RabbitMQ.URL); err == nil {
-			host := u.Host
-			if _, _, err := net.SplitHostPort(host); err != nil {
-				host = net.JoinHostPort(host, "5672")
-			}
-			t.Servers.AMQPAddr = host
-		}
 	}
 	return t, nil
 }

@@ -20,8 +20,8 @@ import (
 
 // carver is what the benchmark, like the orchestrator, needs of a service.
 type carver interface {
-	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error)
-	Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error)
+	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret, owner termshift.Owner) (tenancy.Result, error)
+	Drop(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) (tenancy.Result, error)
 }
 
 type service struct {
@@ -126,27 +126,29 @@ func each(b *testing.B, services []service, release, cluster string, fn func(car
 func BenchmarkCarveDrop(b *testing.B) {
 	services, cluster := localServices(b)
 	ctx := b.Context()
+	env := tenancytest.Environment(b)
 	var carveTime time.Duration
 	for b.Loop() {
 		release := tenancytest.Release(b)
+		owner := termshift.Owner{Environment: env, Release: release}
 		pw, err := tenancy.NewPassword()
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() {
 			each(b, services, release, cluster, func(c carver, ns termshift.Namespace) error {
-				_, err := c.Drop(context.Background(), ns)
+				_, err := c.Drop(context.Background(), ns, owner)
 				return err
 			})
 		})
 		start := time.Now()
 		each(b, services, release, cluster, func(c carver, ns termshift.Namespace) error {
-			_, err := c.Carve(ctx, ns, pw)
+			_, err := c.Carve(ctx, ns, pw, owner)
 			return err
 		})
 		carveTime += time.Since(start)
 		each(b, services, release, cluster, func(c carver, ns termshift.Namespace) error {
-			_, err := c.Drop(ctx, ns)
+			_, err := c.Drop(ctx, ns, owner)
 			return err
 		})
 	}

@@ -1,26 +1,41 @@
 // Package tenancy carves, lists and drops the namespaces a release owns on the
-// shared servers, each with its own credential. One subpackage per service
+// shared servers, each with its own credential and an owner marker on the
+// server naming its environment and release. One subpackage per service
 // (tenancy/mysql, tenancy/mongo, tenancy/rabbitmq, tenancy/memcached) provides
-// a Carver with the same method set:
+// a Carver and a Prober with the same method sets:
 //
 //	New(ctx, cfg) (*Carver, error)
 //	Server() string
-//	Carve(ctx, ns, password) (Result, error)  idempotent: Outcome created or exists
-//	Drop(ctx, ns) (Result, error)             idempotent: Outcome dropped or absent
+//	Carve(ctx, ns, password, owner) (Result, error)  idempotent: Outcome created or exists
+//	Drop(ctx, ns, owner) (Result, error)             idempotent: Outcome dropped or absent
+//	Owner(ctx, ns) (termshift.Owner, bool, error)    the marker; zero and true = unmarked
 //	Exists(ctx, ns) (bool, error)
-//	List(ctx) ([]string, error)               every namespace name on the server
-//	Probe(ctx, cred, target) error            nil, or an error wrapping ErrAccessDenied
+//	List(ctx) ([]string, error)                      every namespace name on the server
 //	Close() error
 //
-// Every Carver validates namespace names again before any statement runs
-// (errors wrap termshift.ErrInvalid), and never puts a password into an error.
+//	NewProber(cfg) (*Prober, error)                  no administrator credential needed
+//	                                                 (memcached: NewProber(ctx, cfg))
+//	Probe(ctx, cred, target) error                   nil: cred gets into target;
+//	                                                 wrapping termshift.ErrAccessDenied: refused;
+//	                                                 any other error: could not tell
+//
+// A Prober answers "does this credential get into that namespace": it logs
+// in and reads (a grant to read is getting in, which isolation must catch);
+// it never writes. Every refusal code of its server is listed in its
+// prober.go, and verify classifies with errors.Is(err,
+// termshift.ErrAccessDenied) alone.
+//
+// Carve and Drop act only on what is theirs: a namespace that exists with
+// another owner's marker, or with none, is refused with a *NotOursError
+// (wrapping termshift.ErrRefused) and nothing is changed. Every Carver
+// validates namespace names again before any statement runs (errors wrap
+// termshift.ErrInvalid), and never puts a password into an error.
 // tenancytest.Run is the conformance suite each one passes against a real
 // server.
 package tenancy
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
 
 	"github.com/termshift/termshift"
@@ -67,7 +82,9 @@ type Result struct {
 }
 
 // ErrAccessDenied is wrapped by Probe when the server refuses a credential.
-var ErrAccessDenied = errors.New("access denied")
+// It is termshift.ErrAccessDenied, kept here for callers written before it
+// moved to the root package.
+var ErrAccessDenied = termshift.ErrAccessDenied
 
 const (
 	passwordLen      = 40

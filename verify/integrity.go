@@ -117,7 +117,7 @@ func countMySQL(ctx context.Context, s Servers, ns Namespace) (map[string]int64,
 }
 
 func countMongo(ctx context.Context, s Servers, ns Namespace) (map[string]int64, []string, error) {
-	c, err := openMongo(ctx, s, nil, "")
+	c, err := openMongo(ctx, s)
 	if err != nil {
 		return nil, nil, err
 	}

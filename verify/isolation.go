@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/termshift/termshift"
 )
@@ -18,7 +17,7 @@ import (
 // planIsolation: one job per own namespace, trying the release's credential
 // (or, for memcached, a sentinel key) on every other release's namespaces of
 // the same service.
-func planIsolation(t Target, _ Options) []job {
+func planIsolation(t Target, opts Options) []job {
 	if len(t.Own) == 0 {
 		return single("-", Skip, "release has no namespaces")
 	}
@@ -33,12 +32,8 @@ func planIsolation(t Target, _ Options) []job {
 				return Skip, fmt.Sprintf("no other release has %s namespaces", ns.Service)
 			}
 			switch ns.Service {
-			case termshift.MySQL:
-				return isolateMySQL(ctx, t.Servers, ns, others)
-			case termshift.MongoDB:
-				return isolateMongo(ctx, t.Servers, ns, others)
-			case termshift.RabbitMQ:
-				return isolateVhost(ctx, t.Servers, ns, others)
+			case termshift.MySQL, termshift.MongoDB, termshift.RabbitMQ:
+				return isolateNamespace(ctx, opts.Probers, ns, others)
 			case termshift.Memcached:
 				return isolateMemcached(ctx, ns, others)
 			}
@@ -75,91 +70,40 @@ func (p *probes) verdict() (Status, string) {
 
 func newProbes(passed string) *probes { return &probes{releases: map[string]bool{}, passed: passed} }
 
-func isolateMySQL(ctx context.Context, s Servers, ns Namespace, others []Namespace) (Status, string) {
-	db, err := openMySQL(ctx, s, ns.Cred, "")
-	if err != nil {
-		return noServer(err)
-	}
-	defer db.Close()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		return Skip, fmt.Sprintf("cannot connect as %s to %s: %v", termshift.Quote(ns.Cred.User), mysqlAddr(s), err)
-	}
-	defer conn.Close()
-	p := newProbes("refused on %d schemas of %d other releases")
-	for _, o := range others {
-		p.releases[o.Release] = true
-		_, err := conn.ExecContext(ctx, "USE "+termshift.QuoteMySQL(o.Name))
-		switch {
-		case err == nil:
-			p.leaks = append(p.leaks, fmt.Sprintf("%s can use schema %s of release %s",
-				termshift.Quote(ns.Cred.User), termshift.Quote(o.Name), termshift.Quote(o.Release)))
-		case mysqlRefused(err):
-			p.refused++
-		case mysqlCode(err) == erBadDB:
-			// The server tells a user that a schema does not exist only when
-			// a grant covers its name: there is no data to reach, but the
-			// state and the server disagree.
-			p.unknown = append(p.unknown, fmt.Sprintf("schema %s of release %s does not exist, and a grant lets %s see that",
-				termshift.Quote(o.Name), termshift.Quote(o.Release), termshift.Quote(ns.Cred.User)))
-		default:
-			p.unknown = append(p.unknown, fmt.Sprintf("schema %s: %v", termshift.Quote(o.Name), err))
-		}
-	}
-	return p.verdict()
-}
+// isolation's words per service: what a namespace is called, what getting
+// into one means.
+var (
+	nsKind = map[termshift.Service]string{termshift.MySQL: "schema", termshift.MongoDB: "database", termshift.RabbitMQ: "vhost"}
+	access = map[termshift.Service]string{termshift.MySQL: "use", termshift.MongoDB: "list collections of", termshift.RabbitMQ: "open"}
+)
 
-func isolateMongo(ctx context.Context, s Servers, ns Namespace, others []Namespace) (Status, string) {
-	c, err := openMongo(ctx, s, &ns.Cred, ns.Name)
+// isolateNamespace: the release's credential must get into its own
+// namespace (else nothing can be told) and be refused on every other
+// release's. A probe that neither gets in nor is refused could not tell.
+func isolateNamespace(ctx context.Context, probers map[termshift.Service]Prober, ns Namespace, others []Namespace) (Status, string) {
+	p, err := proberFor(probers, ns.Service)
 	if err != nil {
 		return noServer(err)
 	}
-	defer disconnectMongo(c)
-	if _, err := c.Database(ns.Name).ListCollectionNames(ctx, bson.D{}); err != nil {
+	if err := p.Probe(ctx, ns.Cred, probeTarget(ns)); err != nil {
 		return Skip, fmt.Sprintf("own credential does not work on %s: %v", termshift.Quote(ns.Name), err)
 	}
-	p := newProbes("refused on %d databases of %d other releases")
+	kind := nsKind[ns.Service]
+	found := newProbes("refused on %d " + kind + "s of %d other releases")
 	for _, o := range others {
-		p.releases[o.Release] = true
-		_, err := c.Database(o.Name).ListCollectionNames(ctx, bson.D{})
+		found.releases[o.Release] = true
+		err := p.Probe(ctx, ns.Cred, probeTarget(o))
 		switch {
 		case err == nil:
-			p.leaks = append(p.leaks, fmt.Sprintf("%s can list collections of database %s of release %s",
-				termshift.Quote(ns.Cred.User), termshift.Quote(o.Name), termshift.Quote(o.Release)))
-		case mongoRefused(err):
-			p.refused++
+			found.leaks = append(found.leaks, fmt.Sprintf("%s can %s %s %s of release %s",
+				termshift.Quote(ns.Cred.User), access[ns.Service], kind, termshift.Quote(o.Name), termshift.Quote(o.Release)))
+		case errors.Is(err, termshift.ErrAccessDenied):
+			found.refused++
 		default:
-			p.unknown = append(p.unknown, fmt.Sprintf("database %s: %v", termshift.Quote(o.Name), err))
+			found.unknown = append(found.unknown, fmt.Sprintf("%s %s: %v", kind, termshift.Quote(o.Name), err))
 		}
 	}
-	return p.verdict()
-}
-
-func isolateVhost(ctx context.Context, s Servers, ns Namespace, others []Namespace) (Status, string) {
-	own, err := dialAMQP(ctx, s, ns.Cred, ns.Name)
-	if err != nil {
-		if amqpRefused(err) {
-			return Skip, fmt.Sprintf("own credential refused on its own vhost: %v", err)
-		}
-		return noServer(err)
-	}
-	own.Close()
-	p := newProbes("refused on %d vhosts of %d other releases")
-	for _, o := range others {
-		p.releases[o.Release] = true
-		conn, err := dialAMQP(ctx, s, ns.Cred, o.Name)
-		switch {
-		case err == nil:
-			conn.Close()
-			p.leaks = append(p.leaks, fmt.Sprintf("%s can open vhost %s of release %s",
-				termshift.Quote(ns.Cred.User), termshift.Quote(o.Name), termshift.Quote(o.Release)))
-		case amqpRefused(err):
-			p.refused++
-		default:
-			p.unknown = append(p.unknown, err.Error())
-		}
-	}
-	return p.verdict()
+	return found.verdict()
 }
 
 // normEndpoint makes "LOCALHOST:11211" and "localhost:11211" compare equal;

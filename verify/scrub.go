@@ -180,7 +180,7 @@ func mongoLeftFilter(rule ScrubRule) bson.D {
 }
 
 func scrubLeftMongo(ctx context.Context, s Servers, ns Namespace, rule ScrubRule) (*leftover, error) {
-	c, err := openMongo(ctx, s, nil, "")
+	c, err := openMongo(ctx, s)
 	if err != nil {
 		return nil, err
 	}

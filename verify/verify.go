@@ -2,8 +2,10 @@
 // on its own namespaces and are refused on every other release's, its data
 // still matches the restore proof, PII is scrubbed, its rendered
 // configuration names only its own namespaces, and it answers through the
-// router's preview route. It takes a Target as data, talks to the servers
-// through the official drivers, and returns a Report as data.
+// router's preview route. It takes a Target as data, tries release
+// credentials through the Probers it is given (tenancy's, which know every
+// refusal of their server), counts through the official drivers with admin
+// access, and returns a Report as data.
 package verify
 
 import (
@@ -59,19 +61,25 @@ type Proof struct {
 	At      time.Time
 }
 
-// Servers are the shared servers and the admin access verify needs.
+// Servers are the admin access verify needs to count rows and documents;
+// release credentials are tried through Options.Probers.
 type Servers struct {
 	// MySQLAddr is host:port; empty means the address of MySQLAdminDSN.
 	MySQLAddr string
-	// MongoURI is an admin URI: host and TLS options for release
-	// connections (whose credentials replace the admin's), and admin access
-	// for counts.
+	// MongoURI is an admin URI, for counts.
 	MongoURI termshift.Secret
-	// AMQPAddr is host:port of the AMQP listener.
-	AMQPAddr string
 	// MySQLAdminDSN (go-sql-driver format) counts rows for integrity and
 	// scrub leftovers.
 	MySQLAdminDSN termshift.Secret
+}
+
+// Prober tells whether a credential gets into a namespace: nil when it
+// does, an error wrapping termshift.ErrAccessDenied when the server refuses
+// it, any other error when it could not tell. Each tenancy service provides
+// one (tenancy/mysql, tenancy/mongo, tenancy/rabbitmq: NewProber), where
+// every refusal code of that server is known.
+type Prober interface {
+	Probe(ctx context.Context, cred termshift.Credential, target termshift.Namespace) error
 }
 
 // ScrubRule is a scrub rule as restore/scrub applies it. Service is "mysql"
@@ -124,6 +132,11 @@ type Options struct {
 	Parallel int
 	// Logger receives one line per result; nil discards.
 	Logger *slog.Logger
+	// Probers try release credentials, for connectivity and isolation, per
+	// service with users (mysql, mongo, rabbitmq). A service without one is
+	// skipped: verify has no server address for it. Memcached has no
+	// credentials: verify checks its clusters by their endpoints.
+	Probers map[termshift.Service]Prober
 }
 
 const (

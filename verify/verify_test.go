@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -23,6 +22,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/termshift/termshift"
+	tmongo "github.com/termshift/termshift/tenancy/mongo"
+	tmysql "github.com/termshift/termshift/tenancy/mysql"
+	trabbitmq "github.com/termshift/termshift/tenancy/rabbitmq"
 )
 
 const previewHeader = "X-Termshift-Release"
@@ -34,6 +36,7 @@ type servers struct {
 	rmq      *rabbithole.Client
 	clusters [][]string
 	verify   Servers
+	probers  map[termshift.Service]Prober
 }
 
 func newServers(t *testing.T) *servers {
@@ -54,19 +57,24 @@ func newServers(t *testing.T) *servers {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { admin.Close() })
-	u, err := url.Parse(amqpURL)
-	if err != nil {
-		t.Fatalf("parse TERMSHIFT_RABBITMQ_URL: %v", err)
-	}
 	rmq, err := rabbithole.NewClient(mgmtURL, mgmtUser, mgmtPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The probers the orchestrator gives verify: tenancy's, which know every
+	// refusal of their server.
+	my, err := tmysql.NewProber(tmysql.Config{DSN: termshift.Secret(dsn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, err := trabbitmq.NewProber(trabbitmq.Config{AMQPURL: amqpURL, ManagementUser: mgmtUser})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &servers{admin: admin, rmq: rmq, verify: Servers{
 		MySQLAddr:     cfg.Addr,
 		MySQLAdminDSN: termshift.Secret(dsn),
-		AMQPAddr:      u.Host,
-	}}
+	}, probers: map[termshift.Service]Prober{termshift.MySQL: my, termshift.RabbitMQ: rb}}
 	for _, c := range strings.Split(clusters, ";") {
 		s.clusters = append(s.clusters, strings.Split(c, ","))
 	}
@@ -209,9 +217,9 @@ func detailOf(t *testing.T, r *Report, check, target string) string {
 	return ""
 }
 
-func run(t *testing.T, tg Target) *Report {
+func (s *servers) run(t *testing.T, tg Target) *Report {
 	t.Helper()
-	r := Run(t.Context(), tg, Options{Timeout: 20 * time.Second})
+	r := Run(t.Context(), tg, Options{Timeout: 20 * time.Second, Probers: s.probers})
 	var b strings.Builder
 	if err := r.WriteText(&b); err != nil {
 		t.Fatal(err)
@@ -224,7 +232,7 @@ func TestRunCleanRelease(t *testing.T) {
 	t.Parallel()
 	s := newServers(t)
 	tg := s.pair(t)
-	r := run(t, tg)
+	r := s.run(t, tg)
 
 	mysqlT, rabbitT, memT := nsTarget(tg.Own[0]), nsTarget(tg.Own[1]), nsTarget(tg.Own[2])
 	want := []row{
@@ -271,6 +279,19 @@ func TestRunCatchesDefects(t *testing.T) {
 			failing: func(tg Target) []row { return []row{{CheckIsolation, nsTarget(tg.Own[0])}} },
 			detail: func(tg Target) (string, string, string) {
 				return CheckIsolation, nsTarget(tg.Own[0]), "can use schema " + termshift.Quote(tg.Others[0].Name)
+			},
+		},
+		{
+			// The server answers "unknown database", neither in nor
+			// refused: the check could not tell, which is no pass.
+			name: "grant on a sibling's schema that is gone",
+			breakIt: func(t *testing.T, tg *Target) {
+				s.exec(t, "GRANT SELECT ON "+termshift.QuoteMySQL(tg.Others[0].Name)+".* TO '"+tg.Own[0].Cred.User+"'@'%'")
+				s.exec(t, "DROP DATABASE "+termshift.QuoteMySQL(tg.Others[0].Name))
+			},
+			failing: func(Target) []row { return nil },
+			detail: func(tg Target) (string, string, string) {
+				return CheckIsolation, nsTarget(tg.Own[0]), "could not tell: schema " + termshift.Quote(tg.Others[0].Name) + ": "
 			},
 		},
 		{
@@ -374,7 +395,7 @@ func TestRunCatchesDefects(t *testing.T) {
 			t.Parallel()
 			tg := s.pair(t)
 			tc.breakIt(t, &tg)
-			r := run(t, tg)
+			r := s.run(t, tg)
 			if diff := cmp.Diff(rowsWith(r, Fail), tc.failing(tg)); diff != "" {
 				t.Errorf("failing rows (-got +want):\n%s", diff)
 			}
@@ -524,7 +545,12 @@ func TestRunMongo(t *testing.T) {
 		},
 		Servers: Servers{MongoURI: termshift.Secret(uri)},
 	}
-	only := Options{Only: []string{CheckConnectivity, CheckIsolation, CheckIntegrity, CheckScrub}}
+	prober, err := tmongo.NewProber(tmongo.Config{URI: termshift.Secret(uri)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	only := Options{Only: []string{CheckConnectivity, CheckIsolation, CheckIntegrity, CheckScrub},
+		Probers: map[termshift.Service]Prober{termshift.MongoDB: prober}}
 	target := nsTarget(own)
 
 	type res struct {

@@ -316,8 +316,14 @@ func (a *app) gcCommand() *cobra.Command {
 				}
 				fmt.Fprintf(a.stdout, "%-8s %-40s %-11s %s%s\n", it.Kind, what, it.Outcome, it.Why, errSuffix(it.Error))
 			}
-			if !yes && len(items) > 0 {
-				fmt.Fprintln(a.stdout, "nothing dropped: run `termshift gc --yes` to drop these")
+			droppable := 0
+			for _, it := range items {
+				if it.Outcome == "would drop" {
+					droppable++
+				}
+			}
+			if !yes && droppable > 0 {
+				fmt.Fprintf(a.stdout, "nothing dropped: run `termshift gc --yes` to drop the %d marked \"would drop\"; namespaces that are not ours are never dropped\n", droppable)
 			}
 			return err
 		},

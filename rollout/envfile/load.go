@@ -388,15 +388,13 @@ func (v *validator) markReported(field string) {
 	v.reported[field] = true
 }
 
-// envNameRE is the rule for an environment's name: it is written into the
-// ownership marker of every namespace termshift carves.
-var envNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,39}$`)
+
 
 func (v *validator) validate(env *Environment) {
 	switch {
 	case env.Name == "":
 		v.fail("name", "is required (the environment's name, e.g. qa or production)")
-	case !envNameRE.MatchString(env.Name):
+	case termshift.ValidateEnvironment(env.Name) != nil:
 		v.fail("name", "%s must be 1-40 lowercase letters, digits or '-', starting with a letter (it is written into every namespace's ownership marker)", short(env.Name))
 	}
 	if env.Naming != "" {

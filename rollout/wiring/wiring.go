@@ -36,6 +36,7 @@ import (
 	tmongo "github.com/termshift/termshift/tenancy/mongo"
 	tmysql "github.com/termshift/termshift/tenancy/mysql"
 	trabbitmq "github.com/termshift/termshift/tenancy/rabbitmq"
+	"github.com/termshift/termshift/verify"
 )
 
 // Orchestrator builds an orchestrator for env with its concrete providers.
@@ -67,6 +68,7 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 		Loaders:   map[termshift.Service]rollout.Loader{},
 		Scrubbers: map[termshift.Service]rollout.Scrubber{},
 		Counters:  map[termshift.Service]rollout.Counter{},
+		Probers:   map[termshift.Service]verify.Prober{},
 		Runners:   map[string]rollout.Runner{},
 	}
 	// Scrub reports every skip; the log gets them only when debugging.
@@ -80,16 +82,31 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 		p.Loaders[termshift.MySQL] = &MySQLLoader{DSN: dsn, Logger: logger}
 		p.Scrubbers[termshift.MySQL] = &scrub.MySQL{DSN: dsn, Logger: scrubLog}
 		p.Counters[termshift.MySQL] = &tmysql.Counter{DSN: dsn}
+		pr, err := tmysql.NewProber(tmysql.Config{DSN: dsn})
+		if err != nil {
+			return p, err
+		}
+		p.Probers[termshift.MySQL] = pr
 	}
 	if s.Mongo != nil {
 		uri := termshift.Secret(s.Mongo.URI)
 		p.Loaders[termshift.MongoDB] = &MongoLoader{URI: uri, Logger: logger}
 		p.Scrubbers[termshift.MongoDB] = &scrub.Mongo{URI: uri, Logger: scrubLog}
 		p.Counters[termshift.MongoDB] = &tmongo.Counter{URI: uri}
+		pr, err := tmongo.NewProber(tmongo.Config{URI: uri})
+		if err != nil {
+			return p, err
+		}
+		p.Probers[termshift.MongoDB] = pr
 	}
 	if s.RabbitMQ != nil {
 		p.Loaders[termshift.RabbitMQ] = &RabbitMQLoader{ManagementURL: s.RabbitMQ.ManagementURL, User: s.RabbitMQ.ManagementUser,
 			Password: termshift.Secret(s.RabbitMQ.ManagementPassword), Logger: logger}
+		pr, err := trabbitmq.NewProber(trabbitmq.Config{AMQPURL: s.RabbitMQ.URL, ManagementUser: s.RabbitMQ.ManagementUser})
+		if err != nil {
+			return p, err
+		}
+		p.Probers[termshift.RabbitMQ] = pr
 	}
 	if m := s.Memcached; m != nil && m.Provider == tmemcached.ProviderPool {
 		p.Pool = slices.Sorted(maps.Keys(m.Clusters))

@@ -7,16 +7,16 @@
 // release and passes its name as the namespace's Name; Pick suggests a free
 // one), or ElastiCache, where Carve creates a cluster per release.
 //
-// In a pool, a marker key in the cluster records which release holds it;
-// Exists, List and Drop read it, and Carve refuses a cluster another release
-// holds. Memcached may evict the marker under memory pressure; the caller's
-// state stays the authority on assignments.
+// In a pool, a marker key in the cluster records which environment's release
+// holds it; Exists, List and Drop read it, and Carve and Drop refuse a
+// cluster another owner holds. A pool cluster without the marker key is
+// free: memcached may evict the marker under memory pressure, so the
+// caller's state stays the authority on assignments. ElastiCache clusters
+// carry their owner in tags.
 package memcached
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -28,7 +28,10 @@ import (
 	"github.com/termshift/termshift/tenancy"
 )
 
-// MarkerKey holds "release logical" of the release a pool cluster is carved for.
+// MarkerKey holds the owner marker of a pool cluster,
+// "termshift owner=qa/next" (tenancy.FormatMarker). Markers written before
+// owners had environments hold "release logical"; they read as an owner
+// whose environment is unknown, which is never the caller's.
 const MarkerKey = "termshift:namespace"
 
 // ErrPoolExhausted is wrapped by Pick when every pool cluster is assigned.
@@ -41,11 +44,31 @@ type Carver struct {
 	clusters map[string][]string // pool
 	names    []string            // pool, sorted
 	ec       *elastiCache
+	prober   *Prober
 }
 
 // New prepares a carver. For a pool it checks that every node answers; for
 // ElastiCache it builds the client and makes no request.
 func New(ctx context.Context, cfg Config) (*Carver, error) {
+	c, err := build(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range c.names {
+		for _, node := range c.clusters[name] {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			if err := c.client(node).Ping(); err != nil {
+				return nil, fmt.Errorf("connect to memcached %s (cluster %s): %w", node, termshift.Quote(name), err)
+			}
+		}
+	}
+	return c, nil
+}
+
+// build prepares a carver without a request to any server.
+func build(ctx context.Context, cfg Config) (*Carver, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -57,16 +80,6 @@ func New(ctx context.Context, cfg Config) (*Carver, error) {
 			c.clusters[name] = slices.Clone(nodes)
 		}
 		c.names = sortedNames(c.clusters)
-		for _, name := range c.names {
-			for _, node := range c.clusters[name] {
-				if err := ctx.Err(); err != nil {
-					return nil, err
-				}
-				if err := c.client(node).Ping(); err != nil {
-					return nil, fmt.Errorf("connect to memcached %s (cluster %s): %w", node, termshift.Quote(name), err)
-				}
-			}
-		}
 	case ProviderElastiCache:
 		ec, err := newElastiCache(ctx, cfg.ElastiCache)
 		if err != nil {
@@ -74,6 +87,7 @@ func New(ctx context.Context, cfg Config) (*Carver, error) {
 		}
 		c.ec = ec
 	}
+	c.prober = &Prober{c: c}
 	return c, nil
 }
 
@@ -127,70 +141,95 @@ func (c *Carver) Pick(taken []string) (string, error) {
 	return "", fmt.Errorf("all %d memcached clusters are assigned: %s: %w", len(c.names), strings.Join(c.names, ", "), ErrPoolExhausted)
 }
 
-// Holder returns the release a pool cluster is carved for, "" if none.
-func (c *Carver) Holder(ctx context.Context, cluster string) (string, error) {
+// Holder reads the owner marker of a pool cluster: held is false when the
+// cluster has no marker (it is free); a zero owner with held true means the
+// marker key holds something that names no owner.
+func (c *Carver) Holder(ctx context.Context, cluster string) (owner termshift.Owner, held bool, err error) {
 	if c.provider != ProviderPool {
-		return "", fmt.Errorf("memcached holder: provider %s has no pool: %w", c.provider, termshift.ErrInvalid)
+		return termshift.Owner{}, false, fmt.Errorf("memcached holder: provider %s has no pool: %w", c.provider, termshift.ErrInvalid)
 	}
 	nodes, ok := c.clusters[cluster]
 	if !ok {
-		return "", &termshift.NameError{What: "memcached cluster", Name: cluster, Rule: "is not in the pool (" + strings.Join(c.names, ", ") + ")"}
+		return termshift.Owner{}, false, &termshift.NameError{What: "memcached cluster", Name: cluster, Rule: "is not in the pool (" + strings.Join(c.names, ", ") + ")"}
 	}
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return termshift.Owner{}, false, err
 	}
 	it, err := c.client(nodes...).Get(MarkerKey)
 	switch {
 	case errors.Is(err, memcache.ErrCacheMiss):
-		return "", nil
+		return termshift.Owner{}, false, nil
 	case err != nil:
-		return "", fmt.Errorf("read marker of memcached cluster %s (%s): %w", termshift.Quote(cluster), strings.Join(nodes, ","), err)
+		return termshift.Owner{}, false, fmt.Errorf("read marker of memcached cluster %s (%s): %w", termshift.Quote(cluster), strings.Join(nodes, ","), err)
 	}
-	release, _, _ := strings.Cut(string(it.Value), " ")
-	return release, nil
+	return parseMarker(string(it.Value)), true, nil
+}
+
+// parseMarker reads a marker value: tenancy.FormatMarker's, or the older
+// "release logical", whose environment is unknown.
+func parseMarker(v string) termshift.Owner {
+	if o, ok := tenancy.ParseMarker(v); ok {
+		return o
+	}
+	f := strings.Split(v, " ")
+	if len(f) == 2 && termshift.ValidateRelease(f[0]) == nil && termshift.ValidateLogical(f[1]) == nil {
+		return termshift.Owner{Release: f[0]}
+	}
+	return termshift.Owner{}
 }
 
 func (c *Carver) result(ns termshift.Namespace, outcome tenancy.Outcome, endpoints []string) tenancy.Result {
 	return tenancy.Result{Namespace: ns, Outcome: outcome, Isolation: tenancy.SeparateCluster, Endpoints: endpoints}
 }
 
-// Carve readies the release's cluster. Pool: flush every node, prove the
-// cluster stores and serves a key, and mark it as the release's; a cluster
-// already marked for this release is left alone (tenancy.Exists), one marked
-// for another release is refused. ElastiCache: create the cluster and wait
-// until it is available. The password is unused: memcached has no users.
-func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, _ termshift.Secret) (tenancy.Result, error) {
+func (c *Carver) notOurs(ns termshift.Namespace, found, want termshift.Owner) error {
+	return &tenancy.NotOursError{Namespace: ns, Server: c.Server(), Found: found, Want: want}
+}
+
+// Carve readies the release's cluster. Pool: claim a free cluster with
+// owner's marker, flush every node, prove the cluster stores and serves a
+// key, and mark it again; a cluster already marked for owner is left alone
+// (tenancy.Exists); one marked for another owner, or whose marker key names
+// none, is refused with a *tenancy.NotOursError and nothing is changed.
+// ElastiCache: create the cluster tagged with owner and wait until it is
+// available; an existing cluster tagged for another owner, or untagged, is
+// refused. The password is unused: memcached has no users.
+func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, _ termshift.Secret, owner termshift.Owner) (tenancy.Result, error) {
 	res := c.result(ns, "", nil)
 	if err := c.validate(ns); err != nil {
 		return res, fmt.Errorf("carve: %w", err)
 	}
+	if err := tenancy.ValidateOwner(owner); err != nil {
+		return res, fmt.Errorf("carve %s: %w", ns, err)
+	}
 	if c.provider == ProviderElastiCache {
-		return c.ec.carve(ctx, ns)
+		return c.ec.carve(ctx, ns, owner, c.Server())
 	}
 	nodes := c.clusters[ns.Name]
 	res.Endpoints = slices.Clone(nodes)
-	holder, err := c.Holder(ctx, ns.Name)
+	holder, held, err := c.Holder(ctx, ns.Name)
 	if err != nil {
 		return res, fmt.Errorf("carve %s: %w", ns, err)
 	}
-	if holder == "" {
+	marker := []byte(tenancy.FormatMarker(owner))
+	if !held {
 		// Claim the cluster atomically before flushing it: of two carvers
 		// racing for a free cluster, one gets it and the other is refused.
-		err := c.client(nodes...).Add(&memcache.Item{Key: MarkerKey, Value: []byte(ns.Release + " " + ns.Logical)})
+		err := c.client(nodes...).Add(&memcache.Item{Key: MarkerKey, Value: marker})
 		switch {
 		case errors.Is(err, memcache.ErrNotStored):
-			if holder, err = c.Holder(ctx, ns.Name); err != nil {
+			if holder, _, err = c.Holder(ctx, ns.Name); err != nil {
 				return res, fmt.Errorf("carve %s: %w", ns, err)
 			}
 		case err != nil:
 			return res, fmt.Errorf("carve %s: claim cluster %s: %w", ns, strings.Join(nodes, ","), err)
 		default:
-			holder = ns.Release
+			holder = owner
 			res.Outcome = tenancy.Created
 		}
 	}
-	if holder != ns.Release {
-		return res, fmt.Errorf("carve %s: memcached cluster %s is carved for release %s: %w", ns, termshift.Quote(ns.Name), termshift.Quote(holder), termshift.ErrRefused)
+	if holder != owner {
+		return res, c.notOurs(ns, holder, owner)
 	}
 	if res.Outcome != tenancy.Created {
 		res.Outcome = tenancy.Exists
@@ -199,11 +238,11 @@ func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, _ termshift.
 	if err := c.flush(ctx, ns.Name); err != nil {
 		return res, fmt.Errorf("carve %s: %w", ns, err)
 	}
-	if err := c.roundTrip(ctx, nodes); err != nil {
+	if err := c.prober.roundTrip(ctx, nodes); err != nil {
 		return res, fmt.Errorf("carve %s: %w", ns, err)
 	}
 	// The flush took the claim with it.
-	if err := c.client(nodes...).Set(&memcache.Item{Key: MarkerKey, Value: []byte(ns.Release + " " + ns.Logical)}); err != nil {
+	if err := c.client(nodes...).Set(&memcache.Item{Key: MarkerKey, Value: marker}); err != nil {
 		return res, fmt.Errorf("carve %s: write marker to %s: %w", ns, strings.Join(nodes, ","), err)
 	}
 	return res, nil
@@ -222,61 +261,50 @@ func (c *Carver) flush(ctx context.Context, cluster string) error {
 	return nil
 }
 
-// roundTrip sets, gets and deletes a unique key on the cluster.
-func (c *Carver) roundTrip(ctx context.Context, nodes []string) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	b := make([]byte, 8)
-	if _, err := rand.Read(b); err != nil {
-		return fmt.Errorf("probe key: %w", err)
-	}
-	key, value := "termshift:probe:"+hex.EncodeToString(b), []byte(hex.EncodeToString(b))
-	mc := c.client(nodes...)
-	where := strings.Join(nodes, ",")
-	if err := mc.Set(&memcache.Item{Key: key, Value: value, Expiration: 60}); err != nil {
-		return fmt.Errorf("set %s on memcached %s: %w", key, where, err)
-	}
-	it, err := mc.Get(key)
-	if err != nil {
-		return fmt.Errorf("get %s from memcached %s: %w", key, where, err)
-	}
-	if string(it.Value) != string(value) {
-		return fmt.Errorf("get %s from memcached %s: got %q, want %q", key, where, it.Value, value)
-	}
-	if err := mc.Delete(key); err != nil {
-		return fmt.Errorf("delete %s on memcached %s: %w", key, where, err)
-	}
-	return nil
-}
-
-// Drop releases the cluster. Pool: flush it (the caller clears the
-// assignment); tenancy.Absent when no release holds it, refused when another
-// release does. ElastiCache: delete the cluster.
-func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error) {
+// Drop releases the cluster, only when its owner is owner; another owner's
+// cluster, or one whose marker names none, is refused with a
+// *tenancy.NotOursError. Pool: flush it (the caller clears the assignment);
+// tenancy.Absent when it has no marker. ElastiCache: delete the cluster.
+func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) (tenancy.Result, error) {
 	res := c.result(ns, tenancy.Absent, nil)
 	if err := c.validate(ns); err != nil {
 		return res, fmt.Errorf("drop: %w", err)
 	}
-	if c.provider == ProviderElastiCache {
-		return c.ec.drop(ctx, ns)
+	if err := tenancy.ValidateOwner(owner); err != nil {
+		return res, fmt.Errorf("drop %s: %w", ns, err)
 	}
-	holder, err := c.Holder(ctx, ns.Name)
+	if c.provider == ProviderElastiCache {
+		return c.ec.drop(ctx, ns, owner, c.Server())
+	}
+	holder, held, err := c.Holder(ctx, ns.Name)
 	if err != nil {
 		return res, fmt.Errorf("drop %s: %w", ns, err)
 	}
-	switch holder {
-	case "":
+	if !held {
 		return res, nil
-	case ns.Release:
-	default:
-		return res, fmt.Errorf("drop %s: memcached cluster %s is carved for release %s: %w", ns, termshift.Quote(ns.Name), termshift.Quote(holder), termshift.ErrRefused)
+	}
+	if holder != owner {
+		return res, c.notOurs(ns, holder, owner)
 	}
 	if err := c.flush(ctx, ns.Name); err != nil {
 		return res, fmt.Errorf("drop %s: %w", ns, err)
 	}
 	res.Outcome = tenancy.Dropped
 	return res, nil
+}
+
+// Owner reads the cluster's owner: the pool's marker key (exists is false
+// when the cluster is free), or the ElastiCache cluster's tags (exists is
+// false when there is no such cluster). A zero owner with exists true means
+// the cluster names no owner.
+func (c *Carver) Owner(ctx context.Context, ns termshift.Namespace) (termshift.Owner, bool, error) {
+	if err := c.validate(ns); err != nil {
+		return termshift.Owner{}, false, fmt.Errorf("owner: %w", err)
+	}
+	if c.provider == ProviderElastiCache {
+		return c.ec.owner(ctx, ns)
+	}
+	return c.Holder(ctx, ns.Name)
 }
 
 // Exists reports whether the cluster is carved for ns.Release (pool) or
@@ -288,45 +316,25 @@ func (c *Carver) Exists(ctx context.Context, ns termshift.Namespace) (bool, erro
 	if c.provider == ProviderElastiCache {
 		return c.ec.exists(ctx, ns)
 	}
-	holder, err := c.Holder(ctx, ns.Name)
-	return err == nil && holder == ns.Release, err
+	holder, held, err := c.Holder(ctx, ns.Name)
+	return err == nil && held && holder.Release == ns.Release, err
 }
 
-// List returns the pool clusters carved for some release, or the ids of
-// every memcached cluster in the ElastiCache region.
+// List returns the pool clusters that hold a marker, or the ids of every
+// memcached cluster in the ElastiCache region.
 func (c *Carver) List(ctx context.Context) ([]string, error) {
 	if c.provider == ProviderElastiCache {
 		return c.ec.list(ctx)
 	}
 	var out []string
 	for _, name := range c.names {
-		holder, err := c.Holder(ctx, name)
+		_, held, err := c.Holder(ctx, name)
 		if err != nil {
 			return nil, fmt.Errorf("list: %w", err)
 		}
-		if holder != "" {
+		if held {
 			out = append(out, name)
 		}
 	}
 	return out, nil
-}
-
-// Probe sets, gets and deletes a key on the target's cluster. Memcached has
-// no credentials, so cred is unused and nothing is ever refused: isolation is
-// by distinct clusters, which tenancy.SeparateCluster reports.
-func (c *Carver) Probe(ctx context.Context, _ termshift.Credential, target termshift.Namespace) error {
-	if err := c.validate(target); err != nil {
-		return fmt.Errorf("probe: %w", err)
-	}
-	nodes := c.clusters[target.Name]
-	if c.provider == ProviderElastiCache {
-		var err error
-		if nodes, err = c.ec.endpoints(ctx, target); err != nil {
-			return fmt.Errorf("probe %s: %w", target, err)
-		}
-	}
-	if err := c.roundTrip(ctx, nodes); err != nil {
-		return fmt.Errorf("probe %s: %w", target, err)
-	}
-	return nil
 }

@@ -3,6 +3,7 @@ package memcached_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,10 +19,30 @@ import (
 // services` may be carved for a developer's releases, which Carve rightly
 // refuses to flush.
 
+var (
+	_ tenancytest.Carver = (*memcached.Carver)(nil)
+	_ tenancytest.Prober = (*memcached.Prober)(nil)
+)
+
 // localClusters starts two clusters, c1 and c2, of one node each.
 func localClusters(t *testing.T) map[string][]string {
 	t.Helper()
 	return map[string][]string{"c1": {tenancytest.StartMemcached(t)}, "c2": {tenancytest.StartMemcached(t)}}
+}
+
+func newProber(t *testing.T, clusters map[string][]string) *memcached.Prober {
+	t.Helper()
+	p, err := memcached.NewProber(t.Context(), memcached.Config{Provider: memcached.ProviderPool, Clusters: clusters})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ownerOf is a fresh owner for ns's release in an environment of its own.
+func ownerOf(t *testing.T, ns termshift.Namespace) termshift.Owner {
+	t.Helper()
+	return termshift.Owner{Environment: tenancytest.Environment(t), Release: ns.Release}
 }
 
 func newCarver(t *testing.T, clusters map[string][]string) *memcached.Carver {
@@ -40,10 +61,13 @@ func namespace(cluster, release string) termshift.Namespace {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	c := newCarver(t, localClusters(t))
-	free := []string{"c1", "c2"}
+	clusters := localClusters(t)
+	clusters["c3"] = []string{tenancytest.StartMemcached(t)}
+	c := newCarver(t, clusters)
+	free := []string{"c1", "c2", "c3"}
 	tenancytest.Run(t,
 		func(t *testing.T) tenancytest.Carver { return c },
+		func(t *testing.T) tenancytest.Prober { return newProber(t, clusters) },
 		func(t *testing.T, release string) termshift.Namespace {
 			cluster := free[0]
 			free = free[1:]
@@ -52,6 +76,15 @@ func TestConformance(t *testing.T) {
 		tenancytest.Options{
 			Isolation: tenancy.SeparateCluster,
 			Notes:     []string{},
+			// A free cluster has no marker key: one that holds something
+			// else there is not free, and names no owner.
+			Unmarked: func(t *testing.T, ns termshift.Namespace) {
+				mc := memcache.New(clusters[ns.Name]...)
+				if err := mc.Set(&memcache.Item{Key: memcached.MarkerKey, Value: []byte("made by hand")}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { mc.Delete(memcached.MarkerKey) })
+			},
 			CheckIsolation: func(t *testing.T, own, sibling tenancy.Result) {
 				key := "termshift:test:" + own.Namespace.Release
 				a, b := memcache.New(own.Endpoints...), memcache.New(sibling.Endpoints...)
@@ -75,8 +108,9 @@ func TestCarveFlushes(t *testing.T) {
 	c := newCarver(t, clusters)
 	cluster := "c1"
 	ns := namespace(cluster, tenancytest.Release(t))
+	owner := ownerOf(t, ns)
 	t.Cleanup(func() {
-		if _, err := c.Drop(context.Background(), ns); err != nil {
+		if _, err := c.Drop(context.Background(), ns, owner); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
@@ -84,7 +118,7 @@ func TestCarveFlushes(t *testing.T) {
 	if err := mc.Set(&memcache.Item{Key: "termshift:test:stale", Value: []byte("former tenant")}); err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Carve(t.Context(), ns, "")
+	res, err := c.Carve(t.Context(), ns, "", owner)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,36 +128,87 @@ func TestCarveFlushes(t *testing.T) {
 	if _, err := mc.Get("termshift:test:stale"); !errors.Is(err, memcache.ErrCacheMiss) {
 		t.Errorf("stale key after carve: got %v, want a cache miss", err)
 	}
-	holder, err := c.Holder(t.Context(), cluster)
-	if err != nil || holder != ns.Release {
-		t.Errorf("holder of %s = %q, %v; want %q", cluster, holder, err, ns.Release)
+	holder, held, err := c.Holder(t.Context(), cluster)
+	if err != nil || !held || holder != owner {
+		t.Errorf("holder of %s = %q, %v, %v; want %q", cluster, holder, held, err, owner)
+	}
+	if it, err := mc.Get(memcached.MarkerKey); err != nil || string(it.Value) != "termshift owner="+owner.String() {
+		t.Errorf("marker key of %s: %v; want %q", cluster, err, "termshift owner="+owner.String())
 	}
 }
 
-// A cluster carved for one release is never flushed for another.
+// A cluster carved for one release is never flushed for another, nor for
+// a release of the same name in another environment.
 func TestRefusesClusterHeldByAnotherRelease(t *testing.T) {
 	t.Parallel()
 	c := newCarver(t, localClusters(t))
 	ctx := t.Context()
 	cluster := "c2"
 	own := namespace(cluster, tenancytest.Release(t))
+	owner := ownerOf(t, own)
 	t.Cleanup(func() {
-		if _, err := c.Drop(context.Background(), own); err != nil {
+		if _, err := c.Drop(context.Background(), own, owner); err != nil {
 			t.Errorf("cleanup: %v", err)
 		}
 	})
-	if _, err := c.Carve(ctx, own, ""); err != nil {
+	if _, err := c.Carve(ctx, own, "", owner); err != nil {
 		t.Fatal(err)
 	}
 	other := namespace(cluster, tenancytest.Release(t))
-	if _, err := c.Carve(ctx, other, ""); !errors.Is(err, termshift.ErrRefused) {
+	otherOwner := termshift.Owner{Environment: owner.Environment, Release: other.Release}
+	if _, err := c.Carve(ctx, other, "", otherOwner); !errors.Is(err, termshift.ErrRefused) {
 		t.Errorf("carve %s for a second release: got %v, want an error wrapping %v", cluster, err, termshift.ErrRefused)
 	}
-	if _, err := c.Drop(ctx, other); !errors.Is(err, termshift.ErrRefused) {
+	if _, err := c.Drop(ctx, other, otherOwner); !errors.Is(err, termshift.ErrRefused) {
 		t.Errorf("drop %s for a second release: got %v, want an error wrapping %v", cluster, err, termshift.ErrRefused)
+	}
+	// Two environments on one pool, with the same release names.
+	stranger := ownerOf(t, own)
+	for op, err := range map[string]error{
+		"carve": func() error { _, err := c.Carve(ctx, own, "", stranger); return err }(),
+		"drop":  func() error { _, err := c.Drop(ctx, own, stranger); return err }(),
+	} {
+		var notOurs *tenancy.NotOursError
+		if !errors.As(err, &notOurs) || notOurs.Found != owner || !strings.Contains(err.Error(), "belongs to "+owner.String()) {
+			t.Errorf("%s %s for release %s of another environment: got %v, want a NotOursError naming %s", op, cluster, own.Release, err, owner)
+		}
 	}
 	if ok, err := c.Exists(ctx, own); err != nil || !ok {
 		t.Errorf("exists %s after the refusals = %v, %v; want true", own, ok, err)
+	}
+}
+
+// A marker written before owners had environments ("release logical")
+// still holds its cluster: it names a release of an unknown environment,
+// which is never the caller's.
+func TestLegacyMarkerHoldsCluster(t *testing.T) {
+	t.Parallel()
+	clusters := localClusters(t)
+	c := newCarver(t, clusters)
+	mc := memcache.New(clusters["c1"]...)
+	if err := mc.Set(&memcache.Item{Key: memcached.MarkerKey, Value: []byte("next cache")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.Set(&memcache.Item{Key: "termshift:test:data", Value: []byte("next's")}); err != nil {
+		t.Fatal(err)
+	}
+	holder, held, err := c.Holder(t.Context(), "c1")
+	if err != nil || !held || holder != (termshift.Owner{Release: "next"}) {
+		t.Fatalf("holder = %q, %v, %v; want release next of an unknown environment", holder, held, err)
+	}
+	ns := namespace("c1", "next")
+	owner := termshift.Owner{Environment: "qa", Release: "next"}
+	if _, err := c.Carve(t.Context(), ns, "", owner); !errors.Is(err, termshift.ErrRefused) || !strings.Contains(err.Error(), "belongs to ?/next, not to qa/next") {
+		t.Errorf("carve: got %v, want a refusal naming ?/next", err)
+	}
+	if _, err := c.Drop(t.Context(), ns, owner); !errors.Is(err, termshift.ErrRefused) {
+		t.Errorf("drop: got %v, want a refusal", err)
+	}
+	if _, err := mc.Get("termshift:test:data"); err != nil {
+		t.Errorf("the holder's data after the refusals: %v", err)
+	}
+	if names, err := c.List(t.Context()); err != nil || !slices.Contains(names, "c1") {
+		t.Errorf("list = %q, %v; want c1 listed", names, err)
 	}
 }
 
@@ -136,7 +221,7 @@ func TestRefusesBadNamespaces(t *testing.T) {
 		{Name: "bad release", NS: namespace("c1", "Bad`release")},
 		{Name: "other service", NS: termshift.Namespace{Service: termshift.MySQL, Release: "tgood", Name: "c1"}},
 	}
-	tenancytest.RefusesInvalid(t, c, termshift.Credential{}, tests)
+	tenancytest.RefusesInvalid(t, c, newProber(t, localClusters(t)), termshift.Credential{}, tests)
 }
 
 func TestPick(t *testing.T) {
@@ -211,9 +296,9 @@ func TestSharedPoolReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, name := range names {
-		holder, err := c.Holder(t.Context(), name)
-		if err != nil || holder == "" {
-			t.Errorf("listed cluster %s: holder %q, %v; want a release", name, holder, err)
+		holder, held, err := c.Holder(t.Context(), name)
+		if err != nil || !held || holder.Release == "" {
+			t.Errorf("listed cluster %s: holder %q, %v, %v; want a release", name, holder, held, err)
 		}
 	}
 }

@@ -44,7 +44,19 @@ func (e *elastiCache) where(id string) string {
 	return fmt.Sprintf("elasticache cluster %s in %s", termshift.Quote(id), e.cfg.Region)
 }
 
-func (e *elastiCache) carve(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error) {
+// Tags that record a cluster's owner; "managed-by" = "termshift" says the
+// others were written by termshift.
+const (
+	tagEnvironment = "environment"
+	tagRelease     = "release"
+	tagManagedBy   = "managed-by"
+	managedBy      = "termshift"
+)
+
+// carve creates the cluster, tagged with owner. CreateCacheCluster is the
+// claim: when the cluster exists already, nothing is changed unless its tags
+// name owner.
+func (e *elastiCache) carve(ctx context.Context, ns termshift.Namespace, owner termshift.Owner, server string) (tenancy.Result, error) {
 	res := tenancy.Result{Namespace: ns, Isolation: tenancy.SeparateCluster, Outcome: tenancy.Created}
 	id, err := termshift.ElastiCacheID(ns.Name)
 	if err != nil {
@@ -57,10 +69,11 @@ func (e *elastiCache) carve(ctx context.Context, ns termshift.Namespace) (tenanc
 		NumCacheNodes:    aws.Int32(e.cfg.NumNodes),
 		SecurityGroupIds: e.cfg.SecurityGroupIDs,
 		Tags: []types.Tag{
-			{Key: aws.String("release"), Value: aws.String(ns.Release)},
+			{Key: aws.String(tagRelease), Value: aws.String(owner.Release)},
 			{Key: aws.String("logical"), Value: aws.String(ns.Logical)},
 			{Key: aws.String("namespace"), Value: aws.String(ns.Name)},
-			{Key: aws.String("managed-by"), Value: aws.String("termshift")},
+			{Key: aws.String(tagManagedBy), Value: aws.String(managedBy)},
+			{Key: aws.String(tagEnvironment), Value: aws.String(owner.Environment)},
 		},
 	}
 	if e.cfg.SubnetGroup != "" {
@@ -74,6 +87,13 @@ func (e *elastiCache) carve(ctx context.Context, ns termshift.Namespace) (tenanc
 		if !errors.As(err, &exists) {
 			return res, fmt.Errorf("create %s: %w", e.where(id), err)
 		}
+		found, _, err := e.owner(ctx, ns)
+		if err != nil {
+			return res, err
+		}
+		if found != owner {
+			return res, &tenancy.NotOursError{Namespace: ns, Server: server, Found: found, Want: owner}
+		}
 		res.Outcome = tenancy.Exists
 	}
 	waiter := elasticache.NewCacheClusterAvailableWaiter(e.client)
@@ -84,6 +104,36 @@ func (e *elastiCache) carve(ctx context.Context, ns termshift.Namespace) (tenanc
 		return res, err
 	}
 	return res, nil
+}
+
+// owner reads the cluster's owner from its tags: exists is false when
+// there is no such cluster (or it is being deleted); a zero owner with
+// exists true means the tags name none, or were not written by termshift.
+func (e *elastiCache) owner(ctx context.Context, ns termshift.Namespace) (termshift.Owner, bool, error) {
+	id, err := termshift.ElastiCacheID(ns.Name)
+	if err != nil {
+		return termshift.Owner{}, false, err
+	}
+	cl, err := e.describe(ctx, id)
+	if err != nil || cl == nil || aws.ToString(cl.CacheClusterStatus) == "deleting" {
+		return termshift.Owner{}, false, err
+	}
+	if cl.ARN == nil {
+		return termshift.Owner{}, true, fmt.Errorf("describe %s: no ARN to read its tags by", e.where(id))
+	}
+	out, err := e.client.ListTagsForResource(ctx, &elasticache.ListTagsForResourceInput{ResourceName: cl.ARN})
+	if err != nil {
+		return termshift.Owner{}, true, fmt.Errorf("read tags of %s: %w", e.where(id), err)
+	}
+	tags := map[string]string{}
+	for _, t := range out.TagList {
+		tags[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	o := termshift.Owner{Environment: tags[tagEnvironment], Release: tags[tagRelease]}
+	if tags[tagManagedBy] != managedBy || o.Validate() != nil {
+		return termshift.Owner{}, true, nil
+	}
+	return o, true, nil
 }
 
 // describe returns the cluster, or nil if there is none.
@@ -129,19 +179,29 @@ func (e *elastiCache) endpoints(ctx context.Context, ns termshift.Namespace) ([]
 	return out, nil
 }
 
-func (e *elastiCache) drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error) {
-	res := tenancy.Result{Namespace: ns, Isolation: tenancy.SeparateCluster, Outcome: tenancy.Dropped}
+// drop deletes the cluster when its tags name owner.
+func (e *elastiCache) drop(ctx context.Context, ns termshift.Namespace, owner termshift.Owner, server string) (tenancy.Result, error) {
+	res := tenancy.Result{Namespace: ns, Isolation: tenancy.SeparateCluster, Outcome: tenancy.Absent}
 	id, err := termshift.ElastiCacheID(ns.Name)
 	if err != nil {
 		return res, fmt.Errorf("drop: %w", err)
+	}
+	found, exists, err := e.owner(ctx, ns)
+	if err != nil || !exists {
+		return res, err
+	}
+	if found != owner {
+		return res, &tenancy.NotOursError{Namespace: ns, Server: server, Found: found, Want: owner}
 	}
 	_, err = e.client.DeleteCacheCluster(ctx, &elasticache.DeleteCacheClusterInput{CacheClusterId: aws.String(id)})
 	var notFound *types.CacheClusterNotFoundFault
 	switch {
 	case errors.As(err, &notFound):
-		res.Outcome = tenancy.Absent
+		// Deleted since the look-up.
 	case err != nil:
 		return res, fmt.Errorf("delete %s: %w", e.where(id), err)
+	default:
+		res.Outcome = tenancy.Dropped
 	}
 	return res, nil
 }

@@ -62,6 +62,7 @@ func (f *fakeAWS) carver(t *testing.T) *memcached.Carver {
 
 func availableCluster(id string) *elasticache.DescribeCacheClustersOutput {
 	return &elasticache.DescribeCacheClustersOutput{CacheClusters: []types.CacheCluster{{
+		ARN:                aws.String("arn:aws:elasticache:eu-west-1:0123456789:cluster:" + id),
 		CacheClusterId:     aws.String(id),
 		CacheClusterStatus: aws.String("available"),
 		Engine:             aws.String("memcached"),
@@ -71,17 +72,49 @@ func availableCluster(id string) *elasticache.DescribeCacheClustersOutput {
 	}}}
 }
 
-var ecNS = termshift.Namespace{Service: termshift.Memcached, Logical: "cache", Release: "next", Name: "cache_next"}
+var (
+	ecNS    = termshift.Namespace{Service: termshift.Memcached, Logical: "cache", Release: "next", Name: "cache_next"}
+	ecOwner = termshift.Owner{Environment: "qa", Release: "next"}
+)
+
+// ownerTags are the tags Carve writes for owner, as ListTagsForResource
+// returns them.
+func ownerTags(owner termshift.Owner) *elasticache.ListTagsForResourceOutput {
+	return &elasticache.ListTagsForResourceOutput{TagList: []types.Tag{
+		{Key: aws.String("release"), Value: aws.String(owner.Release)},
+		{Key: aws.String("logical"), Value: aws.String("cache")},
+		{Key: aws.String("namespace"), Value: aws.String("cache_next")},
+		{Key: aws.String("managed-by"), Value: aws.String("termshift")},
+		{Key: aws.String("environment"), Value: aws.String(owner.Environment)},
+	}}
+}
+
+// inputsOf returns the recorded requests of one operation.
+func inputsOf[T any](f *fakeAWS) []T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []T
+	for _, in := range f.inputs {
+		if x, ok := in.(T); ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
 
 func TestElastiCacheCarve(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
 		createErr error
+		tags      *elasticache.ListTagsForResourceOutput // of the existing cluster
 		want      tenancy.Outcome
+		found     termshift.Owner // the owner a refusal names
 	}{
-		{"new cluster", nil, tenancy.Created},
-		{"already exists", &types.CacheClusterAlreadyExistsFault{Message: aws.String("exists")}, tenancy.Exists},
+		{"new cluster", nil, nil, tenancy.Created, termshift.Owner{}},
+		{"already exists", &types.CacheClusterAlreadyExistsFault{Message: aws.String("exists")}, ownerTags(ecOwner), tenancy.Exists, termshift.Owner{}},
+		{"another environment's", &types.CacheClusterAlreadyExistsFault{Message: aws.String("exists")}, ownerTags(termshift.Owner{Environment: "staging", Release: "next"}), "", termshift.Owner{Environment: "staging", Release: "next"}},
+		{"untagged", &types.CacheClusterAlreadyExistsFault{Message: aws.String("exists")}, &elasticache.ListTagsForResourceOutput{}, "", termshift.Owner{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -95,10 +128,26 @@ func TestElastiCacheCarve(t *testing.T) {
 					return &elasticache.CreateCacheClusterOutput{}, nil
 				case *elasticache.DescribeCacheClustersInput:
 					return availableCluster(aws.ToString(in.CacheClusterId)), nil
+				case *elasticache.ListTagsForResourceInput:
+					if aws.ToString(in.ResourceName) != "arn:aws:elasticache:eu-west-1:0123456789:cluster:cache-next" {
+						return nil, errors.New("tags of an unexpected resource")
+					}
+					return tt.tags, nil
 				}
 				return nil, errors.New("unexpected operation")
 			}}
-			res, err := f.carver(t).Carve(t.Context(), ecNS, "")
+			res, err := f.carver(t).Carve(t.Context(), ecNS, "", ecOwner)
+			if tt.want == "" {
+				var notOurs *tenancy.NotOursError
+				if !errors.As(err, &notOurs) || !errors.Is(err, termshift.ErrRefused) || notOurs.Found != tt.found {
+					t.Fatalf("got %v, want a NotOursError naming %q", err, tt.found)
+				}
+				// Nothing was waited for or changed after the refusal.
+				if n := len(inputsOf[*elasticache.DescribeCacheClustersInput](f)); n != 1 {
+					t.Errorf("%d DescribeCacheClusters after the refusal, want only the one that found the ARN", n)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -123,6 +172,7 @@ func TestElastiCacheCarve(t *testing.T) {
 					{Key: aws.String("logical"), Value: aws.String("cache")},
 					{Key: aws.String("namespace"), Value: aws.String("cache_next")},
 					{Key: aws.String("managed-by"), Value: aws.String("termshift")},
+					{Key: aws.String("environment"), Value: aws.String("qa")},
 				},
 			}
 			if diff := cmp.Diff(create, wantIn, cmpopts.IgnoreUnexported(elasticache.CreateCacheClusterInput{}, types.Tag{})); diff != "" {
@@ -142,7 +192,7 @@ func TestElastiCacheCarveFails(t *testing.T) {
 	f := &fakeAWS{respond: func(in any) (any, error) {
 		return nil, &types.InsufficientCacheClusterCapacityFault{Message: aws.String("no capacity")}
 	}}
-	_, err := f.carver(t).Carve(t.Context(), ecNS, "")
+	_, err := f.carver(t).Carve(t.Context(), ecNS, "", ecOwner)
 	var capacity *types.InsufficientCacheClusterCapacityFault
 	if !errors.As(err, &capacity) {
 		t.Fatalf("got %v, want the service's fault", err)
@@ -154,32 +204,58 @@ func TestElastiCacheCarveFails(t *testing.T) {
 
 func TestElastiCacheDrop(t *testing.T) {
 	t.Parallel()
+	gone := &types.CacheClusterNotFoundFault{Message: aws.String("gone")}
 	tests := []struct {
-		name string
-		err  error
-		want tenancy.Outcome
+		name        string
+		describeErr error
+		tags        *elasticache.ListTagsForResourceOutput
+		err         error // DeleteCacheCluster's
+		want        tenancy.Outcome
+		deletes     int
 	}{
-		{"deleted", nil, tenancy.Dropped},
-		{"not found", &types.CacheClusterNotFoundFault{Message: aws.String("gone")}, tenancy.Absent},
+		{"deleted", nil, ownerTags(ecOwner), nil, tenancy.Dropped, 1},
+		{"not found", nil, ownerTags(ecOwner), gone, tenancy.Absent, 1},
+		{"absent", gone, nil, nil, tenancy.Absent, 0},
+		{"another environment's", nil, ownerTags(termshift.Owner{Environment: "staging", Release: "next"}), nil, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			f := &fakeAWS{respond: func(in any) (any, error) {
-				if _, ok := in.(*elasticache.DeleteCacheClusterInput); !ok {
-					return nil, errors.New("unexpected operation")
+				switch in := in.(type) {
+				case *elasticache.DescribeCacheClustersInput:
+					if tt.describeErr != nil {
+						return nil, tt.describeErr
+					}
+					return availableCluster(aws.ToString(in.CacheClusterId)), nil
+				case *elasticache.ListTagsForResourceInput:
+					return tt.tags, nil
+				case *elasticache.DeleteCacheClusterInput:
+					return &elasticache.DeleteCacheClusterOutput{}, tt.err
 				}
-				return &elasticache.DeleteCacheClusterOutput{}, tt.err
+				return nil, errors.New("unexpected operation")
 			}}
-			res, err := f.carver(t).Drop(t.Context(), ecNS)
+			res, err := f.carver(t).Drop(t.Context(), ecNS, ecOwner)
+			deletes := inputsOf[*elasticache.DeleteCacheClusterInput](f)
+			if len(deletes) != tt.deletes {
+				t.Fatalf("%d DeleteCacheCluster requests, want %d", len(deletes), tt.deletes)
+			}
+			if tt.want == "" {
+				if !errors.Is(err, termshift.ErrRefused) {
+					t.Fatalf("got %v, want a refusal", err)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
 			if res.Outcome != tt.want {
 				t.Errorf("outcome %q, want %q", res.Outcome, tt.want)
 			}
-			if id := aws.ToString(f.inputs[0].(*elasticache.DeleteCacheClusterInput).CacheClusterId); id != "cache-next" {
-				t.Errorf("deleted %q, want cache-next", id)
+			if len(deletes) > 0 {
+				if id := aws.ToString(deletes[0].CacheClusterId); id != "cache-next" {
+					t.Errorf("deleted %q, want cache-next", id)
+				}
 			}
 		})
 	}
@@ -225,7 +301,7 @@ func TestElastiCacheRefusesBadName(t *testing.T) {
 	f := &fakeAWS{respond: func(any) (any, error) { return nil, errors.New("no request expected") }}
 	bad := ecNS
 	bad.Name = "a_name_far_too_long_for_elasticache"
-	_, err := f.carver(t).Carve(t.Context(), bad, "")
+	_, err := f.carver(t).Carve(t.Context(), bad, "", ecOwner)
 	if !errors.Is(err, termshift.ErrInvalid) {
 		t.Errorf("got %v, want an error wrapping %v", err, termshift.ErrInvalid)
 	}

@@ -26,21 +26,20 @@ import (
 )
 
 // MarkerCollection is created in every carved database: MongoDB lists a
-// database only once it holds a collection. Its one document records whose
-// database it is.
+// database only once it holds a collection. Its one document,
+// {_id: "owner", environment, release, logical, carved_at}, is the owner
+// marker.
 const MarkerCollection = "termshift_namespace"
 
 // NoRolesNote is the note Carve reports on a server that does not support roles.
 const NoRolesNote = "server does not support roles: createUser without roles, so this user is not confined to its own database"
 
-// Server error codes.
+// Server error codes the carver handles itself; the refusals are in
+// prober.go.
 const (
-	codeUnauthorized         = 13
-	codeAuthenticationFailed = 18
-	codeUserNotFound         = 11
-	codeNamespaceExists      = 48
-	codeNotImplemented       = 238
-	codeCommandNotFound      = 59
+	codeUserNotFound    = 11
+	codeNotImplemented  = 238
+	codeCommandNotFound = 59
 )
 
 const serverSelectionTimeout = 10 * time.Second
@@ -51,11 +50,8 @@ var systemDatabases = []string{"admin", "local", "config"}
 
 // Carver carves databases and their users on one MongoDB server.
 type Carver struct {
-	client  *mongo.Client
-	uri     termshift.Secret // the administrator's; probes replace its credential
-	mech    string           // the administrator's auth mechanism; probes use it too
-	timeout time.Duration
-	hosts   string
+	client *mongo.Client
+	hosts  string
 
 	mu    sync.Mutex
 	roles *bool // whether the server supports roles, once known
@@ -78,10 +74,9 @@ func New(ctx context.Context, cfg Config) (*Carver, error) {
 		opts.SetTimeout(cfg.timeout())
 	}
 	opts.SetAppName("termshift")
-	c := &Carver{uri: cfg.URI, timeout: cfg.timeout(), hosts: strings.Join(opts.Hosts, ",")}
+	c := &Carver{hosts: strings.Join(opts.Hosts, ",")}
 	var password termshift.Secret
 	if opts.Auth != nil {
-		c.mech = opts.Auth.AuthMechanism
 		password = termshift.Secret(opts.Auth.Password)
 	}
 	client, err := mongo.Connect(opts)
@@ -113,7 +108,7 @@ func validate(ns termshift.Namespace) error {
 		return &termshift.NameError{What: "MongoDB database", Name: ns.Name, Rule: "is a system database"}
 	}
 	// Our users authenticate against the database of their own name (see
-	// Probe), so the user name obeys the database rules too.
+	// Prober.Probe), so the user name obeys the database rules too.
 	if err := termshift.ValidateMongoDatabase(ns.User); err != nil {
 		return &termshift.NameError{What: "MongoDB user", Name: ns.User, Rule: "must be a valid database name: it is the user's authentication database"}
 	}
@@ -168,14 +163,44 @@ func createUser(user string, pw termshift.Secret, db string, withRoles bool) bso
 	return bson.D{{Key: "createUser", Value: user}, {Key: "pwd", Value: pw.Reveal()}, {Key: "roles", Value: roles}}
 }
 
-// Carve creates the database (with its marker collection) and its user with
-// role readWrite on that database only, or without roles where the server
-// has none. When both already exist it changes nothing (the user keeps its
-// password) and reports tenancy.Exists.
-func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error) {
+// ownerID is the _id of the owner document in MarkerCollection.
+const ownerID = "owner"
+
+// markerWaits times markerWait is how long owner waits for the marker of a
+// carve in flight.
+const (
+	markerWaits = 10
+	markerWait  = 50 * time.Millisecond
+)
+
+// ownerDoc is the owner marker: MarkerCollection's document {_id: "owner"}.
+type ownerDoc struct {
+	ID          string    `bson:"_id"`
+	Environment string    `bson:"environment"`
+	Release     string    `bson:"release"`
+	Logical     string    `bson:"logical,omitempty"`
+	CarvedAt    time.Time `bson:"carved_at"`
+}
+
+func (c *Carver) notOurs(ns termshift.Namespace, found, want termshift.Owner, userOnly bool) error {
+	return &tenancy.NotOursError{Namespace: ns, Server: c.Server(), Found: found, Want: want, UserOnly: userOnly}
+}
+
+// Carve creates the database with owner's marker (MarkerCollection's
+// document {_id: "owner", environment, release, logical, carved_at}), then
+// its user with role readWrite on that database only, or without roles where
+// the server has none. A database already marked for owner is kept: a
+// missing user is created, an existing one keeps its password
+// (tenancy.Exists when both were there). A database marked for another owner
+// or not marked at all, or a user without its database, is refused with a
+// *tenancy.NotOursError and nothing is changed.
+func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret, owner termshift.Owner) (tenancy.Result, error) {
 	res := tenancy.Result{Namespace: ns}
 	if err := validate(ns); err != nil {
 		return res, fmt.Errorf("carve: %w", err)
+	}
+	if err := tenancy.ValidateOwner(owner); err != nil {
+		return res, fmt.Errorf("carve %s: %w", ns, err)
 	}
 	if password == "" {
 		return res, fmt.Errorf("carve %s: empty password: %w", ns, termshift.ErrInvalid)
@@ -189,47 +214,86 @@ func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password ter
 		res.Isolation = tenancy.NotEnforced
 		res.Notes = []string{NoRolesNote}
 	}
-	dbOK, userOK, err := c.exists(ctx, ns)
+	// The user first: a carve makes the namespace before its user, so a
+	// user seen here has its namespace by the time that is looked up, and a
+	// concurrent carve of the same name is told apart from a user made by
+	// hand.
+	userOK, err := c.userExists(ctx, ns)
 	if err != nil {
 		return res, err
 	}
-	if dbOK && userOK {
-		res.Outcome = tenancy.Exists
-		return res, nil
+	found, dbOK, err := c.owner(ctx, ns)
+	if err != nil {
+		return res, err
 	}
-	res.Outcome = tenancy.Created
+	switch {
+	case dbOK && found != owner:
+		return res, c.notOurs(ns, found, owner, false)
+	case !dbOK && userOK:
+		return res, c.notOurs(ns, termshift.Owner{}, owner, true)
+	}
+	res.Outcome = tenancy.Exists
 	db := c.client.Database(ns.Name)
-	if err := db.CreateCollection(ctx, MarkerCollection); err != nil && !hasCode(err, codeNamespaceExists) {
-		return res, fmt.Errorf("create database %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
-	}
-	marker := bson.D{{Key: "$setOnInsert", Value: bson.D{
-		{Key: "release", Value: ns.Release}, {Key: "logical", Value: ns.Logical}, {Key: "created", Value: time.Now().UTC()},
-	}}}
-	if _, err := db.Collection(MarkerCollection).UpdateOne(ctx, bson.D{{Key: "_id", Value: "namespace"}}, marker, options.UpdateOne().SetUpsert(true)); err != nil {
-		return res, fmt.Errorf("write marker in %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	if !dbOK {
+		res.Outcome = tenancy.Created
+		// Inserting the marker creates the database. Its fixed _id is the
+		// claim: of two carvers racing for one name, the second's insert
+		// fails and it reads the winner's marker.
+		doc := ownerDoc{ID: ownerID, Environment: owner.Environment, Release: owner.Release, Logical: ns.Logical, CarvedAt: time.Now().UTC()}
+		if _, err := db.Collection(MarkerCollection).InsertOne(ctx, doc); err != nil {
+			if !mongo.IsDuplicateKeyError(err) {
+				return res, fmt.Errorf("create database %s with its owner marker on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+			}
+			if found, _, err = c.owner(ctx, ns); err != nil {
+				return res, err
+			}
+			if found != owner {
+				return res, c.notOurs(ns, found, owner, false)
+			}
+		}
 	}
 	if !userOK {
+		res.Outcome = tenancy.Created
 		if err := db.RunCommand(ctx, createUser(ns.User, password, ns.Name, roles)).Err(); err != nil {
-			return res, fmt.Errorf("create user %s on %s: %w", termshift.Quote(ns.User), c.Server(), redact(err, password))
+			return res, fmt.Errorf("create user %s on %s (database %s is carved and marked for %s): %w",
+				termshift.Quote(ns.User), c.Server(), termshift.Quote(ns.Name), owner, redact(err, password))
 		}
 	}
 	return res, nil
 }
 
-// Drop removes the user and the database. It reports tenancy.Absent when
-// neither was there.
-func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error) {
+// Drop removes the user and the database, only when the database's marker
+// names owner; another owner's or an unmarked database is refused with a
+// *tenancy.NotOursError. tenancy.Absent when the database is not there; a
+// user without its database is left alone (a note says so).
+func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) (tenancy.Result, error) {
 	res := tenancy.Result{Namespace: ns, Outcome: tenancy.Absent}
 	if err := validate(ns); err != nil {
 		return res, fmt.Errorf("drop: %w", err)
 	}
-	dbOK, userOK, err := c.exists(ctx, ns)
+	if err := tenancy.ValidateOwner(owner); err != nil {
+		return res, fmt.Errorf("drop %s: %w", ns, err)
+	}
+	found, dbOK, err := c.owner(ctx, ns)
 	if err != nil {
 		return res, err
 	}
-	if dbOK || userOK {
-		res.Outcome = tenancy.Dropped
+	if !dbOK {
+		userOK, err := c.userExists(ctx, ns)
+		if err != nil {
+			return res, err
+		}
+		if userOK {
+			res.Notes = append(res.Notes, tenancy.UserOnlyNote(ns.User))
+		}
+		return res, nil
 	}
+	if found != owner {
+		return res, c.notOurs(ns, found, owner, false)
+	}
+	res.Outcome = tenancy.Dropped
+	// The user first: a database left by a crash between the two still
+	// carries its marker, a user without its database would not be ours.
 	db := c.client.Database(ns.Name)
 	if err := db.RunCommand(ctx, bson.D{{Key: "dropUser", Value: ns.User}}).Err(); err != nil && !hasCode(err, codeUserNotFound) {
 		return res, fmt.Errorf("drop user %s on %s: %w", termshift.Quote(ns.User), c.Server(), err)
@@ -240,32 +304,80 @@ func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Resu
 	return res, nil
 }
 
+// Owner reads the database's owner marker: exists is false when the
+// database does not exist; a zero owner with exists true means it has no
+// marker.
+func (c *Carver) Owner(ctx context.Context, ns termshift.Namespace) (termshift.Owner, bool, error) {
+	if err := validate(ns); err != nil {
+		return termshift.Owner{}, false, fmt.Errorf("owner: %w", err)
+	}
+	return c.owner(ctx, ns)
+}
+
+func (c *Carver) owner(ctx context.Context, ns termshift.Namespace) (termshift.Owner, bool, error) {
+	// A database exists on the server once it holds a collection. Ask the
+	// database itself: listDatabases walks every database on the server, and
+	// FerretDB's can hang while another database is busy.
+	db := c.client.Database(ns.Name)
+	colls, err := db.ListCollectionNames(ctx, bson.D{}, options.ListCollections().SetNameOnly(true))
+	if err != nil {
+		return termshift.Owner{}, false, fmt.Errorf("look up database %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	}
+	if len(colls) == 0 {
+		return termshift.Owner{}, false, nil
+	}
+	var doc ownerDoc
+	err = db.Collection(MarkerCollection).FindOne(ctx, bson.D{{Key: "_id", Value: ownerID}}).Decode(&doc)
+	// A database holding only an empty marker collection is a carve in
+	// flight: the insert that creates the collection shows it before its
+	// document (FerretDB). Give that document a moment to appear.
+	for wait := 0; errors.Is(err, mongo.ErrNoDocuments) && wait < markerWaits && slices.Equal(colls, []string{MarkerCollection}); wait++ {
+		select {
+		case <-ctx.Done():
+			return termshift.Owner{}, true, ctx.Err()
+		case <-time.After(markerWait):
+		}
+		err = db.Collection(MarkerCollection).FindOne(ctx, bson.D{{Key: "_id", Value: ownerID}}).Decode(&doc)
+	}
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		return termshift.Owner{}, true, nil
+	case err != nil:
+		// A document that does not decode as an owner is no owner.
+		var de *bson.DecodeError
+		if errors.As(err, &de) {
+			return termshift.Owner{}, true, nil
+		}
+		return termshift.Owner{}, true, fmt.Errorf("read owner of database %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	}
+	o := termshift.Owner{Environment: doc.Environment, Release: doc.Release}
+	if o.Validate() != nil {
+		return termshift.Owner{}, true, nil
+	}
+	return o, true, nil
+}
+
 // Exists reports whether the database is listed and its user exists.
 func (c *Carver) Exists(ctx context.Context, ns termshift.Namespace) (bool, error) {
 	if err := validate(ns); err != nil {
 		return false, fmt.Errorf("exists: %w", err)
 	}
-	dbOK, userOK, err := c.exists(ctx, ns)
-	return dbOK && userOK, err
+	_, dbOK, err := c.owner(ctx, ns)
+	if err != nil || !dbOK {
+		return false, err
+	}
+	return c.userExists(ctx, ns)
 }
 
-func (c *Carver) exists(ctx context.Context, ns termshift.Namespace) (db, user bool, err error) {
-	// A database exists on the server once it holds a collection. Ask the
-	// database itself: listDatabases walks every database on the server, and
-	// FerretDB's can hang while another database is busy.
-	colls, err := c.client.Database(ns.Name).ListCollectionNames(ctx, bson.D{}, options.ListCollections().SetNameOnly(true))
-	if err != nil {
-		return false, false, fmt.Errorf("look up database %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
-	}
-	db = len(colls) > 0
+func (c *Carver) userExists(ctx context.Context, ns termshift.Namespace) (bool, error) {
 	var info struct {
 		Users []bson.Raw `bson:"users"`
 	}
-	err = c.client.Database(ns.Name).RunCommand(ctx, bson.D{{Key: "usersInfo", Value: ns.User}}).Decode(&info)
+	err := c.client.Database(ns.Name).RunCommand(ctx, bson.D{{Key: "usersInfo", Value: ns.User}}).Decode(&info)
 	if err != nil {
-		return false, false, fmt.Errorf("look up user %s on %s: %w", termshift.Quote(ns.User), c.Server(), err)
+		return false, fmt.Errorf("look up user %s on %s: %w", termshift.Quote(ns.User), c.Server(), err)
 	}
-	return db, len(info.Users) > 0, nil
+	return len(info.Users) > 0, nil
 }
 
 // listTimeout bounds listDatabases.
@@ -284,51 +396,6 @@ func (c *Carver) List(ctx context.Context) ([]string, error) {
 	return slices.DeleteFunc(names, func(n string) bool { return slices.Contains(systemDatabases, n) }), nil
 }
 
-// Probe authenticates with cred against the user's own database (a release
-// user's name is its database's name) and then lists the collections of
-// target and inserts and deletes a document there. A refusal wraps
-// tenancy.ErrAccessDenied.
-func (c *Carver) Probe(ctx context.Context, cred termshift.Credential, target termshift.Namespace) error {
-	if err := validate(target); err != nil {
-		return fmt.Errorf("probe: %w", err)
-	}
-	if err := termshift.ValidateMongoDatabase(cred.User); err != nil {
-		return fmt.Errorf("probe: %w", err)
-	}
-	what := fmt.Sprintf("probe %s on %s as %s", target, c.Server(), termshift.Quote(cred.User))
-	opts := options.Client().ApplyURI(c.uri.Reveal())
-	if opts.ServerSelectionTimeout == nil {
-		opts.SetServerSelectionTimeout(serverSelectionTimeout)
-	}
-	if opts.Timeout == nil {
-		opts.SetTimeout(c.timeout)
-	}
-	opts.SetAppName("termshift probe").
-		SetAuth(options.Credential{Username: cred.User, Password: cred.Password.Reveal(), AuthSource: cred.User, AuthMechanism: c.mech})
-	client, err := mongo.Connect(opts)
-	if err != nil {
-		return probeError(what+": connect", err, cred.Password)
-	}
-	defer client.Disconnect(context.Background())
-	db := client.Database(target.Name)
-	if _, err := db.ListCollectionNames(ctx, bson.D{}); err != nil {
-		return probeError(what+": list collections", err, cred.Password)
-	}
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	id := "probe-" + hex.EncodeToString(b)
-	coll := db.Collection(MarkerCollection)
-	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
-		return probeError(what+": insert", err, cred.Password)
-	}
-	if _, err := coll.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
-		return probeError(what+": delete", err, cred.Password)
-	}
-	return nil
-}
-
 func hasCode(err error, codes ...int) bool {
 	var se mongo.ServerError
 	if !errors.As(err, &se) {
@@ -340,24 +407,6 @@ func hasCode(err error, codes ...int) bool {
 		}
 	}
 	return false
-}
-
-func probeError(what string, err error, password termshift.Secret) error {
-	err = redact(err, password)
-	if hasCode(err, codeUnauthorized, codeAuthenticationFailed) || isAuthError(err) {
-		return fmt.Errorf("%s: %w: %w", what, tenancy.ErrAccessDenied, err)
-	}
-	return fmt.Errorf("%s: %w", what, err)
-}
-
-// isAuthError recognises a failed handshake, which the driver reports as a
-// connection error around its SASL conversation rather than a server error.
-func isAuthError(err error) bool {
-	var ce mongo.CommandError
-	if errors.As(err, &ce) && (ce.Code == codeAuthenticationFailed || ce.Code == codeUnauthorized) {
-		return true
-	}
-	return strings.Contains(err.Error(), "auth error")
 }
 
 // redact keeps a secret out of an error's text. The original error is not

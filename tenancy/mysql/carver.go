@@ -1,13 +1,12 @@
 // Package mysql carves a release's schemas on a shared MySQL or MariaDB
 // server: one schema per logical database, each with its own user that holds
-// every privilege on that schema and nothing else.
+// every privilege on that schema and nothing else, and an owner marker naming
+// the environment and release the schema is carved for.
 package mysql
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,13 +17,14 @@ import (
 	"github.com/termshift/termshift/tenancy"
 )
 
-// Server error numbers that mean a credential was refused.
+// OwnerTable is the one-row marker table MarkerTable creates inside a
+// schema. The restore loaders leave a table of this name alone.
+const OwnerTable = "termshift_owner"
+
+// Server error numbers the carver handles itself.
 const (
-	erDBAccessDenied    = 1044 // ER_DBACCESS_DENIED_ERROR
-	erAccessDenied      = 1045 // ER_ACCESS_DENIED_ERROR
-	erTableAccessDenied = 1142 // ER_TABLEACCESS_DENIED_ERROR
-	erSpecificAccess    = 1227 // ER_SPECIFIC_ACCESS_DENIED_ERROR
-	erAccessNoPassword  = 1698 // ER_ACCESS_DENIED_NO_PASSWORD_ERROR: MariaDB, for a user that does not exist
+	erDBCreateExists = 1007 // ER_DB_CREATE_EXISTS
+	erNoSuchTable    = 1146 // ER_NO_SUCH_TABLE
 )
 
 // systemSchemas are the server's own schemas; List leaves them out.
@@ -33,23 +33,26 @@ var systemSchemas = []string{"information_schema", "mysql", "performance_schema"
 // Carver carves schemas and their users on one MySQL or MariaDB server.
 type Carver struct {
 	db       *sql.DB
-	cfg      *driver.Config // the administrator's; cloned for probes
+	cfg      *driver.Config // the administrator's
 	userHost string
+	// comments: the server has schema comments, so markers can be read there.
+	comments bool
+	marker   string // MarkerComment or MarkerTable
 }
 
-// New connects to the server with the administrator's DSN.
+// New connects to the server with the administrator's DSN and finds out
+// where owner markers live.
 func New(ctx context.Context, cfg Config) (*Carver, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	dcfg, err := driver.ParseDSN(cfg.DSN.Reveal())
+	dcfg, err := parseDSN(cfg.DSN)
 	if err != nil {
-		// The driver's parse errors quote parts of the DSN, which may hold the password.
-		return nil, fmt.Errorf("mysql config: DSN does not parse: %w", termshift.ErrInvalid)
+		return nil, err
 	}
-	// Passwords travel as string literals that the driver escapes for the
-	// connection's sql_mode; CREATE USER cannot be a server-side prepared
-	// statement everywhere.
+	// Passwords and comments travel as string literals that the driver
+	// escapes for the connection's sql_mode; CREATE USER cannot be a
+	// server-side prepared statement everywhere.
 	dcfg.InterpolateParams = true
 	dcfg.DBName = ""
 	userHost, _ := cfg.userHost()
@@ -63,11 +66,40 @@ func New(ctx context.Context, cfg Config) (*Carver, error) {
 		c.db.Close()
 		return nil, fmt.Errorf("connect to %s as %s: %w", c.Server(), dcfg.User, err)
 	}
+	var n int
+	err = c.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'information_schema' AND TABLE_NAME = 'SCHEMATA' AND COLUMN_NAME = 'SCHEMA_COMMENT'").Scan(&n)
+	if err != nil {
+		c.db.Close()
+		return nil, fmt.Errorf("look up schema comments on %s: %w", c.Server(), err)
+	}
+	c.comments = n > 0
+	switch {
+	case cfg.Marker == MarkerTable || cfg.Marker == MarkerAuto && !c.comments:
+		c.marker = MarkerTable
+	case c.comments:
+		c.marker = MarkerComment
+	default:
+		c.db.Close()
+		return nil, fmt.Errorf("mysql config: marker %q: %s has no schema comments (MariaDB 10.5+ has), use %q: %w", MarkerComment, c.Server(), MarkerTable, termshift.ErrInvalid)
+	}
 	return c, nil
+}
+
+// parseDSN parses a DSN without ever repeating it: the driver's parse errors
+// quote parts of it, which may hold the password.
+func parseDSN(dsn termshift.Secret) (*driver.Config, error) {
+	dcfg, err := driver.ParseDSN(dsn.Reveal())
+	if err != nil {
+		return nil, fmt.Errorf("mysql config: DSN does not parse: %w", termshift.ErrInvalid)
+	}
+	return dcfg, nil
 }
 
 // Server names the server for messages: "mysql 127.0.0.1:3306".
 func (c *Carver) Server() string { return "mysql " + c.cfg.Addr }
+
+// Marker says where this carver records owners: MarkerComment or MarkerTable.
+func (c *Carver) Marker() string { return c.marker }
 
 // Close releases the administrator's connections.
 func (c *Carver) Close() error { return c.db.Close() }
@@ -98,57 +130,162 @@ func grantSchema(name string) string {
 // account renders 'user'@'host' as a placeholder expression's arguments.
 const account = "?@?"
 
-// Carve creates the schema (utf8mb4, utf8mb4_unicode_ci) and its user with
-// every privilege on that schema only. When both already exist it changes
-// nothing (the user keeps its password) and reports tenancy.Exists.
-func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error) {
+func (c *Carver) notOurs(ns termshift.Namespace, found, want termshift.Owner, userOnly bool) error {
+	return &tenancy.NotOursError{Namespace: ns, Server: c.Server(), Found: found, Want: want, UserOnly: userOnly}
+}
+
+// Carve creates the schema (utf8mb4, utf8mb4_unicode_ci) with owner's
+// marker, then its user with every privilege on that schema only. A schema
+// already marked for owner is kept: a missing user is created, an existing
+// one keeps its password and is granted again (tenancy.Exists when both were
+// there). A schema marked for another owner or not marked at all, or a user
+// without its schema, is refused with a *tenancy.NotOursError and nothing
+// is changed.
+func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret, owner termshift.Owner) (tenancy.Result, error) {
 	res := tenancy.Result{Namespace: ns, Isolation: tenancy.Enforced}
 	if err := validate(ns); err != nil {
 		return res, fmt.Errorf("carve: %w", err)
 	}
+	if err := tenancy.ValidateOwner(owner); err != nil {
+		return res, fmt.Errorf("carve %s: %w", ns, err)
+	}
 	if password == "" {
 		return res, fmt.Errorf("carve %s: empty password: %w", ns, termshift.ErrInvalid)
 	}
-	schemaOK, userOK, err := c.exists(ctx, ns)
+	// The user first: a carve makes the namespace before its user, so a
+	// user seen here has its namespace by the time that is looked up, and a
+	// concurrent carve of the same name is told apart from a user made by
+	// hand.
+	userOK, err := c.userExists(ctx, ns)
 	if err != nil {
 		return res, err
 	}
-	if schemaOK && userOK {
-		res.Outcome = tenancy.Exists
-		// Re-granting is harmless and repairs a grant revoked by hand.
-		if _, err := c.db.ExecContext(ctx, "GRANT ALL PRIVILEGES ON "+grantSchema(ns.Name)+".* TO "+account, ns.User, c.userHost); err != nil {
-			return res, fmt.Errorf("grant on %s to %s on %s: %w", termshift.Quote(ns.Name), termshift.Quote(ns.User), c.Server(), err)
+	found, schemaOK, err := c.owner(ctx, ns)
+	if err != nil {
+		return res, err
+	}
+	switch {
+	case schemaOK && found != owner:
+		return res, c.notOurs(ns, found, owner, false)
+	case !schemaOK && userOK:
+		return res, c.notOurs(ns, termshift.Owner{}, owner, true)
+	}
+	res.Outcome = tenancy.Exists
+	if !schemaOK {
+		res.Outcome = tenancy.Created
+		if err := c.createSchema(ctx, ns, owner); err != nil {
+			return res, err
 		}
-		return res, nil
 	}
-	res.Outcome = tenancy.Created
-	if _, err := c.db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS "+termshift.QuoteMySQL(ns.Name)+" CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"); err != nil {
-		return res, fmt.Errorf("create schema %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	if !userOK {
+		res.Outcome = tenancy.Created
+		// No IF NOT EXISTS: a user that appeared since the look-up is not
+		// ours to grant on our schema.
+		if _, err := c.db.ExecContext(ctx, "CREATE USER "+account+" IDENTIFIED BY ?", ns.User, c.userHost, password.Reveal()); err != nil {
+			return res, fmt.Errorf("create user %s on %s (schema %s is carved and marked for %s): %w",
+				termshift.Quote(ns.User), c.Server(), termshift.Quote(ns.Name), owner, redact(err, password))
+		}
 	}
-	if _, err := c.db.ExecContext(ctx, "CREATE USER IF NOT EXISTS "+account+" IDENTIFIED BY ?", ns.User, c.userHost, password.Reveal()); err != nil {
-		return res, fmt.Errorf("create user %s on %s: %w", termshift.Quote(ns.User), c.Server(), redact(err, password))
-	}
+	// Granting again is harmless and repairs a grant revoked by hand.
 	if _, err := c.db.ExecContext(ctx, "GRANT ALL PRIVILEGES ON "+grantSchema(ns.Name)+".* TO "+account, ns.User, c.userHost); err != nil {
 		return res, fmt.Errorf("grant on %s to %s on %s: %w", termshift.Quote(ns.Name), termshift.Quote(ns.User), c.Server(), err)
 	}
 	return res, nil
 }
 
-// Drop removes the user and the schema with all its tables. It reports
-// tenancy.Absent when neither was there.
-func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error) {
+// createSchema creates the schema with owner's marker. CREATE DATABASE
+// without IF NOT EXISTS is the claim: of two carvers racing for one name, one
+// creates it and the other reads the winner's marker.
+func (c *Carver) createSchema(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) error {
+	q := "CREATE DATABASE " + termshift.QuoteMySQL(ns.Name) + " CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+	args := []any{}
+	if c.marker == MarkerComment {
+		q += " COMMENT ?"
+		args = append(args, tenancy.FormatMarker(owner))
+	}
+	_, err := c.db.ExecContext(ctx, q, args...)
+	var me *driver.MySQLError
+	if errors.As(err, &me) && me.Number == erDBCreateExists {
+		found, _, rerr := c.owner(ctx, ns)
+		if rerr != nil {
+			return rerr
+		}
+		if found != owner {
+			return c.notOurs(ns, found, owner, false)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("create schema %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	}
+	if c.marker == MarkerComment {
+		return nil
+	}
+	if err := c.writeOwnerTable(ctx, ns, owner); err != nil {
+		// An unmarked schema would be refused as not ours by every later
+		// carve: take back the empty schema just made.
+		if _, derr := c.db.ExecContext(context.WithoutCancel(ctx), "DROP DATABASE "+termshift.QuoteMySQL(ns.Name)); derr != nil {
+			return fmt.Errorf("%w; and dropping the unmarked schema again failed, drop it by hand: %w", err, derr)
+		}
+		return fmt.Errorf("%w (the schema was dropped again: nothing is left)", err)
+	}
+	return nil
+}
+
+// writeOwnerTable records owner in OwnerTable. The release's user holds
+// every privilege on its schema, so it could alter this table; a marker that
+// no longer reads as its owner makes Carve and Drop refuse the schema, which
+// errs on the safe side.
+//
+// Untested here: the local server is MariaDB with schema comments, so the
+// tests exercise this path through Config.Marker = MarkerTable on MariaDB,
+// never on a MySQL server.
+func (c *Carver) writeOwnerTable(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) error {
+	table := termshift.QuoteMySQL(ns.Name) + "." + termshift.QuoteMySQL(OwnerTable)
+	if _, err := c.db.ExecContext(ctx, "CREATE TABLE "+table+
+		" (id TINYINT PRIMARY KEY, environment VARCHAR(40) NOT NULL, release_name VARCHAR(20) NOT NULL, carved_at DATETIME NOT NULL)"); err != nil {
+		return fmt.Errorf("create owner table in %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	}
+	if _, err := c.db.ExecContext(ctx, "INSERT INTO "+table+" (id, environment, release_name, carved_at) VALUES (1, ?, ?, UTC_TIMESTAMP())",
+		owner.Environment, owner.Release); err != nil {
+		return fmt.Errorf("write owner of %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	}
+	return nil
+}
+
+// Drop removes the user and the schema with all its tables, only when the
+// schema's marker names owner; another owner's or an unmarked schema is
+// refused with a *tenancy.NotOursError. tenancy.Absent when the schema is
+// not there; a user without its schema is left alone (a note says so).
+func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) (tenancy.Result, error) {
 	res := tenancy.Result{Namespace: ns, Isolation: tenancy.Enforced}
 	if err := validate(ns); err != nil {
 		return res, fmt.Errorf("drop: %w", err)
 	}
-	schemaOK, userOK, err := c.exists(ctx, ns)
+	if err := tenancy.ValidateOwner(owner); err != nil {
+		return res, fmt.Errorf("drop %s: %w", ns, err)
+	}
+	found, schemaOK, err := c.owner(ctx, ns)
 	if err != nil {
 		return res, err
 	}
-	res.Outcome = tenancy.Absent
-	if schemaOK || userOK {
-		res.Outcome = tenancy.Dropped
+	if !schemaOK {
+		res.Outcome = tenancy.Absent
+		userOK, err := c.userExists(ctx, ns)
+		if err != nil {
+			return res, err
+		}
+		if userOK {
+			res.Notes = append(res.Notes, tenancy.UserOnlyNote(ns.User))
+		}
+		return res, nil
 	}
+	if found != owner {
+		return res, c.notOurs(ns, found, owner, false)
+	}
+	res.Outcome = tenancy.Dropped
+	// The user first: a schema left by a crash between the two still
+	// carries its marker, a user without its schema would not be ours.
 	if _, err := c.db.ExecContext(ctx, "DROP USER IF EXISTS "+account, ns.User, c.userHost); err != nil {
 		return res, fmt.Errorf("drop user %s on %s: %w", termshift.Quote(ns.User), c.Server(), err)
 	}
@@ -158,25 +295,68 @@ func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Resu
 	return res, nil
 }
 
+// Owner reads the schema's owner marker: exists is false when there is no
+// such schema; a zero owner with exists true means the schema has no marker.
+func (c *Carver) Owner(ctx context.Context, ns termshift.Namespace) (termshift.Owner, bool, error) {
+	if err := validate(ns); err != nil {
+		return termshift.Owner{}, false, fmt.Errorf("owner: %w", err)
+	}
+	return c.owner(ctx, ns)
+}
+
+// owner reads the comment where the server has them, then the marker table:
+// a server's marker place may change (a MySQL server migrated to MariaDB).
+func (c *Carver) owner(ctx context.Context, ns termshift.Namespace) (termshift.Owner, bool, error) {
+	var n int
+	if err := c.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", ns.Name).Scan(&n); err != nil {
+		return termshift.Owner{}, false, fmt.Errorf("look up schema %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	}
+	if n == 0 {
+		return termshift.Owner{}, false, nil
+	}
+	if c.comments {
+		var comment string
+		if err := c.db.QueryRowContext(ctx, "SELECT SCHEMA_COMMENT FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", ns.Name).Scan(&comment); err != nil {
+			return termshift.Owner{}, true, fmt.Errorf("read owner of schema %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+		}
+		if o, ok := tenancy.ParseMarker(comment); ok {
+			return o, true, nil
+		}
+	}
+	var o termshift.Owner
+	err := c.db.QueryRowContext(ctx, "SELECT environment, release_name FROM "+termshift.QuoteMySQL(ns.Name)+"."+termshift.QuoteMySQL(OwnerTable)+" WHERE id = 1").
+		Scan(&o.Environment, &o.Release)
+	var me *driver.MySQLError
+	switch {
+	case errors.Is(err, sql.ErrNoRows), errors.As(err, &me) && me.Number == erNoSuchTable:
+		return termshift.Owner{}, true, nil
+	case err != nil:
+		return termshift.Owner{}, true, fmt.Errorf("read owner table of schema %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	case o.Validate() != nil:
+		// Whatever this row is, it does not name an owner.
+		return termshift.Owner{}, true, nil
+	}
+	return o, true, nil
+}
+
 // Exists reports whether both the schema and its user exist.
 func (c *Carver) Exists(ctx context.Context, ns termshift.Namespace) (bool, error) {
 	if err := validate(ns); err != nil {
 		return false, fmt.Errorf("exists: %w", err)
 	}
-	schemaOK, userOK, err := c.exists(ctx, ns)
-	return schemaOK && userOK, err
+	_, schemaOK, err := c.owner(ctx, ns)
+	if err != nil || !schemaOK {
+		return false, err
+	}
+	return c.userExists(ctx, ns)
 }
 
-func (c *Carver) exists(ctx context.Context, ns termshift.Namespace) (schema, user bool, err error) {
+func (c *Carver) userExists(ctx context.Context, ns termshift.Namespace) (bool, error) {
 	var n int
-	if err := c.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", ns.Name).Scan(&n); err != nil {
-		return false, false, fmt.Errorf("look up schema %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
-	}
-	schema = n > 0
 	if err := c.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM mysql.user WHERE User = ? AND Host = ?", ns.User, c.userHost).Scan(&n); err != nil {
-		return false, false, fmt.Errorf("look up user %s on %s: %w", termshift.Quote(ns.User), c.Server(), err)
+		return false, fmt.Errorf("look up user %s on %s: %w", termshift.Quote(ns.User), c.Server(), err)
 	}
-	return schema, n > 0, nil
+	return n > 0, nil
 }
 
 // List returns every schema on the server except the server's own.
@@ -200,63 +380,6 @@ func (c *Carver) List(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("list schemas on %s: %w", c.Server(), err)
 	}
 	return out, nil
-}
-
-// Probe logs in with cred, selects the target schema, lists its tables and
-// creates and drops a table in it. A refusal wraps tenancy.ErrAccessDenied.
-func (c *Carver) Probe(ctx context.Context, cred termshift.Credential, target termshift.Namespace) error {
-	if err := validate(target); err != nil {
-		return fmt.Errorf("probe: %w", err)
-	}
-	cfg := c.cfg.Clone()
-	cfg.User = cred.User
-	cfg.Passwd = cred.Password.Reveal()
-	cfg.DBName = target.Name
-	conn, err := driver.NewConnector(cfg)
-	if err != nil {
-		return fmt.Errorf("probe %s on %s: %w", target, c.Server(), err)
-	}
-	db := sql.OpenDB(conn)
-	defer db.Close()
-	what := fmt.Sprintf("probe %s on %s as %s", target, c.Server(), termshift.Quote(cred.User))
-	if err := db.PingContext(ctx); err != nil {
-		return probeError(what+": connect", err, cred.Password)
-	}
-	var tables int
-	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", target.Name).Scan(&tables); err != nil {
-		return probeError(what+": list tables", err, cred.Password)
-	}
-	table, err := probeTable()
-	if err != nil {
-		return err
-	}
-	if _, err := db.ExecContext(ctx, "CREATE TABLE "+termshift.QuoteMySQL(table)+" (id INT PRIMARY KEY)"); err != nil {
-		return probeError(what+": create table", err, cred.Password)
-	}
-	if _, err := db.ExecContext(ctx, "DROP TABLE "+termshift.QuoteMySQL(table)); err != nil {
-		return probeError(what+": drop table "+table, err, cred.Password)
-	}
-	return nil
-}
-
-func probeTable() (string, error) {
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("probe table name: %w", err)
-	}
-	return "termshift_probe_" + hex.EncodeToString(b), nil
-}
-
-func probeError(what string, err error, password termshift.Secret) error {
-	err = redact(err, password)
-	var me *driver.MySQLError
-	if errors.As(err, &me) {
-		switch me.Number {
-		case erDBAccessDenied, erAccessDenied, erTableAccessDenied, erSpecificAccess, erAccessNoPassword:
-			return fmt.Errorf("%s: %w: %w", what, tenancy.ErrAccessDenied, err)
-		}
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }
 
 // redact keeps a password out of a server's message, which may quote the

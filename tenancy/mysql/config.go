@@ -16,7 +16,23 @@ type Config struct {
 	// UserHost is the host part of every release user ('user'@'host');
 	// default "%".
 	UserHost string
+	// Marker says where Carve records a schema's owner: MarkerAuto (the
+	// default) picks MarkerComment on a server with schema comments
+	// (MariaDB 10.5+) and MarkerTable elsewhere (MySQL).
+	Marker string
 }
+
+// Where the owner marker of a schema lives.
+const (
+	// MarkerAuto: a schema comment where the server has them, else a table.
+	MarkerAuto = ""
+	// MarkerComment: the schema's comment, "termshift owner=qa/next",
+	// readable from information_schema.SCHEMATA.SCHEMA_COMMENT (MariaDB).
+	MarkerComment = "comment"
+	// MarkerTable: a one-row table named OwnerTable inside the schema, for
+	// servers without schema comments (MySQL).
+	MarkerTable = "table"
+)
 
 // DefaultUserHost is the host part of release users when Config.UserHost is empty.
 const DefaultUserHost = "%"
@@ -39,6 +55,11 @@ func (c Config) userHost() (string, error) {
 func (c Config) validate() error {
 	if c.DSN == "" {
 		return fmt.Errorf("mysql config: empty DSN: %w", termshift.ErrInvalid)
+	}
+	switch c.Marker {
+	case MarkerAuto, MarkerComment, MarkerTable:
+	default:
+		return fmt.Errorf("mysql config: marker %s (want %q, %q or empty): %w", termshift.Quote(c.Marker), MarkerComment, MarkerTable, termshift.ErrInvalid)
 	}
 	_, err := c.userHost()
 	return err

@@ -1,20 +1,17 @@
 // Package rabbitmq carves a release's virtual hosts on a shared RabbitMQ
 // broker: one vhost per logical vhost, each with its own user (no tags, so no
-// management access) that may configure, write and read in that vhost only.
+// management access) that may configure, write and read in that vhost only,
+// and an owner marker in the vhost's description and tags.
 package rabbitmq
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"time"
+	"strings"
 
 	rabbithole "github.com/michaelklishin/rabbit-hole/v2"
-	amqp "github.com/rabbitmq/amqp091-go"
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/tenancy"
 )
@@ -23,15 +20,13 @@ import (
 type Carver struct {
 	mgmt     *rabbithole.Client
 	mgmtUser string
-	amqpURL  string // scheme://host:port/, no credentials
-	hostPort string
-	timeout  time.Duration
+	prober   *Prober
 }
 
 // New connects to the management API with the administrator's credential and
 // checks that it is accepted.
 func New(ctx context.Context, cfg Config) (*Carver, error) {
-	amqpURL, hostPort, err := cfg.amqpAddr()
+	prober, err := NewProber(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +39,7 @@ func New(ctx context.Context, cfg Config) (*Carver, error) {
 		return nil, fmt.Errorf("rabbitmq management %s: %w", mgmtHost, err)
 	}
 	mgmt.SetTimeout(cfg.timeout())
-	c := &Carver{mgmt: mgmt, mgmtUser: cfg.ManagementUser, amqpURL: amqpURL, hostPort: hostPort, timeout: cfg.timeout()}
+	c := &Carver{mgmt: mgmt, mgmtUser: cfg.ManagementUser, prober: prober}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -55,13 +50,15 @@ func New(ctx context.Context, cfg Config) (*Carver, error) {
 }
 
 // Server names the broker for messages: "rabbitmq 127.0.0.1:5672".
-func (c *Carver) Server() string { return "rabbitmq " + c.hostPort }
+func (c *Carver) Server() string { return c.prober.Server() }
 
 // Close implements the carver method set; the management client holds no
 // connection of its own.
 func (c *Carver) Close() error { return nil }
 
-func (c *Carver) validate(ns termshift.Namespace) error {
+// validate refuses a namespace no carver or prober may touch: the default
+// vhost, or an administrator (mgmtUser, guest) as a release's user.
+func validate(ns termshift.Namespace, mgmtUser string) error {
 	if ns.Service != termshift.RabbitMQ {
 		return fmt.Errorf("namespace %s is not a rabbitmq namespace: %w", ns, termshift.ErrInvalid)
 	}
@@ -74,45 +71,77 @@ func (c *Carver) validate(ns termshift.Namespace) error {
 	if err := termshift.ValidateVhost(ns.User); err != nil {
 		return &termshift.NameError{What: "RabbitMQ user", Name: ns.User, Rule: "must be 1-255 bytes of printable ASCII without spaces"}
 	}
-	if ns.User == c.mgmtUser || ns.User == "guest" {
+	if (mgmtUser != "" && ns.User == mgmtUser) || ns.User == "guest" {
 		return &termshift.NameError{What: "RabbitMQ user", Name: ns.User, Rule: "is an administrator, never a release's user"}
 	}
 	return nil
 }
+
+func (c *Carver) validate(ns termshift.Namespace) error { return validate(ns, c.mgmtUser) }
 
 func isNotFound(err error) bool {
 	var er rabbithole.ErrorResponse
 	return errors.As(err, &er) && er.StatusCode == http.StatusNotFound
 }
 
-// Carve creates the vhost and its user with every permission in that vhost
-// only, then proves the credential by opening an AMQP connection to the
-// vhost. When both already exist it changes nothing (the user keeps its
-// password) and reports tenancy.Exists.
-func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error) {
+// ownerTagPrefix starts the vhost tag that repeats the owner marker, so
+// that `rabbitmqctl list_vhosts name tags` shows it too.
+const ownerTagPrefix = "termshift:"
+
+func vhostSettings(owner termshift.Owner) rabbithole.VhostSettings {
+	return rabbithole.VhostSettings{Description: tenancy.FormatMarker(owner), Tags: rabbithole.VhostTags{ownerTagPrefix + owner.String()}}
+}
+
+func (c *Carver) notOurs(ns termshift.Namespace, found, want termshift.Owner, userOnly bool) error {
+	return &tenancy.NotOursError{Namespace: ns, Server: c.Server(), Found: found, Want: want, UserOnly: userOnly}
+}
+
+// Carve creates the vhost with owner's marker (its description
+// "termshift owner=qa/next" and tag "termshift:qa/next"), then its user
+// with every permission in that vhost only, and proves the new credential
+// with the Prober. A vhost already marked for owner is kept: a missing user
+// is created, an existing one keeps its password and gets its permissions
+// again (tenancy.Exists when both were there). A vhost marked for another
+// owner or not marked at all, or a user without its vhost, is refused with a
+// *tenancy.NotOursError and nothing is changed.
+func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret, owner termshift.Owner) (tenancy.Result, error) {
 	res := tenancy.Result{Namespace: ns, Isolation: tenancy.Enforced}
 	if err := c.validate(ns); err != nil {
 		return res, fmt.Errorf("carve: %w", err)
 	}
+	if err := tenancy.ValidateOwner(owner); err != nil {
+		return res, fmt.Errorf("carve %s: %w", ns, err)
+	}
 	if password == "" {
 		return res, fmt.Errorf("carve %s: empty password: %w", ns, termshift.ErrInvalid)
 	}
-	vhostOK, userOK, err := c.exists(ctx, ns)
+	// The user first: a carve makes the namespace before its user, so a
+	// user seen here has its namespace by the time that is looked up, and a
+	// concurrent carve of the same name is told apart from a user made by
+	// hand.
+	userOK, err := c.userExists(ctx, ns)
 	if err != nil {
 		return res, err
 	}
-	res.Outcome = tenancy.Created
-	if vhostOK && userOK {
-		res.Outcome = tenancy.Exists
+	found, vhostOK, err := c.owner(ctx, ns)
+	if err != nil {
+		return res, err
 	}
+	switch {
+	case vhostOK && found != owner:
+		return res, c.notOurs(ns, found, owner, false)
+	case !vhostOK && userOK:
+		return res, c.notOurs(ns, termshift.Owner{}, owner, true)
+	}
+	res.Outcome = tenancy.Exists
 	if !vhostOK {
-		if err := c.do(ctx, "create vhost "+termshift.Quote(ns.Name), func() (*http.Response, error) {
-			return c.mgmt.PutVhost(ns.Name, rabbithole.VhostSettings{Description: "termshift release " + ns.Release + " " + ns.Logical})
-		}); err != nil {
+		res.Outcome = tenancy.Created
+		if err := c.createVhost(ctx, ns, owner); err != nil {
 			return res, err
 		}
 	}
 	if !userOK {
+		res.Outcome = tenancy.Created
 		if err := c.do(ctx, "create user "+termshift.Quote(ns.User), func() (*http.Response, error) {
 			return c.mgmt.PutUser(ns.User, rabbithole.UserSettings{Name: ns.User, Tags: rabbithole.UserTags{}, Password: password.Reveal()})
 		}); err != nil {
@@ -127,11 +156,35 @@ func (c *Carver) Carve(ctx context.Context, ns termshift.Namespace, password ter
 		return res, err
 	}
 	if res.Outcome == tenancy.Created {
-		if err := c.Probe(ctx, termshift.Credential{User: ns.User, Password: password}, ns); err != nil {
+		if err := c.prober.Probe(ctx, termshift.Credential{User: ns.User, Password: password}, ns); err != nil {
 			return res, fmt.Errorf("carve %s: the new credential does not work: %w", ns, err)
 		}
 	}
 	return res, nil
+}
+
+// createVhost creates the vhost with owner's marker. The management API
+// has no create-only request: PUT answers 201 when it created the vhost and
+// 204 when one was there, whose description and tags it has then replaced.
+// A 204 means another carver created the vhost between the look-up and the
+// PUT: the marker it holds now is ours but the vhost is not, so it is
+// cleared (whoever made the vhost must look at it) and Carve refuses.
+func (c *Carver) createVhost(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) error {
+	status, err := c.doStatus(ctx, "create vhost "+termshift.Quote(ns.Name), func() (*http.Response, error) {
+		return c.mgmt.PutVhost(ns.Name, vhostSettings(owner))
+	})
+	if err != nil || status != http.StatusNoContent {
+		return err
+	}
+	err = c.do(context.WithoutCancel(ctx), "clear the marker of vhost "+termshift.Quote(ns.Name), func() (*http.Response, error) {
+		return c.mgmt.PutVhost(ns.Name, rabbithole.VhostSettings{})
+	})
+	if err != nil {
+		return fmt.Errorf("vhost %s on %s was created by someone else while this carve created it, and its owner marker now names %s, which is wrong; clearing it failed, fix its description by hand: %w",
+			termshift.Quote(ns.Name), c.Server(), owner, err)
+	}
+	return fmt.Errorf("vhost %s on %s was created by someone else while this carve created it: it is not ours; its description and tags were cleared, check who owns it: %w",
+		termshift.Quote(ns.Name), c.Server(), termshift.ErrRefused)
 }
 
 // do runs one management request, which the client cannot cancel, after
@@ -142,7 +195,7 @@ func (c *Carver) do(ctx context.Context, what string, req func() (*http.Response
 }
 
 // doStatus is do that also returns the HTTP status: rabbit-hole reports a
-// DELETE answered 404 as success.
+// DELETE answered 404 as success, and a PUT's 201 and 204 alike.
 func (c *Carver) doStatus(ctx context.Context, what string, req func() (*http.Response, error)) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("%s on %s: %w", what, c.Server(), err)
@@ -161,13 +214,38 @@ func (c *Carver) doStatus(ctx context.Context, what string, req func() (*http.Re
 	return status, nil
 }
 
-// Drop deletes the user and the vhost with everything in it. It reports
-// tenancy.Absent when neither was there.
-func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error) {
+// Drop deletes the user and the vhost with everything in it, only when the
+// vhost's marker names owner; another owner's or an unmarked vhost is
+// refused with a *tenancy.NotOursError. tenancy.Absent when the vhost is not
+// there; a user without its vhost is left alone (a note says so).
+func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) (tenancy.Result, error) {
 	res := tenancy.Result{Namespace: ns, Isolation: tenancy.Enforced, Outcome: tenancy.Absent}
 	if err := c.validate(ns); err != nil {
 		return res, fmt.Errorf("drop: %w", err)
 	}
+	if err := tenancy.ValidateOwner(owner); err != nil {
+		return res, fmt.Errorf("drop %s: %w", ns, err)
+	}
+	found, vhostOK, err := c.owner(ctx, ns)
+	if err != nil {
+		return res, err
+	}
+	if !vhostOK {
+		userOK, err := c.userExists(ctx, ns)
+		if err != nil {
+			return res, err
+		}
+		if userOK {
+			res.Notes = append(res.Notes, tenancy.UserOnlyNote(ns.User))
+		}
+		return res, nil
+	}
+	if found != owner {
+		return res, c.notOurs(ns, found, owner, false)
+	}
+	res.Outcome = tenancy.Dropped
+	// The user first: a vhost left by a crash between the two still carries
+	// its marker, a user without its vhost would not be ours.
 	for _, step := range []struct {
 		what string
 		req  func() (*http.Response, error)
@@ -175,16 +253,45 @@ func (c *Carver) Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Resu
 		{"delete user " + termshift.Quote(ns.User), func() (*http.Response, error) { return c.mgmt.DeleteUser(ns.User) }},
 		{"delete vhost " + termshift.Quote(ns.Name), func() (*http.Response, error) { return c.mgmt.DeleteVhost(ns.Name) }},
 	} {
-		status, err := c.doStatus(ctx, step.what, step.req)
-		switch {
-		case isNotFound(err) || status == http.StatusNotFound:
-		case err != nil:
+		if _, err := c.doStatus(ctx, step.what, step.req); err != nil && !isNotFound(err) {
 			return res, err
-		default:
-			res.Outcome = tenancy.Dropped
 		}
 	}
 	return res, nil
+}
+
+// Owner reads the vhost's owner marker from its description, else from its
+// tags: exists is false when there is no such vhost; a zero owner with
+// exists true means the vhost has no marker.
+func (c *Carver) Owner(ctx context.Context, ns termshift.Namespace) (termshift.Owner, bool, error) {
+	if err := c.validate(ns); err != nil {
+		return termshift.Owner{}, false, fmt.Errorf("owner: %w", err)
+	}
+	return c.owner(ctx, ns)
+}
+
+func (c *Carver) owner(ctx context.Context, ns termshift.Namespace) (termshift.Owner, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return termshift.Owner{}, false, err
+	}
+	v, err := c.mgmt.GetVhost(ns.Name)
+	switch {
+	case isNotFound(err):
+		return termshift.Owner{}, false, nil
+	case err != nil:
+		return termshift.Owner{}, false, fmt.Errorf("look up vhost %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+	}
+	if o, ok := tenancy.ParseMarker(v.Description); ok {
+		return o, true, nil
+	}
+	for _, tag := range v.Tags {
+		if rest, ok := strings.CutPrefix(tag, ownerTagPrefix); ok {
+			if o, err := termshift.ParseOwner(rest); err == nil {
+				return o, true, nil
+			}
+		}
+	}
+	return termshift.Owner{}, true, nil
 }
 
 // Exists reports whether both the vhost and its user exist.
@@ -192,29 +299,25 @@ func (c *Carver) Exists(ctx context.Context, ns termshift.Namespace) (bool, erro
 	if err := c.validate(ns); err != nil {
 		return false, fmt.Errorf("exists: %w", err)
 	}
-	vhostOK, userOK, err := c.exists(ctx, ns)
-	return vhostOK && userOK, err
+	_, vhostOK, err := c.owner(ctx, ns)
+	if err != nil || !vhostOK {
+		return false, err
+	}
+	return c.userExists(ctx, ns)
 }
 
-func (c *Carver) exists(ctx context.Context, ns termshift.Namespace) (vhost, user bool, err error) {
+func (c *Carver) userExists(ctx context.Context, ns termshift.Namespace) (bool, error) {
 	if err := ctx.Err(); err != nil {
-		return false, false, err
+		return false, err
 	}
-	_, err = c.mgmt.GetVhost(ns.Name)
+	_, err := c.mgmt.GetUser(ns.User)
 	switch {
 	case err == nil:
-		vhost = true
-	case !isNotFound(err):
-		return false, false, fmt.Errorf("look up vhost %s on %s: %w", termshift.Quote(ns.Name), c.Server(), err)
+		return true, nil
+	case isNotFound(err):
+		return false, nil
 	}
-	_, err = c.mgmt.GetUser(ns.User)
-	switch {
-	case err == nil:
-		user = true
-	case !isNotFound(err):
-		return false, false, fmt.Errorf("look up user %s on %s: %w", termshift.Quote(ns.User), c.Server(), err)
-	}
-	return vhost, user, nil
+	return false, fmt.Errorf("look up user %s on %s: %w", termshift.Quote(ns.User), c.Server(), err)
 }
 
 // List returns every vhost on the broker, the default "/" included.
@@ -231,75 +334,4 @@ func (c *Carver) List(ctx context.Context) ([]string, error) {
 		out = append(out, v.Name)
 	}
 	return out, nil
-}
-
-// Probe opens an AMQP connection to the target vhost with cred, opens a
-// channel, and declares and deletes an exclusive queue. A refusal wraps
-// tenancy.ErrAccessDenied.
-func (c *Carver) Probe(ctx context.Context, cred termshift.Credential, target termshift.Namespace) error {
-	if err := c.validate(target); err != nil {
-		return fmt.Errorf("probe: %w", err)
-	}
-	what := fmt.Sprintf("probe %s on %s as %s", target, c.Server(), termshift.Quote(cred.User))
-	conn, err := c.dial(ctx, cred, target.Name)
-	if err != nil {
-		return probeError(what+": connect", err)
-	}
-	defer conn.Close()
-	ch, err := conn.Channel()
-	if err != nil {
-		return probeError(what+": open channel", err)
-	}
-	defer ch.Close()
-	b := make([]byte, 6)
-	if _, err := rand.Read(b); err != nil {
-		return fmt.Errorf("%s: queue name: %w", what, err)
-	}
-	q, err := ch.QueueDeclare("termshift.probe."+hex.EncodeToString(b), false, true, true, false, nil)
-	if err != nil {
-		return probeError(what+": declare queue", err)
-	}
-	if _, err := ch.QueueDelete(q.Name, false, false, false); err != nil {
-		return probeError(what+": delete queue "+q.Name, err)
-	}
-	return nil
-}
-
-// dial logs in to vhost with cred. The vhost and the credential travel in
-// the AMQP handshake, not in the URL, so no name needs URL escaping and no
-// password sits in a string that an error could quote.
-func (c *Carver) dial(ctx context.Context, cred termshift.Credential, vhost string) (*amqp.Connection, error) {
-	return amqp.DialConfig(c.amqpURL, amqp.Config{
-		Vhost: vhost,
-		SASL:  []amqp.Authentication{&amqp.PlainAuth{Username: cred.User, Password: cred.Password.Reveal()}},
-		Dial: func(network, addr string) (net.Conn, error) {
-			d := net.Dialer{Timeout: c.timeout}
-			conn, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			// Handshake deadline; amqp091 clears it once the connection is open.
-			deadline := time.Now().Add(c.timeout)
-			if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-				deadline = d
-			}
-			if err := conn.SetDeadline(deadline); err != nil {
-				conn.Close()
-				return nil, err
-			}
-			return conn, nil
-		},
-		Properties: amqp.Table{"connection_name": "termshift probe"},
-	})
-}
-
-func probeError(what string, err error) error {
-	var ae *amqp.Error
-	if errors.As(err, &ae) {
-		switch ae.Code {
-		case amqp.AccessRefused, amqp.NotAllowed:
-			return fmt.Errorf("%s: %w: %w", what, tenancy.ErrAccessDenied, err)
-		}
-	}
-	return fmt.Errorf("%s: %w", what, err)
 }

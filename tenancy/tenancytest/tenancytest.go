@@ -1,7 +1,9 @@
 // Package tenancytest is the conformance suite every tenancy carver passes
 // against a real server: carve, carve again (nothing changes, the credential
 // still works), the credential works in its own namespace and is refused in a
-// sibling release's, drop, drop again.
+// sibling release's, another owner's carve and drop are refused with nothing
+// changed, an unmarked namespace is nobody's to carve or drop, drop, drop
+// again.
 package tenancytest
 
 import (
@@ -18,15 +20,20 @@ import (
 	"github.com/termshift/termshift/tenancy"
 )
 
-// Carver is the method set every tenancy service provides.
+// Carver is the method set every tenancy service's Carver provides.
 type Carver interface {
 	Server() string
-	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret) (tenancy.Result, error)
-	Drop(ctx context.Context, ns termshift.Namespace) (tenancy.Result, error)
+	Carve(ctx context.Context, ns termshift.Namespace, password termshift.Secret, owner termshift.Owner) (tenancy.Result, error)
+	Drop(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) (tenancy.Result, error)
+	Owner(ctx context.Context, ns termshift.Namespace) (termshift.Owner, bool, error)
 	Exists(ctx context.Context, ns termshift.Namespace) (bool, error)
 	List(ctx context.Context) ([]string, error)
-	Probe(ctx context.Context, cred termshift.Credential, target termshift.Namespace) error
 	Close() error
+}
+
+// Prober is the method set every tenancy service's Prober provides.
+type Prober interface {
+	Probe(ctx context.Context, cred termshift.Credential, target termshift.Namespace) error
 }
 
 // Options tunes the suite to what a service can promise.
@@ -43,6 +50,16 @@ type Options struct {
 	// isolation the service's own way (memcached: a key set in one cluster is
 	// absent from the other).
 	CheckIsolation func(t *testing.T, own, sibling tenancy.Result)
+	// Unmarked makes ns on the server by hand, without an owner marker, the
+	// way an operator or another tool would (raw SQL, the driver, the
+	// management API), and removes it in t.Cleanup. The suite checks that
+	// Carve and Drop refuse it and change nothing.
+	Unmarked func(t *testing.T, ns termshift.Namespace)
+	// UserOnly, for services with users, makes ns's user by hand without
+	// its namespace, removes it in t.Cleanup, and returns a function that
+	// reports whether the user is still there. The suite checks that Carve
+	// refuses it and Drop leaves it alone.
+	UserOnly func(t *testing.T, ns termshift.Namespace) (stillThere func() bool)
 }
 
 // Release returns a unique release name valid by termshift.ValidateRelease:
@@ -65,6 +82,17 @@ func Release(t testing.TB) string {
 	return name
 }
 
+// Environment returns a unique environment name valid by
+// termshift.ValidateEnvironment: "env-" and 8 random lowercase letters.
+func Environment(t testing.TB) string {
+	t.Helper()
+	name := "env-" + Release(t)[1:]
+	if err := termshift.ValidateEnvironment(name); err != nil {
+		t.Fatalf("random environment name: %v", err)
+	}
+	return name
+}
+
 // Derive returns the namespace of logical for release with the default
 // naming pattern, failing the test if the name is refused.
 func Derive(t testing.TB, svc termshift.Service, logical, release string) termshift.Namespace {
@@ -77,10 +105,13 @@ func Derive(t testing.TB, svc termshift.Service, logical, release string) termsh
 }
 
 // Run carves two sibling releases on c and checks every promise of the
-// method set. newCarver is called once; the carver is closed at the end. ns
-// gives the namespace of a release (called once per release, in order).
-// Everything carved is dropped in t.Cleanup, whatever happens.
-func Run(t *testing.T, newCarver func(t *testing.T) Carver, ns func(t *testing.T, release string) termshift.Namespace, opts Options) {
+// method set, probing credentials with the prober newProber returns.
+// newCarver and newProber are called once; the carver is closed at the end.
+// ns gives the namespace of a release (called once per release, in order:
+// the two siblings, then, when opts.Unmarked or opts.UserOnly is set, one
+// more for each). Everything carved is dropped in t.Cleanup, whatever
+// happens.
+func Run(t *testing.T, newCarver func(t *testing.T) Carver, newProber func(t *testing.T) Prober, ns func(t *testing.T, release string) termshift.Namespace, opts Options) {
 	t.Helper()
 	ctx := t.Context()
 	c := newCarver(t)
@@ -89,14 +120,23 @@ func Run(t *testing.T, newCarver func(t *testing.T) Carver, ns func(t *testing.T
 			t.Errorf("close %s: %v", c.Server(), err)
 		}
 	})
+	p := newProber(t)
 
 	nsA := ns(t, Release(t))
 	nsB := ns(t, Release(t))
-	for _, n := range []termshift.Namespace{nsA, nsB} {
+	env := Environment(t)
+	ownerA := termshift.Owner{Environment: env, Release: nsA.Release}
+	ownerB := termshift.Owner{Environment: env, Release: nsB.Release}
+	// Another environment on the same servers, with the same release name.
+	stranger := termshift.Owner{Environment: Environment(t), Release: nsA.Release}
+	for _, n := range []struct {
+		ns    termshift.Namespace
+		owner termshift.Owner
+	}{{nsA, ownerA}, {nsB, ownerB}} {
 		t.Cleanup(func() {
 			// t.Context is done by now.
-			if _, err := c.Drop(context.Background(), n); err != nil {
-				t.Errorf("cleanup: drop %s on %s: %v", n, c.Server(), err)
+			if _, err := c.Drop(context.Background(), n.ns, n.owner); err != nil {
+				t.Errorf("cleanup: drop %s on %s: %v", n.ns, c.Server(), err)
 			}
 		})
 	}
@@ -112,10 +152,22 @@ func Run(t *testing.T, newCarver func(t *testing.T) Carver, ns func(t *testing.T
 	}{
 		{"absent before carve", func(t *testing.T) {
 			requireExists(ctx, t, c, nsA, false)
+			requireOwner(ctx, t, c, nsA, termshift.Owner{}, false)
+		}},
+		{"invalid owner refused", func(t *testing.T) {
+			for _, bad := range []termshift.Owner{{}, {Environment: "QA", Release: nsA.Release}, {Environment: env, Release: "Next"}} {
+				if _, err := c.Carve(ctx, nsA, pwA, bad); !errors.Is(err, termshift.ErrInvalid) {
+					t.Errorf("carve %s for owner %q: got %v, want an error wrapping %v", nsA, bad, err, termshift.ErrInvalid)
+				}
+				if _, err := c.Drop(ctx, nsA, bad); !errors.Is(err, termshift.ErrInvalid) {
+					t.Errorf("drop %s for owner %q: got %v, want an error wrapping %v", nsA, bad, err, termshift.ErrInvalid)
+				}
+			}
+			requireExists(ctx, t, c, nsA, false)
 		}},
 		{"carve", func(t *testing.T) {
 			var err error
-			resA, err = c.Carve(ctx, nsA, pwA)
+			resA, err = c.Carve(ctx, nsA, pwA, ownerA)
 			if err != nil {
 				t.Fatalf("carve %s on %s: %v", nsA, c.Server(), err)
 			}
@@ -132,14 +184,17 @@ func Run(t *testing.T, newCarver func(t *testing.T) Carver, ns func(t *testing.T
 			requireExists(ctx, t, c, nsA, true)
 			requireListed(ctx, t, c, nsA.Name, true)
 		}},
+		{"owner reads back", func(t *testing.T) {
+			requireOwner(ctx, t, c, nsA, ownerA, true)
+		}},
 		{"own credential works", func(t *testing.T) {
-			if err := c.Probe(ctx, credA, nsA); err != nil {
+			if err := p.Probe(ctx, credA, nsA); err != nil {
 				t.Fatalf("probe %s with its own credential: %v", nsA, err)
 			}
 		}},
 		{"carve again changes nothing", func(t *testing.T) {
 			pwOther := newPassword(t)
-			res, err := c.Carve(ctx, nsA, pwOther)
+			res, err := c.Carve(ctx, nsA, pwOther, ownerA)
 			if err != nil {
 				t.Fatalf("carve %s again: %v", nsA, err)
 			}
@@ -152,11 +207,11 @@ func Run(t *testing.T, newCarver func(t *testing.T) Carver, ns func(t *testing.T
 			if diff := cmp.Diff(res.Endpoints, resA.Endpoints); diff != "" {
 				t.Errorf("carve again: endpoints changed (-got +want):\n%s", diff)
 			}
-			if err := c.Probe(ctx, credA, nsA); err != nil {
+			if err := p.Probe(ctx, credA, nsA); err != nil {
 				t.Errorf("probe %s with the first password after carving again: %v", nsA, err)
 			}
 			if opts.ChecksPasswords {
-				err := c.Probe(ctx, termshift.Credential{User: nsA.User, Password: pwOther}, nsA)
+				err := p.Probe(ctx, termshift.Credential{User: nsA.User, Password: pwOther}, nsA)
 				if !errors.Is(err, tenancy.ErrAccessDenied) {
 					t.Errorf("probe %s with the second carve's password: got %v, want access denied (the password must not change)", nsA, err)
 				}
@@ -166,32 +221,62 @@ func Run(t *testing.T, newCarver func(t *testing.T) Carver, ns func(t *testing.T
 			if !opts.ChecksPasswords {
 				t.Skipf("%s has no passwords to check", c.Server())
 			}
-			err := c.Probe(ctx, termshift.Credential{User: nsA.User, Password: "wrong" + pwA}, nsA)
+			err := p.Probe(ctx, termshift.Credential{User: nsA.User, Password: "wrong" + pwA}, nsA)
 			if !errors.Is(err, tenancy.ErrAccessDenied) {
 				t.Errorf("probe with a wrong password: got %v, want access denied", err)
 			}
 		}},
+		{"another owner's carve refused", func(t *testing.T) {
+			for _, other := range []termshift.Owner{stranger, ownerB} {
+				pwOther := newPassword(t)
+				_, err := c.Carve(ctx, nsA, pwOther, other)
+				requireNotOurs(t, err, nsA, ownerA)
+				requireOwner(ctx, t, c, nsA, ownerA, true)
+				if err := p.Probe(ctx, credA, nsA); err != nil {
+					t.Errorf("probe %s with its owner's credential after %s's carve: %v", nsA, other, err)
+				}
+				// One password check is enough: a refused login is slow on
+				// some servers (RabbitMQ answers after seconds).
+				if opts.ChecksPasswords && other == stranger {
+					err := p.Probe(ctx, termshift.Credential{User: nsA.User, Password: pwOther}, nsA)
+					if !errors.Is(err, tenancy.ErrAccessDenied) {
+						t.Errorf("probe %s with %s's password: got %v, want access denied (nothing may change)", nsA, other, err)
+					}
+				}
+			}
+		}},
+		{"another owner's drop refused", func(t *testing.T) {
+			for _, other := range []termshift.Owner{stranger, ownerB} {
+				_, err := c.Drop(ctx, nsA, other)
+				requireNotOurs(t, err, nsA, ownerA)
+				requireExists(ctx, t, c, nsA, true)
+				requireOwner(ctx, t, c, nsA, ownerA, true)
+				if err := p.Probe(ctx, credA, nsA); err != nil {
+					t.Errorf("probe %s after %s's drop: %v", nsA, other, err)
+				}
+			}
+		}},
 		{"sibling release", func(t *testing.T) {
 			var err error
-			resB, err = c.Carve(ctx, nsB, pwB)
+			resB, err = c.Carve(ctx, nsB, pwB, ownerB)
 			if err != nil {
 				t.Fatalf("carve %s on %s: %v", nsB, c.Server(), err)
 			}
 			if resB.Outcome != tenancy.Created {
 				t.Errorf("carve sibling: outcome %q, want %q", resB.Outcome, tenancy.Created)
 			}
-			if err := c.Probe(ctx, credB, nsB); err != nil {
+			if err := p.Probe(ctx, credB, nsB); err != nil {
 				t.Fatalf("probe %s with its own credential: %v", nsB, err)
 			}
 			switch opts.Isolation {
 			case tenancy.Enforced:
-				for _, p := range []struct {
+				for _, pr := range []struct {
 					cred   termshift.Credential
 					target termshift.Namespace
 				}{{credA, nsB}, {credB, nsA}} {
-					err := c.Probe(ctx, p.cred, p.target)
+					err := p.Probe(ctx, pr.cred, pr.target)
 					if !errors.Is(err, tenancy.ErrAccessDenied) {
-						t.Errorf("probe %s with %s's credential: got %v, want access denied", p.target, p.cred.User, err)
+						t.Errorf("probe %s with %s's credential: got %v, want access denied", pr.target, pr.cred.User, err)
 					}
 				}
 			case tenancy.SeparateCluster:
@@ -208,7 +293,7 @@ func Run(t *testing.T, newCarver func(t *testing.T) Carver, ns func(t *testing.T
 			}
 		}},
 		{"drop", func(t *testing.T) {
-			res, err := c.Drop(ctx, nsA)
+			res, err := c.Drop(ctx, nsA, ownerA)
 			if err != nil {
 				t.Fatalf("drop %s: %v", nsA, err)
 			}
@@ -217,14 +302,15 @@ func Run(t *testing.T, newCarver func(t *testing.T) Carver, ns func(t *testing.T
 			}
 			requireExists(ctx, t, c, nsA, false)
 			requireListed(ctx, t, c, nsA.Name, false)
+			requireOwner(ctx, t, c, nsA, termshift.Owner{}, false)
 			// The sibling is untouched.
 			requireExists(ctx, t, c, nsB, true)
-			if err := c.Probe(ctx, credB, nsB); err != nil {
+			if err := p.Probe(ctx, credB, nsB); err != nil {
 				t.Errorf("probe sibling %s after dropping %s: %v", nsB, nsA, err)
 			}
 		}},
 		{"drop again", func(t *testing.T) {
-			res, err := c.Drop(ctx, nsA)
+			res, err := c.Drop(ctx, nsA, ownerA)
 			if err != nil {
 				t.Fatalf("drop %s again: %v", nsA, err)
 			}
@@ -237,8 +323,47 @@ func Run(t *testing.T, newCarver func(t *testing.T) Carver, ns func(t *testing.T
 			if !opts.ChecksPasswords {
 				t.Skipf("%s has no passwords to check", c.Server())
 			}
-			if err := c.Probe(ctx, credA, nsA); !errors.Is(err, tenancy.ErrAccessDenied) {
+			if err := p.Probe(ctx, credA, nsA); !errors.Is(err, tenancy.ErrAccessDenied) {
 				t.Errorf("probe dropped %s: got %v, want access denied", nsA, err)
+			}
+		}},
+		{"unmarked namespace refused", func(t *testing.T) {
+			if opts.Unmarked == nil {
+				t.Skipf("%s: the suite has no way to make an unmarked namespace", c.Server())
+			}
+			nsU := ns(t, Release(t))
+			owner := termshift.Owner{Environment: env, Release: nsU.Release}
+			opts.Unmarked(t, nsU)
+			requireOwner(ctx, t, c, nsU, termshift.Owner{}, true)
+			_, err := c.Carve(ctx, nsU, newPassword(t), owner)
+			requireNotOurs(t, err, nsU, termshift.Owner{})
+			_, err = c.Drop(ctx, nsU, owner)
+			requireNotOurs(t, err, nsU, termshift.Owner{})
+			requireOwner(ctx, t, c, nsU, termshift.Owner{}, true)
+		}},
+		{"user without namespace refused", func(t *testing.T) {
+			if opts.UserOnly == nil {
+				t.Skipf("%s has no users", c.Server())
+			}
+			nsU := ns(t, Release(t))
+			owner := termshift.Owner{Environment: env, Release: nsU.Release}
+			stillThere := opts.UserOnly(t, nsU)
+			_, err := c.Carve(ctx, nsU, newPassword(t), owner)
+			var notOurs *tenancy.NotOursError
+			if !errors.As(err, &notOurs) || !notOurs.UserOnly || !errors.Is(err, termshift.ErrRefused) {
+				t.Errorf("carve %s whose user exists alone: got %v, want a *tenancy.NotOursError with UserOnly", nsU, err)
+			}
+			requireOwner(ctx, t, c, nsU, termshift.Owner{}, false)
+			res, err := c.Drop(ctx, nsU, owner)
+			if err != nil {
+				t.Fatalf("drop %s whose user exists alone: %v", nsU, err)
+			}
+			want := tenancy.Result{Namespace: nsU, Outcome: tenancy.Absent, Isolation: res.Isolation, Notes: []string{tenancy.UserOnlyNote(nsU.User)}}
+			if diff := cmp.Diff(res, want, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("drop result (-got +want):\n%s", diff)
+			}
+			if !stillThere() {
+				t.Errorf("drop %s removed user %s, which is not ours", nsU, nsU.User)
 			}
 		}},
 	}
@@ -269,6 +394,38 @@ func requireExists(ctx context.Context, t *testing.T, c Carver, ns termshift.Nam
 	}
 }
 
+func requireOwner(ctx context.Context, t *testing.T, c Carver, ns termshift.Namespace, want termshift.Owner, wantExists bool) {
+	t.Helper()
+	got, exists, err := c.Owner(ctx, ns)
+	if err != nil {
+		t.Fatalf("owner of %s on %s: %v", ns, c.Server(), err)
+	}
+	if got != want || exists != wantExists {
+		t.Errorf("owner of %s on %s = %q, exists %v; want %q, exists %v", ns, c.Server(), got, exists, want, wantExists)
+	}
+}
+
+// requireNotOurs checks a refusal: a *tenancy.NotOursError matching
+// termshift.ErrRefused, naming found (the owner on the server, zero for
+// none) in its message.
+func requireNotOurs(t *testing.T, err error, ns termshift.Namespace, found termshift.Owner) {
+	t.Helper()
+	var notOurs *tenancy.NotOursError
+	if !errors.As(err, &notOurs) || !errors.Is(err, termshift.ErrRefused) {
+		t.Fatalf("%s: got %v, want a *tenancy.NotOursError wrapping %v", ns, err, termshift.ErrRefused)
+	}
+	if notOurs.Found != found || notOurs.Namespace.Name != ns.Name {
+		t.Errorf("%s: refusal found owner %q in %s, want %q in %s", ns, notOurs.Found, notOurs.Namespace, found, ns)
+	}
+	wantText := "without a termshift owner marker"
+	if !found.IsZero() {
+		wantText = "belongs to " + found.String() + ", not to "
+	}
+	if !strings.Contains(err.Error(), wantText) || !strings.Contains(err.Error(), termshift.Quote(ns.Name)) {
+		t.Errorf("refusal %q must name %s and say %q", err, termshift.Quote(ns.Name), wantText)
+	}
+}
+
 func requireListed(ctx context.Context, t *testing.T, c Carver, name string, want bool) {
 	t.Helper()
 	names, err := c.List(ctx)
@@ -286,19 +443,21 @@ type Invalid struct {
 	NS   termshift.Namespace
 }
 
-// RefusesInvalid checks that every method of c refuses each namespace with
-// an error wrapping termshift.ErrInvalid: names are validated again inside
-// each carver before any statement reaches its server.
-func RefusesInvalid(t *testing.T, c Carver, cred termshift.Credential, cases []Invalid) {
+// RefusesInvalid checks that every method of c and p refuses each namespace
+// with an error wrapping termshift.ErrInvalid: names are validated again
+// inside each carver and prober before any statement reaches its server.
+func RefusesInvalid(t *testing.T, c Carver, p Prober, cred termshift.Credential, cases []Invalid) {
 	t.Helper()
 	ctx := t.Context()
+	owner := termshift.Owner{Environment: Environment(t), Release: Release(t)}
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			calls := map[string]error{}
-			_, calls["carve"] = c.Carve(ctx, tc.NS, cred.Password)
-			_, calls["drop"] = c.Drop(ctx, tc.NS)
+			_, calls["carve"] = c.Carve(ctx, tc.NS, cred.Password, owner)
+			_, calls["drop"] = c.Drop(ctx, tc.NS, owner)
 			_, calls["exists"] = c.Exists(ctx, tc.NS)
-			calls["probe"] = c.Probe(ctx, cred, tc.NS)
+			_, _, calls["owner"] = c.Owner(ctx, tc.NS)
+			calls["probe"] = p.Probe(ctx, cred, tc.NS)
 			for op, err := range calls {
 				if !errors.Is(err, termshift.ErrInvalid) {
 					t.Errorf("%s: got %v, want an error wrapping %v", op, err, termshift.ErrInvalid)
