@@ -388,8 +388,6 @@ func (v *validator) markReported(field string) {
 	v.reported[field] = true
 }
 
-
-
 func (v *validator) validate(env *Environment) {
 	switch {
 	case env.Name == "":
