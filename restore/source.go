@@ -45,6 +45,9 @@ type FileInfo struct {
 	Name    string // slash-separated, relative to the source root
 	Size    int64
 	ModTime time.Time
+	// ETag is the S3 object's entity tag ("" on disk): with Size it tells
+	// whether an object was replaced in place.
+	ETag string
 }
 
 // Dir is a Source on the local file system.

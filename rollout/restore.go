@@ -134,6 +134,14 @@ func RestoreNamespace(ctx context.Context, req RestoreRequest, logger interface{
 	if err != nil {
 		return nil, snap, err
 	}
+	var manifest *restore.Manifest
+	if file == "" {
+		// A snapshot's manifest, when it has one, is checked by the loader
+		// before it touches anything.
+		if manifest, err = restore.ReadManifest(ctx, src); err != nil {
+			return nil, snap, err
+		}
+	}
 	var rep *restore.Report
 	switch req.Service {
 	case termshift.MySQL:
@@ -143,8 +151,8 @@ func RestoreNamespace(ctx context.Context, req RestoreRequest, logger interface{
 				return nil, snap, err
 			}
 		}
-		rep, err = rmysql.Restore(ctx, src, p, rmysql.Options{DSN: req.Admin, From: req.From, To: req.To, Threads: req.Threads,
-			DropExisting: req.DropExisting, Resume: req.Resume, Checkpoint: req.Checkpoint, Progress: req.Progress})
+		rep, err = (&rmysql.Loader{DSN: req.Admin}).Load(ctx, src, p, restore.Request{From: req.From, To: req.To, Threads: req.Threads,
+			DropExisting: req.DropExisting, Resume: req.Resume, Checkpoint: req.Checkpoint, Manifest: manifest, Progress: req.Progress})
 	case termshift.MongoDB:
 		p := file
 		if p == "" {
@@ -152,8 +160,8 @@ func RestoreNamespace(ctx context.Context, req RestoreRequest, logger interface{
 				return nil, snap, err
 			}
 		}
-		rep, err = rmongo.Restore(ctx, src, p, rmongo.Options{URI: req.Admin, From: req.From, To: req.To, Threads: req.Threads,
-			DropExisting: req.DropExisting, Progress: req.Progress})
+		rep, err = (&rmongo.Loader{URI: req.Admin}).Load(ctx, src, p, restore.Request{From: req.From, To: req.To, Threads: req.Threads,
+			DropExisting: req.DropExisting, Manifest: manifest, Progress: req.Progress})
 	case termshift.RabbitMQ:
 		p := file
 		if p == "" {
@@ -161,8 +169,8 @@ func RestoreNamespace(ctx context.Context, req RestoreRequest, logger interface{
 				return nil, snap, err
 			}
 		}
-		rep, err = rrabbitmq.Restore(ctx, src, p, rrabbitmq.Options{ManagementURL: req.Management, User: req.MgmtUser, Password: req.MgmtPassword,
-			FromVhost: req.From, ToVhost: req.To, Progress: req.Progress})
+		rep, err = (&rrabbitmq.Loader{ManagementURL: req.Management, User: req.MgmtUser, Password: req.MgmtPassword}).Load(ctx, src, p,
+			restore.Request{From: req.From, To: req.To, DropExisting: req.DropExisting, Resume: req.Resume, Manifest: manifest, Progress: req.Progress})
 	default:
 		return nil, snap, fmt.Errorf("restore: unsupported service %q: %w", req.Service, termshift.ErrInvalid)
 	}

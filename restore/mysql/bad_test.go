@@ -72,7 +72,7 @@ func TestBadInput(t *testing.T) {
 			t.Parallel()
 			target := srv.schema(t, "tsbad_dst")
 			before := srv.schemas(t)
-			_, err := Restore(context.Background(), restore.Dir{Root: dir}, tc.path, Options{DSN: srv.dsn, From: tc.from, To: target, Threads: 2})
+			_, err := (&Loader{DSN: srv.dsn}).Load(context.Background(), restore.Dir{Root: dir}, tc.path, restore.Request{From: tc.from, To: target, Threads: 2})
 			if err == nil {
 				t.Fatal("Restore succeeded")
 			}
@@ -103,7 +103,7 @@ func TestBadInput(t *testing.T) {
 		target := srv.schema(t, "tsbad_cp")
 		cp := filepath.Join(t.TempDir(), "cp.json")
 		must(t, os.WriteFile(cp, []byte(`{"format":"mydumper","source":"`+dir+`","path":"good","from":"someone_else","to":"`+target+`"}`), 0o600))
-		_, err := Restore(context.Background(), restore.Dir{Root: dir}, "good", Options{DSN: srv.dsn, From: source, To: target, Resume: true, Checkpoint: cp})
+		_, err := (&Loader{DSN: srv.dsn}).Load(context.Background(), restore.Dir{Root: dir}, "good", restore.Request{From: source, To: target, Resume: true, Checkpoint: cp})
 		if !errors.Is(err, termshift.ErrInvalid) || !strings.Contains(err.Error(), "not this restore") {
 			t.Fatalf("Restore with a foreign checkpoint: %v, want ErrInvalid", err)
 		}
@@ -115,12 +115,12 @@ func TestBadInput(t *testing.T) {
 		must(t, err)
 		_, err = srv.db.Exec("CREATE TABLE " + termshift.QuoteMySQL(target) + ".keep (a INT)")
 		must(t, err)
-		_, err = Restore(context.Background(), restore.Dir{Root: dir}, "good", Options{DSN: srv.dsn, From: source, To: target})
+		_, err = (&Loader{DSN: srv.dsn}).Load(context.Background(), restore.Dir{Root: dir}, "good", restore.Request{From: source, To: target})
 		if !errors.Is(err, termshift.ErrRefused) {
 			t.Fatalf("Restore into a full schema: %v, want ErrRefused", err)
 		}
 		// DropExisting empties it first
-		rep, err := Restore(context.Background(), restore.Dir{Root: dir}, "good", Options{DSN: srv.dsn, From: source, To: target, DropExisting: true})
+		rep, err := (&Loader{DSN: srv.dsn}).Load(context.Background(), restore.Dir{Root: dir}, "good", restore.Request{From: source, To: target, DropExisting: true})
 		if err != nil || !rep.OK() {
 			t.Fatalf("Restore with DropExisting: %v", err)
 		}
