@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	driver "github.com/go-sql-driver/mysql"
+
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/restore"
 )
@@ -203,7 +205,7 @@ func (r *run) readStatements(ctx context.Context, name string, createDB bool) ([
 				return nil, err
 			}
 		}
-		text := rename(bytes.Clone(st.Text), r.from, r.req.To)
+		text := r.rename(bytes.Clone(st.Text))
 		if k == kCreateTrigger || k == kCreateRoutine {
 			// mydumper writes "; " at the end of body lines so that myloader's
 			// line-based splitter does not cut the body; undo it.
@@ -221,7 +223,7 @@ func (r *run) checkScope(file string, line int, k kind, obj object) error {
 			return fmt.Errorf("%s line %d: refusing a statement on schema %s: %w", file, line, termshift.Quote(obj.Name), termshift.ErrInvalid)
 		}
 	case kInsert, kCreateTable, kDropTable, kCreateTrigger, kCreateView, kCreateRoutine, kAlterKeys:
-		if obj.Schema != "" && obj.Schema != r.from {
+		if obj.Schema != "" && !r.isSource(obj.Schema) {
 			return fmt.Errorf("%s line %d: refusing a statement on %s.%s outside the schema being restored: %w", file, line, termshift.Quote(obj.Schema), termshift.Quote(obj.Name), termshift.ErrInvalid)
 		}
 	}
@@ -592,14 +594,40 @@ func (r *run) execAll(ctx context.Context, lc *loaderConn, stmts []fileStmt) err
 	return nil
 }
 
-// loadFile streams one data file into its table and commits it.
+// loadFile streams one data file into its table and commits it. A
+// deadlock or lock wait timeout (parallel chunks of one table) before the
+// file's first commit rolls back and loads the file again, as myloader
+// retries.
 func (r *run) loadFile(ctx context.Context, lc *loaderConn, name string, t *tableRun) error {
+	for attempt := 1; ; attempt++ {
+		rows, bytes, committed, err := r.loadFileOnce(ctx, lc, name, t)
+		if err == nil || committed || attempt == 5 || !retriable(err) {
+			return err
+		}
+		if _, rerr := lc.c.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+			return err
+		}
+		t.expected.Add(-rows)
+		t.bytes.Add(-bytes)
+		r.log.Debug("retrying a data file after a deadlock", "file", name, "attempt", attempt, "error", err)
+	}
+}
+
+// retriable reports a transaction the server aborted because of others.
+func retriable(err error) bool {
+	var me *driver.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
+
+// loadFileOnce loads a data file once; it returns the rows and bytes it
+// added to t and whether any of them was committed.
+func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *tableRun) (rows, bytes int64, committed bool, err error) {
 	if err := lc.setSession(ctx, mydumperSession); err != nil {
-		return err
+		return 0, 0, false, err
 	}
 	rc, err := open(ctx, r.src, name)
 	if err != nil {
-		return err
+		return 0, 0, false, err
 	}
 	defer rc.Close()
 	sp := newSplitter(rc, name, true)
@@ -610,7 +638,7 @@ func (r *run) loadFile(ctx context.Context, lc *loaderConn, name string, t *tabl
 			break
 		}
 		if err != nil {
-			return err
+			return rows, bytes, committed, err
 		}
 		k, obj := classify(st.Text)
 		switch k {
@@ -618,34 +646,36 @@ func (r *run) loadFile(ctx context.Context, lc *loaderConn, name string, t *tabl
 			lc.session = ""
 		case kInsert:
 			if err := r.checkScope(name, st.Line, k, obj); err != nil {
-				return err
+				return rows, bytes, committed, err
 			}
 			if obj.Name != t.name {
-				return fmt.Errorf("%s line %d: INSERT into %s in the data file of %s: %w", name, st.Line, termshift.Quote(obj.Name), termshift.Quote(t.name), termshift.ErrInvalid)
+				return rows, bytes, committed, fmt.Errorf("%s line %d: INSERT into %s in the data file of %s: %w", name, st.Line, termshift.Quote(obj.Name), termshift.Quote(t.name), termshift.ErrInvalid)
 			}
 			if obj.Schema != "" {
-				st.Text = rename(st.Text, r.from, r.req.To)
+				st.Text = r.rename(st.Text)
 			}
 		default:
-			return fmt.Errorf("%s line %d: unexpected statement in a data file: %s: %w", name, st.Line, preview(st.Text), termshift.ErrInvalid)
+			return rows, bytes, committed, fmt.Errorf("%s line %d: unexpected statement in a data file: %s: %w", name, st.Line, preview(st.Text), termshift.ErrInvalid)
 		}
 		if err := lc.exec(ctx, name, st.Line, st.Text); err != nil {
-			return err
+			return rows, bytes, committed, err
 		}
 		if k == kInsert {
-			t.expected.Add(rowCount(st))
-			t.bytes.Add(int64(len(st.Text)) + 2)
+			n, b := rowCount(st), int64(len(st.Text))+2
+			rows, bytes = rows+n, bytes+b
+			t.expected.Add(n)
+			t.bytes.Add(b)
 			sinceCommit += len(st.Text)
 			if sinceCommit >= commitBytes {
 				if err := lc.commit(ctx); err != nil {
-					return err
+					return rows, bytes, committed, err
 				}
-				sinceCommit = 0
+				committed, sinceCommit = true, 0
 			}
 			r.progress(t, false)
 		}
 	}
-	return lc.commit(ctx)
+	return rows, bytes, committed, lc.commit(ctx)
 }
 
 // pool is Threads loader connections.

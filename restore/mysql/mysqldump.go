@@ -212,7 +212,7 @@ func (d *dumpLoad) statement(ctx context.Context, st statement) error {
 	if k == kCreateView {
 		r.dropTable(obj.Name)
 	}
-	return d.exec(ctx, statement{Text: rename(st.Text, r.from, r.req.To), Line: st.Line})
+	return d.exec(ctx, statement{Text: r.rename(st.Text), Line: st.Line})
 }
 
 // enterPlain decides, at the first statement that is not a SET before any
@@ -347,7 +347,7 @@ func (d *dumpLoad) insert(ctx context.Context, st statement, obj object) error {
 	}
 	text := st.Text
 	if obj.Schema != "" {
-		text = rename(text, r.from, r.req.To)
+		text = r.rename(text)
 	}
 	d.cur.stmts = append(d.cur.stmts, bytes.Clone(text))
 	d.cur.lines = append(d.cur.lines, st.Line)
@@ -381,7 +381,7 @@ func (d *dumpLoad) table(ctx context.Context, st statement, k kind, obj object) 
 			}
 		}
 	}
-	return d.exec(ctx, statement{Text: rename(st.Text, r.from, r.req.To), Line: st.Line})
+	return d.exec(ctx, statement{Text: r.rename(st.Text), Line: st.Line})
 }
 
 // flush hands the current batch to the workers.
@@ -567,16 +567,30 @@ func (r *run) loadBatch(ctx context.Context, lc *loaderConn, b *batch, applied *
 			return fmt.Errorf("replay the dump's session settings: %w", err)
 		}
 	}
+	for attempt := 1; ; attempt++ {
+		err := r.runBatch(ctx, lc, b)
+		if err == nil {
+			break
+		}
+		if attempt == 5 || !retriable(err) {
+			return err
+		}
+		// A deadlock with a batch of the same table: roll back, run it again.
+		if _, rerr := lc.c.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+			return err
+		}
+	}
+	r.progress(b.t, false)
+	return nil
+}
+
+func (r *run) runBatch(ctx context.Context, lc *loaderConn, b *batch) error {
 	for i, s := range b.stmts {
 		if err := lc.exec(ctx, r.path, b.lines[i], s); err != nil {
 			return err
 		}
 	}
-	if err := lc.commit(ctx); err != nil {
-		return err
-	}
-	r.progress(b.t, false)
-	return nil
+	return lc.commit(ctx)
 }
 
 // dumpSchemas lists the schemas of a dump file: its CREATE DATABASE and

@@ -341,3 +341,19 @@ func threadLimit(maxConns, connected int) int {
 	margin := max(5, maxConns/10)
 	return min(restore.MaxThreads, max(1, maxConns-connected-margin-2))
 }
+
+// isSource reports whether schema names the schema being restored: From,
+// or for a plain dump also its own name (header or file).
+func (r *run) isSource(schema string) bool {
+	return schema == r.from || (schema == r.req.From && schema != "")
+}
+
+// rename rewrites a DDL statement's references to the schema being
+// restored (under any of its names) to the target.
+func (r *run) rename(text []byte) []byte {
+	text = rename(text, r.from, r.req.To)
+	if r.req.From != "" && r.req.From != r.from {
+		text = rename(text, r.req.From, r.req.To)
+	}
+	return text
+}
