@@ -23,11 +23,11 @@ type run struct {
 	req     restore.Request
 	threads int
 	created map[string]bool // collections and views this run created
-	log    *slog.Logger
-	db     *mongo.Database
-	report *restore.Report
+	log     *slog.Logger
+	db      *mongo.Database
+	report  *restore.Report
 
-	counts  map[string]int64 // documents the manifest counts, when there is one
+	counts map[string]int64 // documents the manifest counts, when there is one
 
 	mu       sync.Mutex // guards warnings, created and report.Objects
 	warnings []string

@@ -157,15 +157,15 @@ func (ld *Loader) Load(ctx context.Context, src restore.Source, path string, req
 		l.warn("a MongoDB restore cannot resume: it starts over, replacing what the earlier run loaded")
 	}
 
+	if err := l.checkManifest(ctx, src, path); err != nil {
+		return nil, err
+	}
 	plan, err := l.plan(ctx, src, path)
 	if err != nil {
 		return nil, err
 	}
 	if plan.closer != nil {
 		defer plan.closer.Close()
-	}
-	if err := l.checkManifest(ctx, src, path, plan); err != nil {
-		return nil, err
 	}
 
 	client, err := connect(ctx, ld.URI)
@@ -217,7 +217,6 @@ type plan struct {
 	demux       func(ctx context.Context, feeds map[string]chan bson.Raw) error
 	closer      io.Closer
 	archive     bool
-	dumpRoot    bool // a dump root with DB/ directories, not one database's directory
 }
 
 func (l *run) plan(ctx context.Context, src restore.Source, path string) (*plan, error) {
@@ -240,21 +239,25 @@ func (l *run) plan(ctx context.Context, src restore.Source, path string) (*plan,
 		return p, nil
 	}
 	l.report.Format = FormatDump
-	if p.jobs, p.views, p.dumpRoot, err = l.dumpJobs(ctx, src, path); err != nil {
+	if p.jobs, p.views, err = l.dumpJobs(ctx, src, path); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
 // checkManifest verifies the database's files against the manifest before
-// the target is touched, and takes its counts.
-func (l *run) checkManifest(ctx context.Context, src restore.Source, path string, p *plan) error {
+// anything else reads them, and takes its counts.
+func (l *run) checkManifest(ctx context.Context, src restore.Source, path string) error {
 	m := l.req.Manifest
 	if m == nil {
 		return nil
 	}
 	belongs := func(string) bool { return true }
-	if p.dumpRoot {
+	root, err := isDumpRoot(ctx, src, path)
+	if err != nil {
+		return err
+	}
+	if root {
 		dbDir := strings.TrimPrefix(cleanDir(path+"/"+url.PathEscape(l.req.From)), "/")
 		prelude := strings.TrimPrefix(cleanDir(path+"/prelude.json"), "/")
 		belongs = func(name string) bool {
@@ -375,10 +378,10 @@ func redact(err error, uri termshift.Secret) error {
 // directory. A legacy dump (servers up to 3.0) has a system.indexes.bson
 // per database: its index specs serve the collections whose metadata has
 // none, or that have no metadata file at all.
-func (l *run) dumpJobs(ctx context.Context, src restore.Source, path string) (jobs, views []collJob, dumpRoot bool, err error) {
+func (l *run) dumpJobs(ctx context.Context, src restore.Source, path string) (jobs, views []collJob, err error) {
 	d, err := ScanDump(ctx, src, path)
 	if err != nil {
-		return nil, nil, false, err
+		return nil, nil, err
 	}
 	var colls []DumpCollection
 	var legacy *DumpCollection
@@ -393,19 +396,19 @@ func (l *run) dumpJobs(ctx context.Context, src restore.Source, path string) (jo
 		colls = append(colls, c)
 	}
 	if len(colls) == 0 && legacy == nil {
-		return nil, nil, false, fmt.Errorf("restore mongo: database %s is not in the dump at %s/%s (it holds %s): %w",
+		return nil, nil, fmt.Errorf("restore mongo: database %s is not in the dump at %s/%s (it holds %s): %w",
 			termshift.Quote(l.req.From), src, path, quoteList(d.Databases()), termshift.ErrNotFound)
 	}
 	var legacyIndexes map[string][]Index
 	if legacy != nil {
 		if legacyIndexes, err = l.readSystemIndexes(ctx, src, legacy.Data); err != nil {
-			return nil, nil, false, err
+			return nil, nil, err
 		}
 	}
 	for _, c := range colls {
 		meta, err := l.collectionMetadata(ctx, src, c, legacy != nil)
 		if err != nil {
-			return nil, nil, false, err
+			return nil, nil, err
 		}
 		name := c.Collection
 		if meta.CollectionName != "" {
@@ -419,7 +422,7 @@ func (l *run) dumpJobs(ctx context.Context, src restore.Source, path string) (jo
 			continue
 		}
 		if c.Data == "" {
-			return nil, nil, false, fmt.Errorf("restore mongo: %s has no data file beside it (%s.bson): %w", c.Metadata, strings.TrimSuffix(strings.TrimSuffix(c.Metadata, ".gz"), ".metadata.json"), termshift.ErrInvalid)
+			return nil, nil, fmt.Errorf("restore mongo: %s has no data file beside it (%s.bson): %w", c.Metadata, strings.TrimSuffix(strings.TrimSuffix(c.Metadata, ".gz"), ".metadata.json"), termshift.ErrInvalid)
 		}
 		if l.skip(name) {
 			continue
@@ -439,7 +442,36 @@ func (l *run) dumpJobs(ctx context.Context, src restore.Source, path string) (jo
 				return br.Next, func() { rc.Close() }, nil
 			}})
 	}
-	return jobs, views, !d.SingleDatabase, nil
+	return jobs, views, nil
+}
+
+// isDumpRoot tells a dump root (DB/ directories) from one database's
+// directory (COLL.bson files at its top), as ScanDump does, from names
+// alone; a file is neither.
+func isDumpRoot(ctx context.Context, src restore.Source, dir string) (bool, error) {
+	files, err := src.List(ctx, dir)
+	if err != nil {
+		return false, err
+	}
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	nested := false
+	for _, f := range files {
+		r, ok := strings.CutPrefix(f.Name, prefix)
+		if !ok {
+			return false, nil // a file
+		}
+		if strings.Contains(r, "/") {
+			nested = true
+			continue
+		}
+		if _, data, meta := dumpFileKind(r); (data || meta) && r != "oplog.bson" {
+			return false, nil
+		}
+	}
+	return nested, nil
 }
 
 // collectionMetadata reads a collection's metadata file; in a legacy dump

@@ -8,10 +8,10 @@
 package rabbitmq
 
 import (
-	"bytes"
-	"context"
 	"bufio"
+	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
