@@ -130,11 +130,6 @@ func preview(text []byte) string {
 	return s
 }
 
-// quoteString renders a value as an SQL string literal.
-func quoteString(v string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
-}
-
 // unsafeString views b as a string without copying; b must not change
 // while the string is in use (it is only handed to the driver, which
 // copies it into its packet buffer).

@@ -49,23 +49,25 @@ func TestMariadbDumpGeneratedColumn(t *testing.T) {
 	if !rep.OK() || !rep.Completeness.Proven || !strings.Contains(rep.Completeness.Evidence, "-- Dump completed") {
 		t.Errorf("report: ok %v, completeness %+v", rep.OK(), rep.Completeness)
 	}
-	for _, table := range []string{"g", "h"} {
-		var name, want, got string
-		must(t, srv.db.QueryRow("CHECKSUM TABLE "+termshift.QuoteMySQL(byClient)+"."+table).Scan(&name, &want))
-		must(t, srv.db.QueryRow("CHECKSUM TABLE "+termshift.QuoteMySQL(target)+"."+table).Scan(&name, &got))
-		if got != want {
-			t.Errorf("CHECKSUM TABLE %s: termshift %s, mariadb client %s", table, got, want)
-		}
+	var name, want, got string
+	must(t, srv.db.QueryRow("CHECKSUM TABLE "+termshift.QuoteMySQL(byClient)+".h").Scan(&name, &want))
+	must(t, srv.db.QueryRow("CHECKSUM TABLE "+termshift.QuoteMySQL(target)+".h").Scan(&name, &got))
+	if got != want {
+		t.Errorf("CHECKSUM TABLE h: termshift %s, mariadb client %s", got, want)
 	}
-	// MariaDB's CHECKSUM TABLE of a table with a VIRTUAL column differs
-	// between two tables holding the same rows: compare the rows.
-	sum := func(schema string) string {
+	// MariaDB 10.11's CHECKSUM TABLE of a table with a generated column
+	// differs between two tables created and filled by the same statements
+	// (checked by hand: two schemas, same CREATE and INSERT, two sums), so
+	// those tables are compared row by row.
+	sum := func(schema, table, cols string) string {
 		var n, s string
-		must(t, srv.db.QueryRow("SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', id, a, b))) FROM "+termshift.QuoteMySQL(schema)+".v").Scan(&n, &s))
+		must(t, srv.db.QueryRow("SELECT COUNT(*), SUM(CRC32(CONCAT_WS('|', "+cols+"))) FROM "+termshift.QuoteMySQL(schema)+"."+table).Scan(&n, &s))
 		return n + " rows, crc sum " + s
 	}
-	if got, want := sum(target), sum(byClient); got != want {
-		t.Errorf("table v: termshift %s, mariadb client %s", got, want)
+	for table, cols := range map[string]string{"g": "id, a, c", "v": "id, a, b"} {
+		if got, want := sum(target, table, cols), sum(byClient, table, cols); got != want {
+			t.Errorf("table %s: termshift %s, mariadb client %s", table, got, want)
+		}
 	}
 }
 
