@@ -126,7 +126,7 @@ func (s *S3) List(ctx context.Context, dir string) ([]FileInfo, error) {
 			if strings.HasSuffix(key, "/") {
 				continue // a "directory" marker some tools write
 			}
-			fi := FileInfo{Name: strings.TrimPrefix(key, s.prefix), Size: aws.ToInt64(obj.Size)}
+			fi := FileInfo{Name: strings.TrimPrefix(key, s.prefix), Size: aws.ToInt64(obj.Size), ETag: strings.Trim(aws.ToString(obj.ETag), `"`)}
 			if obj.LastModified != nil {
 				fi.ModTime = *obj.LastModified
 			}

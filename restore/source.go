@@ -2,13 +2,15 @@
 // production tools write and loads them, renamed, into a release's
 // namespaces with proof of integrity. The format readers and loaders live in
 // subpackages: restore/mysql, restore/mongo, restore/rabbitmq; scrubbing in
-// restore/scrub.
+// restore/scrub. Every loader has one entry point, Load(ctx, src, path,
+// Request), and passes the conformance suite in restore/restoretest.
 //
 // A snapshot is one night's backup set laid out as:
 //
 //	<snapshot>/mysql/      a mydumper output directory, or mysqldump files NAME.sql[.gz]
 //	<snapshot>/mongo/      a mongodump output directory (DB/COLL.bson[.gz]), or DB.archive[.gz]
-//	<snapshot>/rabbitmq/   definitions.json (management API or rabbitmqctl export_definitions)
+//	<snapshot>/rabbitmq/   definitions.json[.gz] (management API or rabbitmqctl export_definitions)
+//	<snapshot>/manifest.json  termshift's own snapshots: files with sha256, counts (see Manifest)
 package restore
 
 import (
@@ -45,6 +47,9 @@ type FileInfo struct {
 	Name    string // slash-separated, relative to the source root
 	Size    int64
 	ModTime time.Time
+	// ETag is the S3 object's entity tag ("" on disk): with Size it tells
+	// whether an object was replaced in place.
+	ETag string
 }
 
 // Dir is a Source on the local file system.

@@ -43,19 +43,9 @@ type PoolCarver interface {
 	Holder(ctx context.Context, member string) (owner termshift.Owner, held bool, err error)
 }
 
-// LoadRequest is one namespace's restore, the same for every loader.
-type LoadRequest struct {
-	From, To     string
-	Threads      int
-	DropExisting bool
-	Resume       bool
-	Checkpoint   string
-	Progress     restore.Progress
-}
-
 // Loader restores one service's backup into a namespace, with proof.
 type Loader interface {
-	Load(ctx context.Context, src restore.Source, path string, req LoadRequest) (*restore.Report, error)
+	Load(ctx context.Context, src restore.Source, path string, req restore.Request) (*restore.Report, error)
 }
 
 // Scrubber runs scrub rules on one namespace.

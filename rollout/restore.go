@@ -127,7 +127,11 @@ func pick(ctx context.Context, src restore.Source, dir, name string, suffixes ..
 type RestoreRequest struct {
 	Service termshift.Service
 	Backup  BackupRef
-	LoadRequest
+	restore.Request
+	// AcceptUnproven restores a backup that carries no evidence of being
+	// complete (no trailer, no finish line, no manifest); without it such a
+	// restore fails after loading, and says why.
+	AcceptUnproven bool
 }
 
 // RestoreNamespace loads one namespace from a backup with loader and
@@ -139,6 +143,13 @@ func RestoreNamespace(ctx context.Context, loader Loader, req RestoreRequest) (*
 	src, snap, file, err := OpenBackup(ctx, req.Backup)
 	if err != nil {
 		return nil, snap, err
+	}
+	if file == "" && req.Manifest == nil {
+		// A snapshot's manifest, when it has one, is checked by the loader
+		// before it touches anything, and proves the snapshot complete.
+		if req.Manifest, err = restore.ReadManifest(ctx, src); err != nil {
+			return nil, snap, err
+		}
 	}
 	p := file
 	if p == "" {
@@ -157,12 +168,16 @@ func RestoreNamespace(ctx context.Context, loader Loader, req RestoreRequest) (*
 			return nil, snap, err
 		}
 	}
-	rep, err := loader.Load(ctx, src, p, req.LoadRequest)
+	rep, err := loader.Load(ctx, src, p, req.Request)
 	if err != nil {
 		return rep, snap, err
 	}
 	if !rep.OK() {
-		return rep, snap, fmt.Errorf("restore %s %s: the proof does not hold: %s", req.Service, termshift.Quote(req.To), proofGap(rep))
+		return rep, snap, fmt.Errorf("restore %s %s: the proof does not hold: %s", req.Service, termshift.Quote(req.To), rep.Gaps())
+	}
+	if !rep.Completeness.Proven && !req.AcceptUnproven {
+		return rep, snap, termshift.WithHint(fmt.Errorf("restore %s %s: backup completeness not proven: %s: %w", req.Service, termshift.Quote(req.To), rep.Completeness.Missing, ErrUnproven),
+			"the counts match what the backup holds, but nothing proves the backup holds everything; check it, then pass --accept-unproven-backup --reason TEXT (journaled), or restore a backup made by `termshift backup`, whose manifest proves it")
 	}
 	return rep, snap, nil
 }
@@ -176,17 +191,8 @@ func dirFor(snap restore.Snapshot, svc string) string {
 	return svc
 }
 
-func proofGap(rep *restore.Report) string {
-	var gaps []string
-	for _, o := range rep.Objects {
-		if o.Expected != o.Loaded {
-			gaps = append(gaps, fmt.Sprintf("%s: %d in the backup, %d loaded", o.Name, o.Expected, o.Loaded))
-		} else if o.Hash != o.HashLoaded {
-			gaps = append(gaps, fmt.Sprintf("%s: document hash differs", o.Name))
-		}
-	}
-	return strings.Join(gaps, "; ")
-}
+// ErrUnproven: a backup carries no evidence that it is complete.
+var ErrUnproven = errors.New("backup completeness not proven")
 
 // RestoreOptions configures `restore RELEASE`.
 type RestoreOptions struct {
@@ -194,7 +200,10 @@ type RestoreOptions struct {
 	Threads      int
 	DropExisting bool
 	Resume       bool
-	Progress     restore.Progress
+	// AcceptUnproven accepts backups without evidence of completeness
+	// (journaled, with the reason).
+	AcceptUnproven bool
+	Progress       restore.Progress
 }
 
 // RestoreResult is one namespace's restore.
@@ -239,6 +248,9 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 	if err := os.MkdirAll(filepath.Dir(o.checkpointPath(release, "x")), 0o700); err != nil {
 		return nil, snap, fmt.Errorf("create restore checkpoint directory: %w", err)
 	}
+	if opts.AcceptUnproven && strings.TrimSpace(o.Reason) == "" {
+		return nil, snap, fmt.Errorf("--accept-unproven-backup needs --reason TEXT: it is journaled: %w", termshift.ErrInvalid)
+	}
 	o.journal(ctx, release, "restore", "started", "snapshot "+snap.ID+" from "+o.Env.Backup.Source)
 	var results []RestoreResult
 	var done, failed []string
@@ -272,9 +284,9 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 			if err := o.SaveState(ctx, s); err != nil {
 				return results, snap, err
 			}
-			req := RestoreRequest{Service: svc, Backup: backup, LoadRequest: LoadRequest{From: from, To: ns.Name, Threads: opts.Threads,
+			req := RestoreRequest{Service: svc, Backup: backup, AcceptUnproven: opts.AcceptUnproven, Request: restore.Request{From: from, To: ns.Name, Threads: opts.Threads,
 				DropExisting: opts.DropExisting || halfLoaded, Resume: opts.Resume,
-				Checkpoint: o.checkpointPath(release, ns.Name), Progress: opts.Progress}}
+				Checkpoint: o.checkpointPath(release, ns.Name), Progress: opts.Progress, Logger: o.Logger}}
 			start := o.Now()
 			o.printf("restoring %s from %s ...\n", ns.Namespace, termshift.Quote(from))
 			rep, _, err := RestoreNamespace(ctx, loader, req)
@@ -292,6 +304,9 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 				ns.Proof = proofOf(rep, snap.ID, start, o.Now())
 				res.Status = "restored"
 				done = append(done, ns.Namespace.String())
+				if !rep.Completeness.Proven {
+					o.journal(ctx, release, "restore", "forced", fmt.Sprintf("%s: accepted a backup whose completeness is not proven (%s)", ns.Namespace, rep.Completeness.Missing))
+				}
 			}
 			results = append(results, res)
 			if err := o.SaveState(ctx, s); err != nil {

@@ -16,10 +16,13 @@ import (
 type UpgradeOptions struct {
 	Snapshot     string
 	DropExisting bool // replace data restored before (a new snapshot into a restored release)
-	Cutover      bool
-	DryRun       bool
-	Threads      int
-	Progress     restore.Progress
+	// AcceptUnproven accepts backups without evidence of completeness
+	// (journaled, with the reason).
+	AcceptUnproven bool
+	Cutover        bool
+	DryRun         bool
+	Threads        int
+	Progress       restore.Progress
 }
 
 // PlanStep is one step of an upgrade plan and whether it will run.
@@ -179,7 +182,8 @@ func (o *Orchestrator) Upgrade(ctx context.Context, release string, opts Upgrade
 			rep.Carve, err = o.Carve(ctx, release)
 		case "restore":
 			var snap restore.Snapshot
-			rep.Restore, snap, err = o.Restore(ctx, release, RestoreOptions{Snapshot: opts.Snapshot, Threads: opts.Threads, Resume: true, DropExisting: opts.DropExisting, Progress: opts.Progress})
+			rep.Restore, snap, err = o.Restore(ctx, release, RestoreOptions{Snapshot: opts.Snapshot, Threads: opts.Threads, Resume: true,
+				DropExisting: opts.DropExisting, AcceptUnproven: opts.AcceptUnproven, Progress: opts.Progress})
 			rep.Snapshot = snap.ID
 		case "scrub":
 			rep.Scrub, err = o.Scrub(ctx, release)

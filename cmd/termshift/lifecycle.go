@@ -228,6 +228,7 @@ step. --dry-run prints only the plan.`,
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan only")
 	f.IntVar(&opts.Threads, "threads", 0, "restore parallelism (default: CPU count)")
 	f.BoolVar(&opts.DropExisting, "drop-existing", false, "replace data restored before (e.g. with --snapshot of a newer night)")
+	f.BoolVar(&opts.AcceptUnproven, "accept-unproven-backup", false, "accept backups that carry no evidence of being complete (journaled with --reason)")
 	f.StringVar(&reason, "reason", "", "why (journaled; default \"semester upgrade to RELEASE\")")
 	a.addJSONFlag(cmd)
 	return cmd

@@ -89,29 +89,61 @@ func (p *progress) draw(now time.Time) {
 	}
 }
 
+// barWidth is the number of cells of a progress bar.
+const barWidth = 20
+
+// line renders one object's progress: state, name, a bar when the total is
+// known (full once the object is done), the count in its unit, and for
+// rows and documents the bytes read and the rate.
 func line(ev restore.Event, elapsed time.Duration) string {
-	rate := 0.0
-	if s := elapsed.Seconds(); s > 0 {
-		rate = float64(ev.Bytes) / s
+	unit := ev.Unit
+	if unit == "" {
+		unit = restore.UnitRows
 	}
 	state := "   "
 	if ev.Done {
 		state = "ok "
 	}
+	frac, known := fraction(ev)
 	bar := ""
-	eta := ""
-	if ev.TotalBytes > 0 {
-		frac := float64(ev.Bytes) / float64(ev.TotalBytes)
-		if frac > 1 {
-			frac = 1
-		}
-		n := int(frac * 20)
-		bar = "[" + strings.Repeat("#", n) + strings.Repeat(".", 20-n) + "] "
-		if rate > 0 && !ev.Done {
-			eta = " eta " + time.Duration(float64(ev.TotalBytes-ev.Bytes)/rate*float64(time.Second)).Round(time.Second).String()
-		}
+	if known {
+		n := int(frac * barWidth)
+		bar = "[" + strings.Repeat("#", n) + strings.Repeat(".", barWidth-n) + "] "
 	}
-	return fmt.Sprintf("%s%-40s %s%10d rows %9s %9s/s%s", state, ev.Object, bar, ev.Rows, human(float64(ev.Bytes)), human(rate), eta)
+	out := fmt.Sprintf("%s%-40s %s%10d %s", state, ev.Object, bar, ev.Count, unit)
+	if unit == restore.UnitObjects || (ev.Bytes == 0 && ev.TotalBytes == 0) {
+		return out // bytes mean nothing for definitions
+	}
+	rate := 0.0
+	if s := elapsed.Seconds(); s > 0 {
+		rate = float64(ev.Bytes) / s
+	}
+	out += fmt.Sprintf(" %9s %9s/s", human(float64(ev.Bytes)), human(rate))
+	if known && !ev.Done && frac > 0 && elapsed > 0 {
+		left := time.Duration(float64(elapsed) * (1 - frac) / frac)
+		out += " eta " + left.Round(time.Second).String()
+	}
+	return out
+}
+
+// fraction is how much of the object is done: by count when its total is
+// known, else by bytes; all of it once it is done.
+func fraction(ev restore.Event) (float64, bool) {
+	var f float64
+	switch {
+	case ev.Total > 0:
+		f = float64(ev.Count) / float64(ev.Total)
+	case ev.TotalBytes > 0:
+		f = float64(ev.Bytes) / float64(ev.TotalBytes)
+	case ev.Done:
+		return 1, true
+	default:
+		return 0, false
+	}
+	if ev.Done || f > 1 {
+		f = 1
+	}
+	return f, true
 }
 
 func human(b float64) string {

@@ -18,6 +18,7 @@ import (
 
 func (a *app) restoreCommand() *cobra.Command {
 	var opts rollout.RestoreOptions
+	var reason string
 	cmd := &cobra.Command{
 		Use:   "restore RELEASE | restore mysql|mongo|rabbitmq ...",
 		Short: "Restore a backup snapshot into a carved release's namespaces, renamed, with proof",
@@ -38,7 +39,7 @@ The subcommands restore one namespace without an environment file.`,
 				Snapshot   restore.Snapshot        `json:"snapshot"`
 				Namespaces []rollout.RestoreResult `json:"namespaces"`
 			}
-			return lockedRelease(a, cmd, args, "", func(ctx context.Context, o *rollout.Orchestrator, release string) (*restored, error) {
+			return lockedRelease(a, cmd, args, reason, func(ctx context.Context, o *rollout.Orchestrator, release string) (*restored, error) {
 				results, snap, err := o.Restore(ctx, release, opts)
 				if results == nil {
 					return nil, err
@@ -56,6 +57,8 @@ The subcommands restore one namespace without an environment file.`,
 	cmd.Flags().IntVar(&opts.Threads, "threads", 0, "parallel tables, chunks and collections (default: CPU count)")
 	cmd.Flags().BoolVar(&opts.DropExisting, "drop-existing", false, "replace data already in the target namespaces")
 	cmd.Flags().BoolVar(&opts.Resume, "resume", false, "continue a killed or failed restore: finished namespaces, tables and chunks are kept")
+	cmd.Flags().BoolVar(&opts.AcceptUnproven, "accept-unproven-backup", false, "accept backups that carry no evidence of being complete (no dump trailer, no mydumper finish line, no manifest); needs --reason, journaled")
+	cmd.Flags().StringVar(&reason, "reason", "", "why (journaled)")
 	a.addJSONFlag(cmd)
 	cmd.AddCommand(a.restoreOneCommand(termshift.MySQL), a.restoreOneCommand(termshift.MongoDB), a.restoreOneCommand(termshift.RabbitMQ))
 	return cmd
@@ -87,7 +90,19 @@ func (a *app) printReport(rep *restore.Report) {
 	}
 	_ = tw.Flush()
 	exp, loaded, bytes := rep.Totals()
-	fmt.Fprintf(a.stdout, "%s %s -> %s (%s): %d of %d rows/documents, %s in %.2fs\n", rep.Format, termshift.Quote(rep.From), termshift.Quote(rep.To), rep.Source, loaded, exp, human(float64(bytes)), rep.Seconds)
+	unit := map[string]string{"mysql": "rows", "mongo": "documents", "rabbitmq": "objects"}[rep.Service]
+	if unit == "" {
+		unit = "rows/documents"
+	}
+	fmt.Fprintf(a.stdout, "%s %s -> %s (%s): %d of %d %s, %s in %.2fs\n", rep.Format, termshift.Quote(rep.From), termshift.Quote(rep.To), rep.Source, loaded, exp, unit, human(float64(bytes)), rep.Seconds)
+	if c := rep.Completeness; c.Proven {
+		fmt.Fprintf(a.stdout, "backup complete: %s\n", c.Evidence)
+	} else {
+		fmt.Fprintf(a.stdout, "backup completeness NOT proven: %s\n", c.Missing)
+	}
+	for _, sk := range rep.Skipped {
+		fmt.Fprintf(a.stdout, "skipped %s %s: %s\n", sk.Kind, termshift.Quote(sk.Name), sk.Reason)
+	}
 	for _, w := range rep.Warnings {
 		fmt.Fprintf(a.stdout, "warning: %s\n", w)
 	}
@@ -119,7 +134,12 @@ When an environment file exists, a target that belongs to the live release or
 the rollback target is refused.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			for name, v := range map[string]string{"--source": source, "--" + fromFlag: from, "--" + toFlag: to, "--" + adminFlag: admin} {
+			required := map[string]string{"--source": source, "--" + toFlag: to, "--" + adminFlag: admin}
+			if svc == termshift.MongoDB {
+				// A MySQL dump of one schema, an export of one vhost: the file says which.
+				required["--"+fromFlag] = from
+			}
+			for name, v := range required {
 				if v == "" {
 					return usageError{fmt.Errorf("%s is required", name)}
 				}
@@ -127,7 +147,7 @@ the rollback target is refused.`,
 			secret := termshift.Secret(a.flagSecret(admin))
 			req.Backup = rollout.BackupRef{Source: source, Snapshot: req.Backup.Snapshot, BaseDir: "."}
 			req.From, req.To = from, to
-			loader, err := wiring.Loader(svc, secret, mgmtUser, termshift.Secret(os.Getenv("TERMSHIFT_RABBITMQ_MANAGEMENT_PASSWORD")), a.logger)
+			loader, err := wiring.Loader(svc, secret, mgmtUser, termshift.Secret(os.Getenv("TERMSHIFT_RABBITMQ_MANAGEMENT_PASSWORD")))
 			if err != nil {
 				return err
 			}
@@ -164,7 +184,7 @@ the rollback target is refused.`,
 	f := cmd.Flags()
 	f.StringVar(&source, "source", "", "backup: a directory, a file, or s3://bucket/prefix")
 	f.StringVar(&req.Backup.Snapshot, "snapshot", "", "snapshot ID when the source holds several (default: the newest)")
-	f.StringVar(&from, fromFlag, "", "name in the backup")
+	f.StringVar(&from, fromFlag, "", "name in the backup (MySQL and RabbitMQ: optional when the file holds one schema or vhost)")
 	f.StringVar(&to, toFlag, "", "target namespace (must exist: carve it first)")
 	switch svc {
 	case termshift.MySQL:
@@ -177,8 +197,9 @@ the rollback target is refused.`,
 	}
 	if svc != termshift.RabbitMQ {
 		f.IntVar(&req.Threads, "threads", 0, "parallel tables, chunks or collections (default: CPU count)")
-		f.BoolVar(&req.DropExisting, "drop-existing", false, "replace data already in the target")
 	}
+	f.BoolVar(&req.DropExisting, "drop-existing", false, "replace what the target already holds")
+	f.BoolVar(&req.AcceptUnproven, "accept-unproven-backup", false, "accept a backup that carries no evidence of being complete (no dump trailer, no mydumper finish line, no manifest)")
 	if svc == termshift.MySQL {
 		f.BoolVar(&req.Resume, "resume", false, "continue a killed restore (needs --checkpoint)")
 		f.StringVar(&req.Checkpoint, "checkpoint", "", "checkpoint file for --resume")

@@ -18,37 +18,47 @@ import (
 	"github.com/termshift/termshift/restore"
 )
 
-// loader loads collections into the target database.
-type loader struct {
-	opts   Options
-	log    *slog.Logger
-	db     *mongo.Database
-	report *restore.Report
+// run is one Load in progress: it loads collections into the target database.
+type run struct {
+	req     restore.Request
+	threads int
+	created map[string]bool // collections and views this run created
+	log     *slog.Logger
+	db      *mongo.Database
+	report  *restore.Report
 
-	mu       sync.Mutex // guards warnings and report.Objects
+	counts map[string]int64 // documents the manifest counts, when there is one
+
+	mu       sync.Mutex // guards warnings, created and report.Objects
 	warnings []string
 }
 
-func (l *loader) warn(msg string) {
+func (l *run) markCreated(name string) {
+	l.mu.Lock()
+	l.created[name] = true
+	l.mu.Unlock()
+}
+
+func (l *run) warn(msg string) {
 	l.mu.Lock()
 	l.warnings = append(l.warnings, msg)
 	l.mu.Unlock()
 	l.log.Warn(msg)
 }
 
-func (l *loader) progress(ev restore.Event) {
-	if l.opts.Progress != nil {
-		l.opts.Progress(ev)
+func (l *run) progress(ev restore.Event) {
+	if l.req.Progress != nil {
+		l.req.Progress(ev)
 	}
 }
 
 // prepareTarget refuses a target that already holds collections, or drops
 // them with DropExisting. The marker collection and the server's system
 // collections are left alone.
-func (l *loader) prepareTarget(ctx context.Context) error {
+func (l *run) prepareTarget(ctx context.Context) error {
 	names, err := l.db.ListCollectionNames(ctx, bson.D{})
 	if err != nil {
-		return fmt.Errorf("list collections of target %s: %w", termshift.Quote(l.opts.To), err)
+		return fmt.Errorf("list collections of target %s: %w", termshift.Quote(l.req.To), err)
 	}
 	var existing []string
 	for _, n := range names {
@@ -59,24 +69,24 @@ func (l *loader) prepareTarget(ctx context.Context) error {
 	if len(existing) == 0 {
 		return nil
 	}
-	if !l.opts.DropExisting {
+	if !l.req.DropExisting {
 		return termshift.WithHint(
-			fmt.Errorf("restore mongo into %s: the target already holds %d collection(s) (%s): %w", termshift.Quote(l.opts.To), len(existing), quoteList(existing), termshift.ErrRefused),
+			fmt.Errorf("restore mongo into %s: the target already holds %d collection(s) (%s): %w", termshift.Quote(l.req.To), len(existing), quoteList(existing), termshift.ErrRefused),
 			"restore into a freshly carved namespace, or pass DropExisting to replace what it holds")
 	}
 	for _, n := range existing {
 		if err := l.db.Collection(n).Drop(ctx); err != nil {
-			return fmt.Errorf("drop %s.%s before restoring: %w", l.opts.To, n, err)
+			return fmt.Errorf("drop %s.%s before restoring: %w", l.req.To, n, err)
 		}
 		l.log.Info("dropped existing collection", "collection", n)
 	}
 	return nil
 }
 
-// run loads every job. A directory's collections run Threads at a time. An
+// loadAll loads every job. A directory's collections run Threads at a time. An
 // archive's run all at once, fed by demux: the archive interleaves them as
 // mongodump wrote them, so holding one back would stall the others.
-func (l *loader) run(ctx context.Context, jobs []collJob, demux func(context.Context, map[string]chan bson.Raw) error) error {
+func (l *run) loadAll(ctx context.Context, jobs []collJob, demux func(context.Context, map[string]chan bson.Raw) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -102,7 +112,7 @@ func (l *loader) run(ctx context.Context, jobs []collJob, demux func(context.Con
 	}
 	if demux == nil {
 		queue := make(chan collJob)
-		for range min(l.opts.Threads, len(jobs)) {
+		for range min(l.threads, len(jobs)) {
 			wg.Go(func() {
 				for j := range queue {
 					do(j)
@@ -160,13 +170,14 @@ func (l *loader) run(ctx context.Context, jobs []collJob, demux func(context.Con
 
 // loadCollection creates one collection, streams its documents in, creates
 // its indexes and proves the result.
-func (l *loader) loadCollection(ctx context.Context, j collJob) (restore.ObjectReport, error) {
+func (l *run) loadCollection(ctx context.Context, j collJob) (restore.ObjectReport, error) {
 	start := time.Now()
 	obj := restore.ObjectReport{Name: j.name}
 	create := append(bson.D{{Key: "create", Value: j.name}}, j.meta.createOptions()...)
 	if err := l.db.RunCommand(ctx, create).Err(); err != nil {
-		return obj, fmt.Errorf("create collection %s.%s: %w", l.opts.To, j.name, err)
+		return obj, fmt.Errorf("create collection %s.%s: %w", l.req.To, j.name, err)
 	}
+	l.markCreated(j.name)
 	next, closeStream, err := j.open(ctx)
 	if err != nil {
 		return obj, err
@@ -186,12 +197,12 @@ func (l *loader) loadCollection(ctx context.Context, j collJob) (restore.ObjectR
 			return nil
 		}
 		if _, err := coll.InsertMany(ctx, batch, insertOpt); err != nil {
-			return fmt.Errorf("insert documents %d..%d of %s into %s.%s: %w", firstDoc, firstDoc+int64(len(batch))-1, j.file, l.opts.To, j.name, err)
+			return fmt.Errorf("insert documents %d..%d of %s into %s.%s: %w", firstDoc, firstDoc+int64(len(batch))-1, j.file, l.req.To, j.name, err)
 		}
 		firstDoc += int64(len(batch))
 		clear(batch)
 		batch, size = batch[:0], 0
-		l.progress(restore.Event{Object: j.name, Rows: obj.Expected, Bytes: obj.Bytes, TotalBytes: j.totalBytes})
+		l.progress(restore.Event{Object: j.name, Unit: restore.UnitDocuments, Count: obj.Expected, Total: l.counts[j.name], Bytes: obj.Bytes, TotalBytes: j.totalBytes})
 		return nil
 	}
 	for {
@@ -230,16 +241,20 @@ func (l *loader) loadCollection(ctx context.Context, j collJob) (restore.ObjectR
 
 	loaded, err := coll.CountDocuments(ctx, bson.D{})
 	if err != nil {
-		return obj, fmt.Errorf("count documents of %s.%s: %w", l.opts.To, j.name, err)
+		return obj, fmt.Errorf("count documents of %s.%s: %w", l.req.To, j.name, err)
 	}
 	obj.Loaded = loaded
 	back, err := hashCollection(ctx, coll)
 	if err != nil {
-		return obj, fmt.Errorf("read back %s.%s: %w", l.opts.To, j.name, err)
+		return obj, fmt.Errorf("read back %s.%s: %w", l.req.To, j.name, err)
 	}
 	obj.HashLoaded = back.Hex()
 	obj.Seconds = time.Since(start).Seconds()
-	l.progress(restore.Event{Object: j.name, Rows: obj.Expected, Bytes: obj.Bytes, TotalBytes: j.totalBytes, Done: true})
+	done := restore.Event{Object: j.name, Unit: restore.UnitDocuments, Count: obj.Expected, Total: l.counts[j.name], Bytes: obj.Bytes, TotalBytes: j.totalBytes, Done: true}
+	if done.TotalBytes > 0 {
+		done.Bytes = done.TotalBytes
+	}
+	l.progress(done)
 	l.log.Info("collection restored", "collection", j.name, "documents", obj.Expected, "loaded", obj.Loaded, "proof", obj.OK())
 	return obj, nil
 }
@@ -289,7 +304,7 @@ func unsupportedIndex(ix Index, err error) (mongo.CommandError, bool) {
 // createIndex recreates one index. An index of a special kind (hashed,
 // text, geo, wildcard) that the server says it does not implement becomes a
 // warning; any other failure fails the restore.
-func (l *loader) createIndex(ctx context.Context, coll string, ix Index) error {
+func (l *run) createIndex(ctx context.Context, coll string, ix Index) error {
 	cmd := bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: bson.A{ix.Spec}}}
 	err := l.db.RunCommand(ctx, cmd).Err()
 	if err == nil {
@@ -304,12 +319,12 @@ func (l *loader) createIndex(ctx context.Context, coll string, ix Index) error {
 			termshift.Quote(ix.Name), kind, termshift.Quote(coll), ce.Message))
 		return nil
 	}
-	return fmt.Errorf("create index %s on %s.%s: %w", termshift.Quote(ix.Name), l.opts.To, coll, err)
+	return fmt.Errorf("create index %s on %s.%s: %w", termshift.Quote(ix.Name), l.req.To, coll, err)
 }
 
 // createViews creates the views after the collections, each after the view
 // it reads from when that is a view too.
-func (l *loader) createViews(ctx context.Context, views []collJob) error {
+func (l *run) createViews(ctx context.Context, views []collJob) error {
 	pending := map[string]collJob{}
 	for _, v := range views {
 		pending[v.name] = v
@@ -331,8 +346,9 @@ func (l *loader) createViews(ctx context.Context, views []collJob) error {
 			}
 			create := append(bson.D{{Key: "create", Value: v.name}}, v.meta.createOptions()...)
 			if err := l.db.RunCommand(ctx, create).Err(); err != nil {
-				return fmt.Errorf("create view %s.%s (from %s): %w", l.opts.To, v.name, v.file, err)
+				return fmt.Errorf("create view %s.%s (from %s): %w", l.req.To, v.name, v.file, err)
 			}
+			l.markCreated(v.name)
 			delete(pending, v.name)
 			progressed = true
 			l.mu.Lock()
@@ -340,7 +356,7 @@ func (l *loader) createViews(ctx context.Context, views []collJob) error {
 			l.mu.Unlock()
 		}
 		if !progressed {
-			return fmt.Errorf("create views in %s: views read from each other in a cycle: %w", l.opts.To, termshift.ErrInvalid)
+			return fmt.Errorf("create views in %s: views read from each other in a cycle: %w", l.req.To, termshift.ErrInvalid)
 		}
 	}
 	return nil

@@ -139,11 +139,12 @@ func parseIndex(spec bson.D) (Index, error) {
 }
 
 // createOptions are the metadata's options as a create command takes them:
-// idIndex is left to the server, it names the source database in its "ns".
+// idIndex is left to the server, it names the source database in its "ns";
+// "create", which old dumps repeat in the options, is the command's own.
 func (m *Metadata) createOptions() bson.D {
 	var out bson.D
 	for _, e := range m.Options {
-		if e.Key == "idIndex" {
+		if e.Key == "idIndex" || e.Key == "create" {
 			continue
 		}
 		out = append(out, e)

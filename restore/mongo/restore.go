@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
@@ -29,7 +27,8 @@ const (
 )
 
 // MarkerCollection is the collection tenancy creates in a carved database;
-// a target holding only it counts as empty.
+// a target holding only it counts as empty, and a restore never drops,
+// counts or restores it.
 const MarkerCollection = "termshift_namespace"
 
 // Batch limits of InsertMany.
@@ -38,14 +37,10 @@ const (
 	batchBytes = 8 * 1024 * 1024
 )
 
-// Options configures Restore.
-type Options struct {
-	URI          termshift.Secret // admin URI
-	From, To     string           // database name in the backup; target database
-	Threads      int              // collections in parallel; default runtime.NumCPU()
-	DropExisting bool             // without it, a target holding any collection (other than "termshift_namespace", the marker collection tenancy creates) is refused, wrapping termshift.ErrRefused
-	Progress     restore.Progress
-	Logger       *slog.Logger
+// Loader loads mongodump output into a server it reaches as an
+// administrator.
+type Loader struct {
+	URI termshift.Secret // admin URI
 }
 
 // Detect tells a mongodump output directory ("mongodump") from an archive
@@ -121,107 +116,233 @@ type collJob struct {
 	open func(ctx context.Context) (next func() (bson.Raw, error), closeFn func(), err error)
 }
 
-// Restore loads the backup at path inside src — a mongodump output directory
-// (containing DB/ subdirs, or a DB dir itself), or an archive file (plain or
-// .gz) — for database From into To.
+// Load loads database req.From of the backup at path inside src — a
+// mongodump output directory (containing DB/ subdirs, or a DB dir itself),
+// or an archive file (plain or .gz) — into req.To.
 //
-// Everything about the backup that can be checked before loading is checked
-// before the target is touched. A restore that fails half way returns the
-// report so far and a *termshift.PartialError naming the collections loaded
-// with proof and those not. A proof that does not hold is an error wrapping
-// termshift.ErrVerifyFailed, with the report.
-func Restore(ctx context.Context, src restore.Source, path string, opts Options) (*restore.Report, error) {
+// Everything about the backup that can be checked before loading is
+// checked before the target is touched, the manifest included. A target
+// holding collections (other than MarkerCollection) is refused unless
+// DropExisting. A MongoDB restore cannot resume: Resume starts over,
+// replacing what the killed run loaded, and says so in the report.
+//
+// A restore that fails half way drops the collections it created and
+// returns the report (with what was read and loaded) and a
+// *termshift.PartialError; when dropping fails too, the error lists what
+// the target still holds, with document counts. A proof that does not hold
+// is an error wrapping termshift.ErrVerifyFailed, with the report.
+func (ld *Loader) Load(ctx context.Context, src restore.Source, path string, req restore.Request) (*restore.Report, error) {
 	started := time.Now()
-	if err := termshift.ValidateMongoDatabase(opts.To); err != nil {
+	if err := termshift.ValidateMongoDatabase(req.To); err != nil {
 		return nil, fmt.Errorf("restore mongo: target: %w", err)
 	}
-	if opts.From == "" {
+	if req.From == "" {
 		return nil, fmt.Errorf("restore mongo: no source database (From): %w", termshift.ErrInvalid)
 	}
-	if opts.URI.Reveal() == "" {
+	if ld.URI.Reveal() == "" {
 		return nil, fmt.Errorf("restore mongo: no server URI: %w", termshift.ErrInvalid)
 	}
-	if opts.Threads <= 0 {
-		opts.Threads = runtime.NumCPU()
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
-	}
 	path = cleanDir(path)
-	rep := &restore.Report{Service: string(termshift.MongoDB), Source: src.String() + "/" + path, From: opts.From, To: opts.To, Started: started}
-	l := &loader{opts: opts, log: opts.Logger.With("from", opts.From, "to", opts.To), report: rep}
+	rep := &restore.Report{Service: string(termshift.MongoDB), Source: src.String() + "/" + path, From: req.From, To: req.To, Started: started}
+	l := &run{req: req, log: req.Log().With("from", req.From, "to", req.To), report: rep, created: map[string]bool{}}
+	threads, capped := req.ThreadCount(0)
+	l.threads = threads
+	if capped {
+		l.warn(fmt.Sprintf("threads capped at %d: a restore uses at most %d", threads, restore.MaxThreads))
+	}
+	if req.Resume {
+		if !req.DropExisting {
+			l.req.DropExisting = true
+		}
+		l.warn("a MongoDB restore cannot resume: it starts over, replacing what the earlier run loaded")
+	}
 
-	isFile, err := isFile(ctx, src, path)
+	if err := l.checkManifest(ctx, src, path); err != nil {
+		return nil, err
+	}
+	plan, err := l.plan(ctx, src, path)
 	if err != nil {
 		return nil, err
 	}
-	var (
-		jobs   []collJob
-		views  []collJob
-		demux  func(ctx context.Context, feeds map[string]chan bson.Raw) error
-		closer io.Closer
-	)
-	if isFile {
-		rep.Format = FormatArchive
-		c, ar, err := openArchive(ctx, src, path)
-		if err != nil {
-			return nil, err
-		}
-		closer = c
-		defer closer.Close()
-		jobs, views, demux, err = l.archiveJobs(path, ar)
-		if err != nil {
-			return nil, err
-		}
-	} else {
-		rep.Format = FormatDump
-		jobs, views, err = l.dumpJobs(ctx, src, path)
-		if err != nil {
-			return nil, err
-		}
+	if plan.closer != nil {
+		defer plan.closer.Close()
 	}
 
-	client, err := connect(ctx, opts.URI)
+	client, err := connect(ctx, ld.URI)
 	if err != nil {
 		return nil, err
 	}
 	defer client.Disconnect(context.WithoutCancel(ctx))
-	l.db = client.Database(opts.To)
+	l.db = client.Database(req.To)
 	if err := l.prepareTarget(ctx); err != nil {
 		return nil, err
 	}
 
-	runErr := l.run(ctx, jobs, demux)
+	runErr := l.loadAll(ctx, plan.jobs, plan.demux)
 	if runErr == nil {
-		runErr = l.createViews(ctx, views)
+		runErr = l.createViews(ctx, plan.views)
 	}
 	sort.Slice(rep.Objects, func(i, j int) bool { return rep.Objects[i].Name < rep.Objects[j].Name })
 	rep.Warnings = l.warnings
 	rep.Seconds = time.Since(started).Seconds()
 	if runErr != nil {
-		var done, failed []string
-		loaded := map[string]bool{}
-		for _, o := range rep.Objects {
-			loaded[o.Name] = true
-			done = append(done, o.Name)
+		return rep, l.fail(ctx, plan, runErr)
+	}
+	if !rep.Completeness.Proven {
+		if rep.Format == FormatArchive {
+			rep.Completeness = restore.Proven(fmt.Sprintf("archive %s: every collection of its prelude ends with its EOF header, terminator and CRC-64", path))
+		} else {
+			rep.Completeness = restore.Unproven("a mongodump directory holds no record of its completeness: a .bson file cut at a document boundary reads as a whole one")
 		}
-		for _, j := range append(jobs, views...) {
-			if !loaded[j.name] {
-				failed = append(failed, j.name)
-			}
-		}
-		return rep, &termshift.PartialError{Op: "restore mongo " + termshift.Quote(opts.From) + " into " + termshift.Quote(opts.To), Done: done, Failed: failed, Err: runErr}
+	}
+	if req.Manifest != nil {
+		rep.ExpectCounts(restore.ManifestName, l.counts)
 	}
 	var bad []string
 	for _, o := range rep.Objects {
 		if !o.OK() {
-			bad = append(bad, fmt.Sprintf("%s (documents read %d, in target %d, hash read %s, hash in target %s)", termshift.Quote(o.Name), o.Expected, o.Loaded, o.Hash, o.HashLoaded))
+			bad = append(bad, fmt.Sprintf("%s (documents expected %d, in target %d, hash read %s, hash in target %s)", termshift.Quote(o.Name), o.Expected, o.Loaded, o.Hash, o.HashLoaded))
 		}
 	}
 	if len(bad) > 0 {
-		return rep, fmt.Errorf("restore mongo %s into %s: proof does not hold for %s: %w", termshift.Quote(opts.From), termshift.Quote(opts.To), strings.Join(bad, "; "), termshift.ErrVerifyFailed)
+		return rep, fmt.Errorf("restore mongo %s into %s: proof does not hold for %s: %w", termshift.Quote(req.From), termshift.Quote(req.To), strings.Join(bad, "; "), termshift.ErrVerifyFailed)
 	}
 	return rep, nil
+}
+
+// plan is what a restore will load, read and checked before the target is
+// touched.
+type plan struct {
+	jobs, views []collJob
+	demux       func(ctx context.Context, feeds map[string]chan bson.Raw) error
+	closer      io.Closer
+	archive     bool
+}
+
+func (l *run) plan(ctx context.Context, src restore.Source, path string) (*plan, error) {
+	isFile, err := isFile(ctx, src, path)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{archive: isFile}
+	if isFile {
+		l.report.Format = FormatArchive
+		c, ar, err := openArchive(ctx, src, path)
+		if err != nil {
+			return nil, err
+		}
+		p.closer = c
+		if p.jobs, p.views, p.demux, err = l.archiveJobs(path, ar); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return p, nil
+	}
+	l.report.Format = FormatDump
+	if p.jobs, p.views, err = l.dumpJobs(ctx, src, path); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// checkManifest verifies the database's files against the manifest before
+// anything else reads them, and takes its counts.
+func (l *run) checkManifest(ctx context.Context, src restore.Source, path string) error {
+	m := l.req.Manifest
+	if m == nil {
+		return nil
+	}
+	belongs := func(string) bool { return true }
+	root, err := isDumpRoot(ctx, src, path)
+	if err != nil {
+		return err
+	}
+	if root {
+		dbDir := strings.TrimPrefix(cleanDir(path+"/"+url.PathEscape(l.req.From)), "/")
+		prelude := strings.TrimPrefix(cleanDir(path+"/prelude.json"), "/")
+		belongs = func(name string) bool {
+			return strings.HasPrefix(name, dbDir+"/") || strings.HasPrefix(name, prelude)
+		}
+	}
+	c, err := m.Verify(ctx, src, path, belongs, l.threads)
+	if err != nil {
+		return fmt.Errorf("restore mongo %s: %w", path, err)
+	}
+	l.report.Completeness = c
+	l.counts = m.Counts(termshift.MongoDB, l.req.From)
+	return nil
+}
+
+// fail ends a restore that failed after the target was touched: it drops
+// what this run created (a MongoDB restore cannot resume) and says so, or,
+// when that fails too, what the target holds.
+func (l *run) fail(ctx context.Context, p *plan, runErr error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	op := "restore mongo " + termshift.Quote(l.req.From) + " into " + termshift.Quote(l.req.To)
+	var failed []string
+	loaded := map[string]bool{}
+	for _, o := range l.report.Objects {
+		loaded[o.Name] = true
+	}
+	for _, j := range append(append([]collJob(nil), p.jobs...), p.views...) {
+		if !loaded[j.name] {
+			failed = append(failed, j.name)
+		}
+	}
+	var done []string
+	for _, o := range l.report.Objects {
+		done = append(done, o.Name)
+	}
+	l.mu.Lock()
+	created := make([]string, 0, len(l.created))
+	for n := range l.created {
+		created = append(created, n)
+	}
+	l.mu.Unlock()
+	sort.Strings(created)
+	var dropErr error
+	for _, n := range created {
+		if err := l.db.Collection(n).Drop(cctx); err != nil {
+			dropErr = fmt.Errorf("drop %s.%s: %w", l.req.To, n, err)
+			break
+		}
+	}
+	if dropErr == nil {
+		for i := range l.report.Objects {
+			l.report.Objects[i].Loaded = 0
+		}
+		return &termshift.PartialError{Op: op, Failed: append(done, failed...),
+			Err: fmt.Errorf("%w; the %d collections this restore created in %s were dropped", runErr, len(created), termshift.Quote(l.req.To))}
+	}
+	left := l.describeTarget(cctx)
+	return &termshift.PartialError{Op: op, Done: done, Failed: failed,
+		Err: fmt.Errorf("%w; dropping what it created failed too (%v); left in %s: %s", runErr, dropErr, termshift.Quote(l.req.To), left)}
+}
+
+// describeTarget lists the target's collections with their documents.
+func (l *run) describeTarget(ctx context.Context) string {
+	names, err := l.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	sort.Strings(names)
+	var parts []string
+	for _, n := range names {
+		if n == MarkerCollection || strings.HasPrefix(n, "system.") {
+			continue
+		}
+		c, err := l.db.Collection(n).CountDocuments(ctx, bson.D{})
+		if err != nil {
+			parts = append(parts, fmt.Sprintf("%s (count failed: %v)", termshift.Quote(n), err))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d documents)", termshift.Quote(n), c))
+	}
+	if len(parts) == 0 {
+		return "no collection"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func connect(ctx context.Context, uri termshift.Secret) (*mongo.Client, error) {
@@ -253,36 +374,48 @@ func redact(err error, uri termshift.Secret) error {
 }
 
 // dumpJobs checks one database of a dump directory and makes its jobs.
-func (l *loader) dumpJobs(ctx context.Context, src restore.Source, path string) (jobs, views []collJob, err error) {
+// dumpRoot tells a dump root (DB/ directories) from one database's
+// directory. A legacy dump (servers up to 3.0) has a system.indexes.bson
+// per database: its index specs serve the collections whose metadata has
+// none, or that have no metadata file at all.
+func (l *run) dumpJobs(ctx context.Context, src restore.Source, path string) (jobs, views []collJob, err error) {
 	d, err := ScanDump(ctx, src, path)
 	if err != nil {
 		return nil, nil, err
 	}
 	var colls []DumpCollection
+	var legacy *DumpCollection
 	for _, c := range d.Collections {
-		if c.Database == l.opts.From {
-			colls = append(colls, c)
+		if c.Database != l.req.From {
+			continue
 		}
+		if c.Collection == "system.indexes" && c.Metadata == "" && c.Data != "" {
+			legacy = &c
+			continue
+		}
+		colls = append(colls, c)
 	}
-	if len(colls) == 0 {
+	if len(colls) == 0 && legacy == nil {
 		return nil, nil, fmt.Errorf("restore mongo: database %s is not in the dump at %s/%s (it holds %s): %w",
-			termshift.Quote(l.opts.From), src, path, quoteList(d.Databases()), termshift.ErrNotFound)
+			termshift.Quote(l.req.From), src, path, quoteList(d.Databases()), termshift.ErrNotFound)
 	}
-	for _, c := range colls {
-		if c.Metadata == "" {
-			return nil, nil, fmt.Errorf("restore mongo: %s has no metadata file beside it (%s.metadata.json): %w", c.Data, strings.TrimSuffix(strings.TrimSuffix(c.Data, ".gz"), ".bson"), termshift.ErrInvalid)
-		}
-		data, err := readSmall(ctx, src, c.Metadata)
-		if err != nil {
+	var legacyIndexes map[string][]Index
+	if legacy != nil {
+		if legacyIndexes, err = l.readSystemIndexes(ctx, src, legacy.Data); err != nil {
 			return nil, nil, err
 		}
-		meta, err := ParseMetadata(data, c.Metadata)
+	}
+	for _, c := range colls {
+		meta, err := l.collectionMetadata(ctx, src, c, legacy != nil)
 		if err != nil {
 			return nil, nil, err
 		}
 		name := c.Collection
 		if meta.CollectionName != "" {
 			name = meta.CollectionName
+		}
+		if len(meta.Indexes) == 0 {
+			meta.Indexes = legacyIndexes[name]
 		}
 		if meta.IsView() {
 			views = append(views, collJob{name: name, meta: meta, file: c.Metadata})
@@ -291,8 +424,7 @@ func (l *loader) dumpJobs(ctx context.Context, src restore.Source, path string) 
 		if c.Data == "" {
 			return nil, nil, fmt.Errorf("restore mongo: %s has no data file beside it (%s.bson): %w", c.Metadata, strings.TrimSuffix(strings.TrimSuffix(c.Metadata, ".gz"), ".metadata.json"), termshift.ErrInvalid)
 		}
-		if strings.HasPrefix(name, "system.") {
-			l.warn(fmt.Sprintf("collection %s skipped: system collections are the server's, not restored", termshift.Quote(name)))
+		if l.skip(name) {
 			continue
 		}
 		file := c.Data
@@ -313,13 +445,124 @@ func (l *loader) dumpJobs(ctx context.Context, src restore.Source, path string) 
 	return jobs, views, nil
 }
 
+// isDumpRoot tells a dump root (DB/ directories) from one database's
+// directory (COLL.bson files at its top), as ScanDump does, from names
+// alone; a file is neither.
+func isDumpRoot(ctx context.Context, src restore.Source, dir string) (bool, error) {
+	files, err := src.List(ctx, dir)
+	if err != nil {
+		return false, err
+	}
+	prefix := ""
+	if dir != "" {
+		prefix = dir + "/"
+	}
+	nested := false
+	for _, f := range files {
+		r, ok := strings.CutPrefix(f.Name, prefix)
+		if !ok {
+			return false, nil // a file
+		}
+		if strings.Contains(r, "/") {
+			nested = true
+			continue
+		}
+		if _, data, meta := dumpFileKind(r); (data || meta) && r != "oplog.bson" {
+			return false, nil
+		}
+	}
+	return nested, nil
+}
+
+// collectionMetadata reads a collection's metadata file; in a legacy dump
+// a collection may have none (its indexes are in system.indexes.bson).
+func (l *run) collectionMetadata(ctx context.Context, src restore.Source, c DumpCollection, legacy bool) (*Metadata, error) {
+	if c.Metadata == "" {
+		if legacy {
+			return &Metadata{}, nil
+		}
+		return nil, fmt.Errorf("restore mongo: %s has no metadata file beside it (%s.metadata.json): %w", c.Data, strings.TrimSuffix(strings.TrimSuffix(c.Data, ".gz"), ".bson"), termshift.ErrInvalid)
+	}
+	data, err := readSmall(ctx, src, c.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMetadata(data, c.Metadata)
+}
+
+// readSystemIndexes reads a legacy dump's system.indexes.bson: one index
+// spec per document, its "ns" naming database.collection.
+func (l *run) readSystemIndexes(ctx context.Context, src restore.Source, file string) (map[string][]Index, error) {
+	rc, err := openStream(ctx, src, file)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	br := NewBSONReader(rc, file)
+	out := map[string][]Index{}
+	prefix := l.req.From + "."
+	for {
+		off := br.Offset()
+		doc, err := br.Next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var spec bson.D
+		if err := bson.Unmarshal(doc, &spec); err != nil {
+			return nil, &FormatError{File: file, Offset: off, Msg: "decode index spec", Err: err}
+		}
+		var ns string
+		var kept bson.D
+		for _, e := range spec {
+			switch e.Key {
+			case "ns":
+				ns, _ = e.Value.(string)
+			case "dropDups": // removed in MongoDB 3.0; servers refuse it
+				continue
+			}
+			kept = append(kept, e)
+		}
+		coll, ok := strings.CutPrefix(ns, prefix)
+		if !ok {
+			return nil, &FormatError{File: file, Offset: off, Msg: fmt.Sprintf("index spec for namespace %s, not in database %s", termshift.Quote(ns), termshift.Quote(l.req.From))}
+		}
+		ix, err := parseIndex(kept)
+		if err != nil {
+			return nil, &FormatError{File: file, Offset: off, Msg: fmt.Sprintf("index spec of %s: %v", termshift.Quote(ns), err)}
+		}
+		out[coll] = append(out[coll], ix)
+	}
+}
+
+// skip reports (and records) a collection a restore never loads: the
+// server's system collections and termshift's ownership marker.
+func (l *run) skip(name string) bool {
+	reason := ""
+	switch {
+	case strings.HasPrefix(name, "system."):
+		reason = "system collections are the server's, not restored"
+	case name == MarkerCollection:
+		reason = "termshift's ownership marker: the target keeps its own"
+	default:
+		return false
+	}
+	l.warn(fmt.Sprintf("collection %s skipped: %s", termshift.Quote(name), reason))
+	l.mu.Lock()
+	l.report.Skipped = append(l.report.Skipped, restore.SkippedObject{Kind: "collection", Name: name, Reason: reason})
+	l.mu.Unlock()
+	return true
+}
+
 // archiveJobs checks the prelude for database From and makes its jobs, fed
 // by the returned demultiplexer.
-func (l *loader) archiveJobs(name string, ar *ArchiveReader) (jobs, views []collJob, demux func(context.Context, map[string]chan bson.Raw) error, err error) {
+func (l *run) archiveJobs(name string, ar *ArchiveReader) (jobs, views []collJob, demux func(context.Context, map[string]chan bson.Raw) error, err error) {
 	skipped := map[string]bool{}
 	known := map[string]bool{}
 	for _, c := range ar.Collections() {
-		if c.Database != l.opts.From {
+		if c.Database != l.req.From {
 			continue
 		}
 		known[c.Collection] = true
@@ -328,16 +571,15 @@ func (l *loader) archiveJobs(name string, ar *ArchiveReader) (jobs, views []coll
 			views = append(views, collJob{name: c.Collection, meta: meta, file: name})
 			continue
 		}
-		if strings.HasPrefix(c.Collection, "system.") {
+		if l.skip(c.Collection) {
 			skipped[c.Collection] = true
-			l.warn(fmt.Sprintf("collection %s skipped: system collections are the server's, not restored", termshift.Quote(c.Collection)))
 			continue
 		}
 		jobs = append(jobs, collJob{name: c.Collection, meta: meta, file: name, totalBytes: c.Size})
 	}
 	if len(jobs)+len(views)+len(skipped) == 0 {
 		return nil, nil, nil, fmt.Errorf("restore mongo: database %s is not in the archive %s (it holds %s): %w",
-			termshift.Quote(l.opts.From), name, quoteList(ar.Databases()), termshift.ErrNotFound)
+			termshift.Quote(l.req.From), name, quoteList(ar.Databases()), termshift.ErrNotFound)
 	}
 	demux = func(ctx context.Context, feeds map[string]chan bson.Raw) error {
 		for {
@@ -348,7 +590,7 @@ func (l *loader) archiveJobs(name string, ar *ArchiveReader) (jobs, views []coll
 			if err != nil {
 				return err
 			}
-			if it.Database != l.opts.From || skipped[it.Collection] {
+			if it.Database != l.req.From || skipped[it.Collection] {
 				continue
 			}
 			ch, ok := feeds[it.Collection]

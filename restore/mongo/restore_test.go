@@ -75,9 +75,11 @@ func (s server) indexNames(t *testing.T, db, coll string) []string {
 	return names
 }
 
-func (s server) opts(to, from string) Options {
-	return Options{URI: s.uri, From: from, To: to, Threads: 4}
+func (s server) opts(to, from string) restore.Request {
+	return restore.Request{From: from, To: to, Threads: 4}
 }
+
+func (s server) loader() *Loader { return &Loader{URI: s.uri} }
 
 type objCount struct {
 	Name     string
@@ -134,7 +136,7 @@ func TestRestoreCorpus(t *testing.T) {
 					mu.Unlock()
 				}
 			}
-			rep, err := Restore(t.Context(), src, tt.path, o)
+			rep, err := s.loader().Load(t.Context(), src, tt.path, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -268,7 +270,7 @@ func TestRestoreFixtures(t *testing.T) {
 				t.Errorf("Detect = %s %v, want mongodump [app other]", format, dbs)
 			}
 			to := s.targetDB(t)
-			rep, err := Restore(t.Context(), src, "", s.opts(to, "app"))
+			rep, err := s.loader().Load(t.Context(), src, "", s.opts(to, "app"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -311,7 +313,7 @@ func TestRestoreArchiveFixture(t *testing.T) {
 			writeFile(t, filepath.Join(dir, "snap/mongo/app.archive.gz"), data)
 			src := restore.Sub{Source: restore.Dir{Root: dir}, Dir: "snap"}
 			to := s.targetDB(t)
-			rep, err := Restore(t.Context(), src, "mongo/app.archive.gz", Options{URI: s.uri, From: "app", To: to, Threads: 1})
+			rep, err := s.loader().Load(t.Context(), src, "mongo/app.archive.gz", restore.Request{From: "app", To: to, Threads: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -337,7 +339,7 @@ func TestRestoreTarget(t *testing.T) {
 		if err := s.client.Database(to).CreateCollection(ctx, MarkerCollection); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := Restore(ctx, src, "testdirs", s.opts(to, "db1")); err != nil {
+		if _, err := s.loader().Load(ctx, src, "testdirs", s.opts(to, "db1")); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -347,7 +349,7 @@ func TestRestoreTarget(t *testing.T) {
 		if _, err := s.client.Database(to).Collection("c1").InsertOne(ctx, bson.D{{Key: "_id", Value: "stale"}}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := Restore(ctx, src, "testdirs", s.opts(to, "db1"))
+		_, err := s.loader().Load(ctx, src, "testdirs", s.opts(to, "db1"))
 		if !errors.Is(err, termshift.ErrRefused) || !strings.Contains(err.Error(), `"c1"`) {
 			t.Fatalf("err = %v, want ErrRefused naming c1", err)
 		}
@@ -357,7 +359,7 @@ func TestRestoreTarget(t *testing.T) {
 		}
 		o := s.opts(to, "db1")
 		o.DropExisting = true
-		rep, err := Restore(ctx, src, "testdirs", o)
+		rep, err := s.loader().Load(ctx, src, "testdirs", o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -421,7 +423,7 @@ func TestRestoreBadInput(t *testing.T) {
 				writeFile(t, filepath.Join(dir, name), data)
 			}
 			to := s.targetDB(t)
-			rep, err := Restore(ctx, restore.Dir{Root: dir}, tt.path, s.opts(to, tt.from))
+			rep, err := s.loader().Load(ctx, restore.Dir{Root: dir}, tt.path, s.opts(to, tt.from))
 			if err == nil {
 				t.Fatalf("restore succeeded: %+v", rep)
 			}
@@ -444,7 +446,7 @@ func TestRestoreBadInput(t *testing.T) {
 	t.Run("bad-format.archive", func(t *testing.T) {
 		t.Parallel()
 		to := s.targetDB(t)
-		_, err := Restore(ctx, corpus(t), "bad-format.archive", s.opts(to, "test"))
+		_, err := s.loader().Load(ctx, corpus(t), "bad-format.archive", s.opts(to, "test"))
 		var fe *FormatError
 		if !errors.As(err, &fe) || fe.File != "bad-format.archive" || fe.Offset != 106 {
 			t.Fatalf("err = %v, want a FormatError at bad-format.archive offset 106", err)
@@ -472,7 +474,7 @@ func TestServerRoundTripFidelity(t *testing.T) {
 		writeFile(t, filepath.Join(dir, "app", name+".bson"), d)
 		writeFile(t, filepath.Join(dir, "app", name+".metadata.json"), []byte(`{"options":{},"indexes":[]}`))
 	}
-	rep, err := Restore(t.Context(), restore.Dir{Root: dir}, "", s.opts(to, "app"))
+	rep, err := s.loader().Load(t.Context(), restore.Dir{Root: dir}, "", s.opts(to, "app"))
 	if err != nil && !errors.Is(err, termshift.ErrVerifyFailed) {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func TestBadInput(t *testing.T) {
 			t.Parallel()
 			target := srv.schema(t, "tsbad_dst")
 			before := srv.schemas(t)
-			_, err := Restore(context.Background(), restore.Dir{Root: dir}, tc.path, Options{DSN: srv.dsn, From: tc.from, To: target, Threads: 2})
+			_, err := (&Loader{DSN: srv.dsn}).Load(context.Background(), restore.Dir{Root: dir}, tc.path, restore.Request{From: tc.from, To: target, Threads: 2})
 			if err == nil {
 				t.Fatal("Restore succeeded")
 			}
@@ -103,7 +103,7 @@ func TestBadInput(t *testing.T) {
 		target := srv.schema(t, "tsbad_cp")
 		cp := filepath.Join(t.TempDir(), "cp.json")
 		must(t, os.WriteFile(cp, []byte(`{"format":"mydumper","source":"`+dir+`","path":"good","from":"someone_else","to":"`+target+`"}`), 0o600))
-		_, err := Restore(context.Background(), restore.Dir{Root: dir}, "good", Options{DSN: srv.dsn, From: source, To: target, Resume: true, Checkpoint: cp})
+		_, err := (&Loader{DSN: srv.dsn}).Load(context.Background(), restore.Dir{Root: dir}, "good", restore.Request{From: source, To: target, Resume: true, Checkpoint: cp})
 		if !errors.Is(err, termshift.ErrInvalid) || !strings.Contains(err.Error(), "not this restore") {
 			t.Fatalf("Restore with a foreign checkpoint: %v, want ErrInvalid", err)
 		}
@@ -115,12 +115,12 @@ func TestBadInput(t *testing.T) {
 		must(t, err)
 		_, err = srv.db.Exec("CREATE TABLE " + termshift.QuoteMySQL(target) + ".keep (a INT)")
 		must(t, err)
-		_, err = Restore(context.Background(), restore.Dir{Root: dir}, "good", Options{DSN: srv.dsn, From: source, To: target})
+		_, err = (&Loader{DSN: srv.dsn}).Load(context.Background(), restore.Dir{Root: dir}, "good", restore.Request{From: source, To: target})
 		if !errors.Is(err, termshift.ErrRefused) {
 			t.Fatalf("Restore into a full schema: %v, want ErrRefused", err)
 		}
 		// DropExisting empties it first
-		rep, err := Restore(context.Background(), restore.Dir{Root: dir}, "good", Options{DSN: srv.dsn, From: source, To: target, DropExisting: true})
+		rep, err := (&Loader{DSN: srv.dsn}).Load(context.Background(), restore.Dir{Root: dir}, "good", restore.Request{From: source, To: target, DropExisting: true})
 		if err != nil || !rep.OK() {
 			t.Fatalf("Restore with DropExisting: %v", err)
 		}
@@ -147,4 +147,35 @@ func (s *testServer) schemas(t *testing.T) map[string]bool {
 		out[n] = true
 	}
 	return out
+}
+
+// A dump's CREATE DATABASE carries the source's schema options, and on
+// MariaDB maybe its COMMENT (the source's termshift owner marker): the
+// target gets the character set and collation, and keeps its own comment.
+func TestSchemaOptionsKeepTheTargetsComment(t *testing.T) {
+	srv := localServer(t)
+	target := srv.schema(t, "tscomment")
+	must(t, exec1(srv, "CREATE DATABASE "+termshift.QuoteMySQL(target)+" CHARACTER SET latin1 COMMENT 'termshift owner=qa/next'"))
+	dir := t.TempDir()
+	dump := "-- MariaDB dump 10.19  Distrib 10.11.6-MariaDB\n" +
+		"CREATE DATABASE /*!32312 IF NOT EXISTS*/ `src` /*!40100 DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci */ COMMENT 'termshift owner=prod/live';\n" +
+		"USE `src`;\nCREATE TABLE t (a INT PRIMARY KEY);\nINSERT INTO t VALUES (1),(2);\n-- Dump completed on 2026-11-20  2:00:01\n"
+	must(t, os.WriteFile(filepath.Join(dir, "src.sql"), []byte(dump), 0o644))
+	rep, err := (&Loader{DSN: srv.dsn}).Load(t.Context(), restore.Dir{Root: dir}, "src.sql", restore.Request{From: "src", To: target})
+	if err != nil || !rep.OK() {
+		t.Fatalf("restore: %v (%+v)", err, rep)
+	}
+	var comment, charset, collation string
+	must(t, srv.db.QueryRow("SELECT SCHEMA_COMMENT, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", target).Scan(&comment, &charset, &collation))
+	if comment != "termshift owner=qa/next" || charset != "utf8mb4" || collation != "utf8mb4_unicode_ci" {
+		t.Errorf("target schema: comment %q, charset %s, collation %s; want its own comment and the dump's charset", comment, charset, collation)
+	}
+	if got := schemaOptions(" /*!40100 DEFAULT CHARACTER SET = latin1 */ COMMENT='x'"); got != "CHARACTER SET latin1" {
+		t.Errorf("schemaOptions = %q", got)
+	}
+}
+
+func exec1(s *testServer, q string) error {
+	_, err := s.db.Exec(q)
+	return err
 }

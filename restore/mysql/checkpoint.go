@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/restore"
 )
 
 // checkpoint records what a restore finished, so that a killed restore can
@@ -20,11 +21,14 @@ import (
 // table, never a duplicate row. Views, triggers and routines are one last
 // unit, redone whole after dropping whatever of them exists.
 type checkpoint struct {
-	Format     string                `json:"format"`
-	Source     string                `json:"source"`
-	Path       string                `json:"path"`
-	From       string                `json:"from"`
-	To         string                `json:"to"`
+	Format string `json:"format"`
+	Source string `json:"source"`
+	Path   string `json:"path"`
+	From   string `json:"from"`
+	To     string `json:"to"`
+	// Files is the fingerprint of the backup files the restore reads: a
+	// resume refuses a backup that changed since.
+	Files      restore.Fingerprint   `json:"files,omitempty"`
 	SchemaDone bool                  `json:"schema_done"`
 	Tables     map[string]tableCheck `json:"tables"`
 	PostDone   bool                  `json:"post_done"`

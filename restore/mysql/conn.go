@@ -130,24 +130,6 @@ func preview(text []byte) string {
 	return s
 }
 
-// quoteString renders a value as an SQL string literal.
-func quoteString(v string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
-}
-
-// sessionState reads the settings a dump may change that decide how its
-// data statements are read, as one SET statement for the worker
-// connections.
-func sessionState(ctx context.Context, c *sql.Conn) (string, error) {
-	var mode, tz, cs, coll string
-	err := c.QueryRowContext(ctx, "SELECT @@session.sql_mode, @@session.time_zone, @@session.character_set_client, @@session.collation_connection").Scan(&mode, &tz, &cs, &coll)
-	if err != nil {
-		return "", fmt.Errorf("read session state: %w", err)
-	}
-	return fmt.Sprintf("SET SESSION sql_mode=%s, time_zone=%s, character_set_client=%s, collation_connection=%s",
-		quoteString(mode), quoteString(tz), quoteString(cs), quoteString(coll)), nil
-}
-
 // unsafeString views b as a string without copying; b must not change
 // while the string is in use (it is only handed to the driver, which
 // copies it into its packet buffer).

@@ -43,7 +43,7 @@ func TestFixtures(t *testing.T) {
 			}
 			target := srv.schema(t, "tsfx")
 			var events atomic.Int64
-			rep, err := Restore(ctx, src, tc.path, Options{DSN: srv.dsn, From: "termshift_src", To: target, Threads: 3,
+			rep, err := (&Loader{DSN: srv.dsn}).Load(ctx, src, tc.path, restore.Request{From: "termshift_src", To: target, Threads: 3,
 				Progress: func(restore.Event) { events.Add(1) }})
 			if err != nil {
 				t.Fatalf("Restore: %v", err)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 
+	driver "github.com/go-sql-driver/mysql"
+
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/restore"
 )
@@ -29,6 +31,8 @@ import (
 // each optionally gzip-compressed (.gz, with -c).
 type mydumperDir struct {
 	isMydumper bool
+	metadata   string // the metadata file's name, "" when absent
+	partial    bool   // metadata.partial: mydumper did not finish
 	dbs        map[string]*mydumperDB
 }
 
@@ -83,6 +87,9 @@ func parseMydumper(files []restore.FileInfo, dir string) mydumperDir {
 		switch {
 		case base == "metadata":
 			d.isMydumper = true
+			d.metadata = f.Name
+		case base == "metadata.partial":
+			d.partial = true
 		case strings.HasSuffix(base, "-schema-create.sql"):
 			db(strings.TrimSuffix(base, "-schema-create.sql")).create = f.Name
 			d.isMydumper = true
@@ -156,10 +163,14 @@ type schemaTable struct {
 	name   string
 	stmts  []fileStmt
 	addKey string // ALTER TABLE clause adding the deferred indexes, or ""
-	hasFK  bool
-	data   []restore.FileInfo
-	total  int64
-	view   bool
+	hasFK  bool   // it holds a foreign key
+	// referenced: another table's foreign key points at it
+	referenced bool
+	data       []restore.FileInfo
+	total      int64
+	view       bool
+	viewFile   string // DB.T-schema-view.sql
+	triggers   string // DB.T-schema-triggers.sql
 }
 
 type fileStmt struct {
@@ -189,12 +200,12 @@ func (r *run) readStatements(ctx context.Context, name string, createDB bool) ([
 			return nil, err
 		}
 		k, obj := classify(st.Text)
-		if !(k == kCreateDB && createDB && obj.Name == r.opts.From) {
+		if !(k == kCreateDB && createDB && obj.Name == r.from) {
 			if err := r.checkScope(name, st.Line, k, obj); err != nil {
 				return nil, err
 			}
 		}
-		text := rename(bytes.Clone(st.Text), r.opts.From, r.opts.To)
+		text := r.rename(bytes.Clone(st.Text))
 		if k == kCreateTrigger || k == kCreateRoutine {
 			// mydumper writes "; " at the end of body lines so that myloader's
 			// line-based splitter does not cut the body; undo it.
@@ -208,11 +219,11 @@ func (r *run) readStatements(ctx context.Context, name string, createDB bool) ([
 func (r *run) checkScope(file string, line int, k kind, obj object) error {
 	switch k {
 	case kUse, kCreateDB, kDropDB:
-		if r.format == FormatMydumper || obj.Name != r.opts.From {
+		if r.format == FormatMydumper || obj.Name != r.from {
 			return fmt.Errorf("%s line %d: refusing a statement on schema %s: %w", file, line, termshift.Quote(obj.Name), termshift.ErrInvalid)
 		}
 	case kInsert, kCreateTable, kDropTable, kCreateTrigger, kCreateView, kCreateRoutine, kAlterKeys:
-		if obj.Schema != "" && obj.Schema != r.opts.From {
+		if obj.Schema != "" && !r.isSource(obj.Schema) {
 			return fmt.Errorf("%s line %d: refusing a statement on %s.%s outside the schema being restored: %w", file, line, termshift.Quote(obj.Schema), termshift.Quote(obj.Name), termshift.ErrInvalid)
 		}
 	}
@@ -259,7 +270,10 @@ func deferKeys(create string) (string, string) {
 	return strings.Join(keep, "\n"), strings.Join(keys, ", ")
 }
 
-// mydumper restores a mydumper directory.
+// mydumper restores a mydumper directory: every schema file is read and
+// checked before the target is touched, then the tables are created, the
+// data files loaded in parallel, and the views, triggers and routines
+// created last.
 func (r *run) mydumper(ctx context.Context) error {
 	files, err := r.src.List(ctx, r.path)
 	if err != nil {
@@ -269,30 +283,117 @@ func (r *run) mydumper(ctx context.Context) error {
 	if !d.isMydumper {
 		return fmt.Errorf("%s in %s is not a mydumper directory (no metadata or schema files): %w", r.path, r.src, termshift.ErrNotFound)
 	}
-	db, ok := d.dbs[r.opts.From]
+	db, ok := d.dbs[r.from]
 	if !ok {
-		return fmt.Errorf("schema %s is not in the mydumper backup %s (it holds %s): %w", termshift.Quote(r.opts.From), r.path, strings.Join(d.schemas(), ", "), termshift.ErrNotFound)
+		return fmt.Errorf("schema %s is not in the mydumper backup %s (it holds %s): %w", termshift.Quote(r.from), r.path, strings.Join(d.schemas(), ", "), termshift.ErrNotFound)
 	}
-	// Read and check every schema file before touching the target.
+	if err := r.mydumperMetadata(ctx, d); err != nil {
+		return err
+	}
+	tables, err := r.readSchemas(ctx, db)
+	if err != nil {
+		return err
+	}
+	var createDB []fileStmt
+	if db.create != "" {
+		if createDB, err = r.readStatements(ctx, db.create, true); err != nil {
+			return err
+		}
+	}
+	if err := r.prepare(ctx); err != nil {
+		return err
+	}
+	for _, s := range createDB {
+		if s.kind == kCreateDB {
+			if err := r.createDatabaseOptions(ctx, s.text); err != nil {
+				return err
+			}
+		}
+	}
+	deferIndexes(tables)
+	todo := r.unfinished(tables)
+	pool, err := r.newPool(ctx, mydumperSession)
+	if err != nil {
+		return err
+	}
+	defer pool.close()
+	if err := r.createTables(ctx, pool, todo); err != nil {
+		return err
+	}
+	if err := r.loadData(ctx, pool, todo); err != nil {
+		return err
+	}
+	if r.cp.PostDone {
+		return nil
+	}
+	return r.postData(ctx, pool, db, tables)
+}
+
+// mydumperMetadata reads the directory's metadata: its finish line proves
+// the dump whole, and the rows it lists per table (mydumper 0.11 and
+// later) are the expected counts.
+func (r *run) mydumperMetadata(ctx context.Context, d mydumperDir) error {
+	proven := r.report.Completeness.Proven // by the manifest
+	if d.metadata == "" {
+		if !proven {
+			missing := "the mydumper directory has no metadata file, which mydumper writes last, when the dump finished"
+			if d.partial {
+				missing = "the mydumper directory has only metadata.partial: mydumper did not finish this dump"
+			}
+			r.report.Completeness = restore.Unproven(missing + "; without it a table's missing last chunk cannot be noticed")
+		}
+		return nil
+	}
+	data, err := readAll(ctx, r.src, d.metadata, 16<<20)
+	if err != nil {
+		return err
+	}
+	md := parseMydumperMetadata(data)
+	if rows := md.rows[r.from]; len(rows) > 0 && r.counts == nil {
+		r.counts, r.record = rows, d.metadata
+		r.mu.Lock()
+		for n, t := range r.tables {
+			t.totalRows = rows[n]
+		}
+		r.mu.Unlock()
+	}
+	if proven {
+		return nil
+	}
+	switch {
+	case md.finished == "":
+		r.report.Completeness = restore.Unproven(d.metadata + " has no 'Finished dump at' line: mydumper did not finish this dump, or the file was cut")
+	case len(md.rows[r.from]) == 0:
+		r.report.Completeness = restore.Proven("mydumper metadata: " + md.finished + " (it lists no rows per table: a table's missing last chunk would go unnoticed)")
+	default:
+		r.report.Completeness = restore.Proven(fmt.Sprintf("mydumper metadata: %s, with the rows of %d tables", md.finished, len(md.rows[r.from])))
+	}
+	return nil
+}
+
+// readSchemas reads and checks every table's schema file and lists its
+// data files, in parallel, before the target is touched.
+func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, error) {
 	names := make([]string, 0, len(db.tables))
 	for n := range db.tables {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	tables := make([]*schemaTable, len(names))
-	var mu sync.Mutex
-	referenced := map[string]bool{}
-	g, gctx := newGroup(ctx, r.opts.Threads)
 	datas := make([][]restore.FileInfo, len(names))
 	for i, n := range names {
 		mt := db.tables[n]
 		if mt.schema == "" {
-			return fmt.Errorf("%s: table %s has data or view files but no schema file %s.%s-schema.sql: %w", r.path, termshift.Quote(n), r.opts.From, n, termshift.ErrNotFound)
+			return nil, fmt.Errorf("%s: table %s has data or view files but no schema file %s.%s-schema.sql: %w", r.path, termshift.Quote(n), r.from, n, termshift.ErrNotFound)
 		}
+		var err error
 		if datas[i], err = mt.dataFiles(n); err != nil {
-			return fmt.Errorf("%s: %w", r.path, err)
+			return nil, fmt.Errorf("%s: %w", r.path, err)
 		}
 	}
+	tables := make([]*schemaTable, len(names))
+	var mu sync.Mutex
+	referenced := map[string]bool{}
+	g, gctx := newGroup(ctx, r.threads)
 	for i, n := range names {
 		mt, data := db.tables[n], datas[i]
 		g.Go(func() error {
@@ -300,7 +401,7 @@ func (r *run) mydumper(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			st := &schemaTable{name: n, stmts: stmts, data: data, view: mt.view != ""}
+			st := &schemaTable{name: n, stmts: stmts, data: data, view: mt.view != "", viewFile: mt.view, triggers: mt.triggers}
 			for _, f := range data {
 				if !strings.HasSuffix(f.Name, ".gz") {
 					st.total += f.Size
@@ -321,28 +422,20 @@ func (r *run) mydumper(ctx context.Context) error {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return nil, err
 	}
-	var createDB []fileStmt
-	if db.create != "" {
-		if createDB, err = r.readStatements(ctx, db.create, true); err != nil {
-			return err
-		}
-	}
-	if err := r.prepare(ctx); err != nil {
-		return err
-	}
-	for _, s := range createDB {
-		if s.kind == kCreateDB {
-			if err := r.createDatabaseOptions(ctx, s.text); err != nil {
-				return err
-			}
-		}
-	}
-	// Tables that neither hold nor are the target of a foreign key get
-	// their secondary indexes after the load.
 	for _, t := range tables {
-		if t.view || t.hasFK || referenced[t.name] {
+		t.referenced = referenced[t.name]
+	}
+	return tables, nil
+}
+
+// deferIndexes takes the secondary indexes out of the CREATE TABLE of
+// tables that neither hold nor are the target of a foreign key, to build
+// them after the load.
+func deferIndexes(tables []*schemaTable) {
+	for _, t := range tables {
+		if t.view || t.hasFK || t.referenced {
 			continue
 		}
 		for i, s := range t.stmts {
@@ -355,47 +448,44 @@ func (r *run) mydumper(ctx context.Context) error {
 			}
 		}
 	}
+}
 
-	// Create the tables (and view placeholders), then load the data.
+// unfinished returns the tables (not views) an earlier run did not finish.
+func (r *run) unfinished(tables []*schemaTable) []*schemaTable {
 	var todo []*schemaTable
 	for _, t := range tables {
 		if t.view {
 			continue
 		}
-		tr := r.table(t.name)
-		tr.total = t.total
-		if tc, ok := r.cp.done(t.name); ok {
-			tr.skipped = true
-			tr.expected.Store(tc.Expected)
-			tr.bytes.Store(tc.Bytes)
-			tr.seconds = tc.Seconds
+		r.table(t.name).total = t.total
+		if r.skipFinished(t.name) {
 			continue
 		}
 		todo = append(todo, t)
 	}
-	pool, err := r.newPool(ctx, mydumperSession)
-	if err != nil {
-		return err
-	}
-	defer pool.close()
-	err = pool.each(ctx, len(todo), func(ctx context.Context, lc *loaderConn, i int) error {
+	return todo
+}
+
+// createTables creates the tables (dropping what a killed run left).
+func (r *run) createTables(ctx context.Context, pool *pool, todo []*schemaTable) error {
+	return pool.each(ctx, len(todo), func(ctx context.Context, lc *loaderConn, i int) error {
 		t := todo[i]
 		if _, err := lc.c.ExecContext(ctx, "DROP TABLE IF EXISTS "+termshift.QuoteMySQL(t.name)); err != nil {
 			return fmt.Errorf("drop unfinished table %s: %w", termshift.Quote(t.name), err)
 		}
 		return r.execAll(ctx, lc, t.stmts)
 	})
-	if err != nil {
-		return err
-	}
+}
+
+// loadData loads every data file, largest first, and finishes each table
+// (deferred indexes, checkpoint) when its last file is committed.
+func (r *run) loadData(ctx context.Context, pool *pool, todo []*schemaTable) error {
 	type unit struct {
 		t    *schemaTable
 		file restore.FileInfo
 	}
 	var units []unit
-	byName := map[string]*schemaTable{}
 	for _, t := range todo {
-		byName[t.name] = t
 		r.table(t.name).pending.Store(int64(len(t.data)))
 		for _, f := range t.data {
 			units = append(units, unit{t, f})
@@ -403,43 +493,41 @@ func (r *run) mydumper(ctx context.Context) error {
 	}
 	// Largest files first keeps every connection busy until the end.
 	sort.SliceStable(units, func(i, j int) bool { return units[i].file.Size > units[j].file.Size })
-	finish := func(ctx context.Context, lc *loaderConn, t *schemaTable) error {
-		if t.addKey != "" {
-			q := "ALTER TABLE " + termshift.QuoteMySQL(t.name) + " " + t.addKey
-			if _, err := lc.c.ExecContext(ctx, q); err != nil {
-				return fmt.Errorf("build deferred indexes of %s: %w", termshift.Quote(t.name), err)
-			}
-		}
-		return r.finishTable(r.table(t.name))
-	}
 	// Tables without data files are finished once created.
 	for _, t := range todo {
 		if len(t.data) == 0 {
-			if err := pool.with(ctx, func(lc *loaderConn) error { return finish(ctx, lc, t) }); err != nil {
+			if err := pool.with(ctx, func(lc *loaderConn) error { return r.finishSchemaTable(ctx, lc, t) }); err != nil {
 				return err
 			}
 		}
 	}
-	err = pool.each(ctx, len(units), func(ctx context.Context, lc *loaderConn, i int) error {
+	return pool.each(ctx, len(units), func(ctx context.Context, lc *loaderConn, i int) error {
 		u := units[i]
 		tr := r.table(u.t.name)
 		if err := r.loadFile(ctx, lc, u.file.Name, tr); err != nil {
 			return err
 		}
 		if tr.pending.Add(-1) == 0 {
-			return finish(ctx, lc, u.t)
+			return r.finishSchemaTable(ctx, lc, u.t)
 		}
 		return nil
 	})
-	if err != nil {
-		return err
-	}
+}
 
-	if r.cp.PostDone {
-		return nil
+// finishSchemaTable builds a loaded table's deferred indexes and records it.
+func (r *run) finishSchemaTable(ctx context.Context, lc *loaderConn, t *schemaTable) error {
+	if t.addKey != "" {
+		q := "ALTER TABLE " + termshift.QuoteMySQL(t.name) + " " + t.addKey
+		if _, err := lc.c.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("build deferred indexes of %s: %w", termshift.Quote(t.name), err)
+		}
 	}
-	// Views (placeholders first, so views may use each other), triggers,
-	// then routines and events, on one connection in order.
+	return r.finishTable(r.table(t.name))
+}
+
+// postData creates the views (placeholders first, so views may use each
+// other), triggers, then routines and events, on one connection in order.
+func (r *run) postData(ctx context.Context, pool *pool, db *mydumperDB, tables []*schemaTable) error {
 	var post []fileStmt
 	for _, t := range tables {
 		if t.view && len(t.stmts) > 0 {
@@ -449,26 +537,22 @@ func (r *run) mydumper(ctx context.Context) error {
 			post = append(post, t.stmts...)
 		}
 	}
-	for _, n := range names {
-		if v := db.tables[n].view; v != "" {
-			s, err := r.readStatements(ctx, v, false)
-			if err != nil {
-				return err
-			}
-			post = append(post, s...)
+	var files []string
+	for _, t := range tables {
+		if t.viewFile != "" {
+			files = append(files, t.viewFile)
 		}
 	}
-	for _, n := range names {
-		if tr := db.tables[n].triggers; tr != "" {
-			s, err := r.readStatements(ctx, tr, false)
-			if err != nil {
-				return err
-			}
-			post = append(post, s...)
+	for _, t := range tables {
+		if t.triggers != "" {
+			files = append(files, t.triggers)
 		}
 	}
 	if db.post != "" {
-		s, err := r.readStatements(ctx, db.post, false)
+		files = append(files, db.post)
+	}
+	for _, f := range files {
+		s, err := r.readStatements(ctx, f, false)
 		if err != nil {
 			return err
 		}
@@ -510,14 +594,40 @@ func (r *run) execAll(ctx context.Context, lc *loaderConn, stmts []fileStmt) err
 	return nil
 }
 
-// loadFile streams one data file into its table and commits it.
+// loadFile streams one data file into its table and commits it. A
+// deadlock or lock wait timeout (parallel chunks of one table) before the
+// file's first commit rolls back and loads the file again, as myloader
+// retries.
 func (r *run) loadFile(ctx context.Context, lc *loaderConn, name string, t *tableRun) error {
+	for attempt := 1; ; attempt++ {
+		rows, bytes, committed, err := r.loadFileOnce(ctx, lc, name, t)
+		if err == nil || committed || attempt == 5 || !retriable(err) {
+			return err
+		}
+		if _, rerr := lc.c.ExecContext(ctx, "ROLLBACK"); rerr != nil {
+			return err
+		}
+		t.expected.Add(-rows)
+		t.bytes.Add(-bytes)
+		r.log.Debug("retrying a data file after a deadlock", "file", name, "attempt", attempt, "error", err)
+	}
+}
+
+// retriable reports a transaction the server aborted because of others.
+func retriable(err error) bool {
+	var me *driver.MySQLError
+	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+}
+
+// loadFileOnce loads a data file once; it returns the rows and bytes it
+// added to t and whether any of them was committed.
+func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *tableRun) (rows, bytes int64, committed bool, err error) {
 	if err := lc.setSession(ctx, mydumperSession); err != nil {
-		return err
+		return 0, 0, false, err
 	}
 	rc, err := open(ctx, r.src, name)
 	if err != nil {
-		return err
+		return 0, 0, false, err
 	}
 	defer rc.Close()
 	sp := newSplitter(rc, name, true)
@@ -528,7 +638,7 @@ func (r *run) loadFile(ctx context.Context, lc *loaderConn, name string, t *tabl
 			break
 		}
 		if err != nil {
-			return err
+			return rows, bytes, committed, err
 		}
 		k, obj := classify(st.Text)
 		switch k {
@@ -536,34 +646,36 @@ func (r *run) loadFile(ctx context.Context, lc *loaderConn, name string, t *tabl
 			lc.session = ""
 		case kInsert:
 			if err := r.checkScope(name, st.Line, k, obj); err != nil {
-				return err
+				return rows, bytes, committed, err
 			}
 			if obj.Name != t.name {
-				return fmt.Errorf("%s line %d: INSERT into %s in the data file of %s: %w", name, st.Line, termshift.Quote(obj.Name), termshift.Quote(t.name), termshift.ErrInvalid)
+				return rows, bytes, committed, fmt.Errorf("%s line %d: INSERT into %s in the data file of %s: %w", name, st.Line, termshift.Quote(obj.Name), termshift.Quote(t.name), termshift.ErrInvalid)
 			}
 			if obj.Schema != "" {
-				st.Text = rename(st.Text, r.opts.From, r.opts.To)
+				st.Text = r.rename(st.Text)
 			}
 		default:
-			return fmt.Errorf("%s line %d: unexpected statement in a data file: %s: %w", name, st.Line, preview(st.Text), termshift.ErrInvalid)
+			return rows, bytes, committed, fmt.Errorf("%s line %d: unexpected statement in a data file: %s: %w", name, st.Line, preview(st.Text), termshift.ErrInvalid)
 		}
 		if err := lc.exec(ctx, name, st.Line, st.Text); err != nil {
-			return err
+			return rows, bytes, committed, err
 		}
 		if k == kInsert {
-			t.expected.Add(rowCount(st))
-			t.bytes.Add(int64(len(st.Text)) + 2)
+			n, b := rowCount(st), int64(len(st.Text))+2
+			rows, bytes = rows+n, bytes+b
+			t.expected.Add(n)
+			t.bytes.Add(b)
 			sinceCommit += len(st.Text)
 			if sinceCommit >= commitBytes {
 				if err := lc.commit(ctx); err != nil {
-					return err
+					return rows, bytes, committed, err
 				}
-				sinceCommit = 0
+				committed, sinceCommit = true, 0
 			}
 			r.progress(t, false)
 		}
 	}
-	return lc.commit(ctx)
+	return rows, bytes, committed, lc.commit(ctx)
 }
 
 // pool is Threads loader connections.
@@ -573,8 +685,8 @@ type pool struct {
 }
 
 func (r *run) newPool(ctx context.Context, baseline string) (*pool, error) {
-	p := &pool{conns: make(chan *loaderConn, r.opts.Threads)}
-	for range r.opts.Threads {
+	p := &pool{conns: make(chan *loaderConn, r.threads)}
+	for range r.threads {
 		lc, err := r.loader.conn(ctx, baseline)
 		if err != nil {
 			p.close()

@@ -31,8 +31,7 @@ func TestResumeChildProcess(t *testing.T) {
 	}
 	var c resumeChild
 	must(t, json.Unmarshal([]byte(raw), &c))
-	_, err := Restore(context.Background(), restore.Dir{Root: c.Dir}, c.Path, Options{
-		DSN: termshift.Secret(c.DSN), From: c.From, To: c.To, Threads: 2, Checkpoint: c.Checkpoint})
+	_, err := (&Loader{DSN: termshift.Secret(c.DSN)}).Load(context.Background(), restore.Dir{Root: c.Dir}, c.Path, restore.Request{From: c.From, To: c.To, Threads: 2, Checkpoint: c.Checkpoint})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,8 +95,7 @@ func TestResume(t *testing.T) {
 			}
 			t.Logf("killed after %d of %d tables", done, tables)
 
-			rep, err := Restore(context.Background(), restore.Dir{Root: dir}, tc.path, Options{
-				DSN: srv.dsn, From: source, To: target, Threads: 2, Checkpoint: cpFile, Resume: true})
+			rep, err := (&Loader{DSN: srv.dsn}).Load(context.Background(), restore.Dir{Root: dir}, tc.path, restore.Request{From: source, To: target, Threads: 2, Checkpoint: cpFile, Resume: true})
 			if err != nil {
 				t.Fatalf("resume: %v", err)
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/restore"
 )
 
 // definitions is the part of a definitions export (GET /api/definitions,
@@ -205,39 +206,69 @@ type vhostSet struct {
 	policies  []policyDef
 }
 
-// isBuiltinExchange reports exchanges every vhost has already: the default
-// exchange and amq.*, which cannot be declared by clients.
-func isBuiltinExchange(name string) bool {
-	return name == "" || strings.HasPrefix(name, "amq.")
+// builtinExchanges are the exchanges every vhost has already: the default
+// exchange and the amq.* ones the server declares.
+var builtinExchanges = map[string]bool{
+	"": true, "amq.direct": true, "amq.fanout": true, "amq.topic": true, "amq.headers": true,
+	"amq.match": true, "amq.rabbitmq.trace": true, "amq.rabbitmq.log": true,
 }
 
+// reserved reports a name clients cannot declare: "amq." is the server's.
+func reserved(name string) bool { return strings.HasPrefix(name, "amq.") }
+
+const reservedReason = "names starting with \"amq.\" are reserved for the server and cannot be declared"
+
 // selectVhost picks the objects of vhost from (objects without a vhost
-// field belong to every vhost: a vhost-scoped export).
-func (d *definitions) selectVhost(from string) vhostSet {
+// field belong to every vhost: a vhost-scoped export). Queues and
+// exchanges with reserved names are skipped, with the bindings that need
+// a skipped queue; the built-in exchanges are left out silently, every
+// vhost has them.
+func (d *definitions) selectVhost(from string) (vhostSet, []restore.SkippedObject) {
 	in := func(v string) bool { return v == "" || v == from }
 	var s vhostSet
+	var skipped []restore.SkippedObject
 	for _, e := range d.Exchanges {
-		if in(e.Vhost) && !isBuiltinExchange(e.Name) {
+		switch {
+		case !in(e.Vhost) || builtinExchanges[e.Name]:
+		case reserved(e.Name):
+			skipped = append(skipped, restore.SkippedObject{Kind: "exchange", Name: e.Name, Reason: reservedReason})
+		default:
 			s.exchanges = append(s.exchanges, e)
 		}
 	}
+	skippedQueue := map[string]bool{}
 	for _, q := range d.Queues {
-		if in(q.Vhost) {
+		switch {
+		case !in(q.Vhost):
+		case reserved(q.Name):
+			skippedQueue[q.Name] = true
+			reason := reservedReason
+			if strings.HasPrefix(q.Name, "amq.gen-") {
+				reason += " (a server-named queue: its client declares a new one when it connects)"
+			}
+			skipped = append(skipped, restore.SkippedObject{Kind: "queue", Name: q.Name, Reason: reason})
+		default:
 			s.queues = append(s.queues, q)
 		}
 	}
 	for _, b := range d.Bindings {
 		// Bindings from the default exchange are implicit, one per queue.
-		if in(b.Vhost) && b.Source != "" {
-			s.bindings = append(s.bindings, b)
+		if !in(b.Vhost) || b.Source == "" {
+			continue
 		}
+		if b.DestinationType == "queue" && skippedQueue[b.Destination] {
+			skipped = append(skipped, restore.SkippedObject{Kind: "binding", Name: b.Source + " -> " + b.Destination,
+				Reason: "its queue " + termshift.Quote(b.Destination) + " is skipped"})
+			continue
+		}
+		s.bindings = append(s.bindings, b)
 	}
 	for _, p := range d.Policies {
 		if in(p.Vhost) {
 			s.policies = append(s.policies, p)
 		}
 	}
-	return s
+	return s, skipped
 }
 
 // bindingKey identifies a binding: its ends, routing key and arguments.

@@ -8,7 +8,9 @@
 package rabbitmq
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -27,18 +29,11 @@ import (
 	"github.com/termshift/termshift/restore"
 )
 
-// Options says where to restore and from which vhost of the file.
-type Options struct {
+// Loader restores definitions through a RabbitMQ management API.
+type Loader struct {
 	ManagementURL string // http://host:15672
 	User          string
 	Password      termshift.Secret
-	// FromVhost is the vhost whose objects are restored; it may be empty
-	// when the file holds exactly one vhost.
-	FromVhost string
-	// ToVhost must exist already (carved by tenancy).
-	ToVhost  string
-	Progress restore.Progress
-	Logger   *slog.Logger
 }
 
 // maxDefinitionsBytes bounds what is read into memory: definitions of even
@@ -53,24 +48,36 @@ const (
 	kindPolicies  = "policies"
 )
 
-// Restore recreates the source vhost's exchanges, queues, bindings and
-// policies from the definitions file at path in src in opts.ToVhost. It is
-// idempotent: declaring what exists with the same properties changes
-// nothing, and policies are replaced. The report's Loaded counts are read
-// back from the management API. On failure part way it returns the report
-// so far and a *termshift.PartialError.
-func Restore(ctx context.Context, src restore.Source, path string, opts Options) (*restore.Report, error) {
+// Load recreates the exchanges, queues, bindings and policies of vhost
+// req.From of the definitions file at path in src (plain or gzip) in vhost
+// req.To, which must exist (carved by tenancy). req.From may be empty when
+// the file holds one vhost. Names starting with "amq." are the server's
+// own and cannot be declared: such queues (server-named amq.gen-...) and
+// their bindings are skipped and listed in Report.Skipped.
+//
+// A target vhost that already holds queues, exchanges or policies is
+// refused unless DropExisting (which deletes them first) or Resume (which
+// declares again what exists: declaring is idempotent, and policies are
+// replaced). The report's Loaded counts are read back from the management
+// API. On failure part way it returns the report so far and a
+// *termshift.PartialError.
+func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req restore.Request) (*restore.Report, error) {
 	started := time.Now()
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := req.Log()
 	file := joinName(src, path)
-	if opts.ManagementURL == "" {
+	if l.ManagementURL == "" {
 		return nil, fmt.Errorf("restore %s: no RabbitMQ management URL: %w", file, termshift.ErrInvalid)
 	}
-	if opts.ToVhost == "" {
+	if req.To == "" {
 		return nil, fmt.Errorf("restore %s: no target vhost: %w", file, termshift.ErrInvalid)
+	}
+	completeness := restore.Completeness{}
+	if req.Manifest != nil {
+		c, err := req.Manifest.Verify(ctx, src, path, nil, 1)
+		if err != nil {
+			return nil, fmt.Errorf("restore %s: %w", file, err)
+		}
+		completeness = c
 	}
 	data, err := readFile(ctx, src, path, file)
 	if err != nil {
@@ -80,38 +87,71 @@ func Restore(ctx context.Context, src restore.Source, path string, opts Options)
 	if err != nil {
 		return nil, err
 	}
-	from, err := chooseVhost(defs, opts.FromVhost, file)
+	if !completeness.Proven {
+		completeness = restore.Proven(fmt.Sprintf("%s parses whole as one JSON document (%d bytes)", path, len(data)))
+	}
+	from, err := chooseVhost(defs, req.From, file)
 	if err != nil {
 		return nil, err
 	}
-	set := defs.selectVhost(from)
+	set, skipped := defs.selectVhost(from)
 
 	r := &restorer{
 		ctx:      ctx,
-		to:       opts.ToVhost,
-		progress: opts.Progress,
-		logger:   logger.With("vhost", opts.ToVhost),
+		to:       req.To,
+		progress: req.Progress,
+		logger:   logger.With("vhost", req.To),
 	}
-	if r.client, err = newClient(ctx, opts); err != nil {
+	if r.client, err = l.client(ctx); err != nil {
 		return nil, err
 	}
 	if err := r.requireVhost(); err != nil {
 		return nil, err
 	}
+	if err := r.requireEmpty(req.DropExisting, req.Resume); err != nil {
+		return nil, err
+	}
 
 	rep := &restore.Report{
-		Service: string(termshift.RabbitMQ),
-		Source:  file,
-		Format:  "definitions",
-		From:    from,
-		To:      opts.ToVhost,
-		Started: started,
+		Service:      string(termshift.RabbitMQ),
+		Source:       file,
+		Format:       "definitions",
+		From:         from,
+		To:           req.To,
+		Started:      started,
+		Completeness: completeness,
+		Skipped:      skipped,
 	}
 	rep.Warnings = ignoredWarnings(defs, file)
+	for _, sk := range skipped {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s %s skipped: %s", sk.Kind, termshift.Quote(sk.Name), sk.Reason))
+	}
 	for _, w := range rep.Warnings {
 		logger.Warn(w)
 	}
+	if err := r.apply(rep, set, file); err != nil {
+		return rep, err
+	}
+	loaded, err := r.countBack(set)
+	if err != nil {
+		rep.Seconds = time.Since(started).Seconds()
+		return rep, fmt.Errorf("restore %s into vhost %s: count back: %w", file, termshift.Quote(req.To), err)
+	}
+	for i := range rep.Objects {
+		o := &rep.Objects[i]
+		o.Loaded = loaded[o.Name]
+		r.progress.Send(restore.Event{Object: o.Name, Unit: restore.UnitObjects, Count: o.Loaded, Total: o.Expected, Done: true})
+	}
+	if req.Manifest != nil {
+		rep.ExpectCounts(restore.ManifestName, req.Manifest.Counts(termshift.RabbitMQ, from))
+	}
+	rep.Seconds = time.Since(started).Seconds()
+	return rep, nil
+}
 
+// apply declares the set's objects kind by kind, adding each kind to the
+// report once it is done.
+func (r *restorer) apply(rep *restore.Report, set vhostSet, file string) error {
 	steps := []struct {
 		kind     string
 		expected int
@@ -125,10 +165,11 @@ func Restore(ctx context.Context, src restore.Source, path string, opts Options)
 	var done []string
 	for _, st := range steps {
 		t0 := time.Now()
+		r.total = int64(st.expected)
 		if err := st.apply(); err != nil {
-			rep.Seconds = time.Since(started).Seconds()
-			return rep, &termshift.PartialError{
-				Op:     fmt.Sprintf("restore %s into vhost %s", file, termshift.Quote(opts.ToVhost)),
+			rep.Seconds = time.Since(rep.Started).Seconds()
+			return &termshift.PartialError{
+				Op:     fmt.Sprintf("restore %s into vhost %s", file, termshift.Quote(r.to)),
 				Done:   done,
 				Failed: []string{st.kind},
 				Err:    err,
@@ -142,33 +183,36 @@ func Restore(ctx context.Context, src restore.Source, path string, opts Options)
 		done = append(done, st.kind)
 		r.logger.Info("restored definitions", "kind", st.kind, "count", st.expected)
 	}
-
-	loaded, err := r.countBack(set)
-	if err != nil {
-		rep.Seconds = time.Since(started).Seconds()
-		return rep, fmt.Errorf("restore %s into vhost %s: count back: %w", file, termshift.Quote(opts.ToVhost), err)
-	}
-	for i := range rep.Objects {
-		rep.Objects[i].Loaded = loaded[rep.Objects[i].Name]
-		if r.progress != nil {
-			r.progress(restore.Event{Object: rep.Objects[i].Name, Rows: rep.Objects[i].Loaded, Done: true})
-		}
-	}
-	rep.Seconds = time.Since(started).Seconds()
-	return rep, nil
+	return nil
 }
 
 func joinName(src restore.Source, p string) string {
 	return strings.TrimSuffix(src.String(), "/") + "/" + strings.TrimPrefix(path.Clean("/"+p), "/")
 }
 
+// readFile reads a definitions file whole, gunzipping it when it starts
+// with gzip's magic (definitions.json.gz).
 func readFile(ctx context.Context, src restore.Source, p, file string) ([]byte, error) {
 	rc, err := src.Open(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("read definitions: %w", err)
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxDefinitionsBytes+1))
+	br := bufio.NewReader(rc)
+	var rd io.Reader = br
+	gzipped := false
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("read definitions %s: gzip header: %v: %w", file, err, termshift.ErrInvalid)
+		}
+		defer zr.Close()
+		rd, gzipped = zr, true
+	}
+	data, err := io.ReadAll(io.LimitReader(rd, maxDefinitionsBytes+1))
+	if err != nil && gzipped {
+		return nil, fmt.Errorf("read definitions %s: the gzip stream is cut or corrupt after %d bytes: %v: %w", file, len(data), err, termshift.ErrInvalid)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read definitions %s: %w", file, err)
 	}
@@ -225,10 +269,10 @@ func ignoredWarnings(defs *definitions, file string) []string {
 	return ws
 }
 
-// newClient returns a management API client whose requests carry ctx:
+// client returns a management API client whose requests carry ctx:
 // rabbit-hole takes no context, so the transport adds it.
-func newClient(ctx context.Context, opts Options) (*rabbithole.Client, error) {
-	c, err := rabbithole.NewClient(strings.TrimSuffix(opts.ManagementURL, "/"), opts.User, opts.Password.Reveal())
+func (l *Loader) client(ctx context.Context) (*rabbithole.Client, error) {
+	c, err := rabbithole.NewClient(strings.TrimSuffix(l.ManagementURL, "/"), l.User, l.Password.Reveal())
 	if err != nil {
 		return nil, fmt.Errorf("rabbitmq management URL: %w: %w", err, termshift.ErrInvalid)
 	}
@@ -250,6 +294,7 @@ type restorer struct {
 	client   *rabbithole.Client
 	to       string
 	progress restore.Progress
+	total    int64 // objects of the kind being declared
 	logger   *slog.Logger
 }
 
@@ -291,9 +336,7 @@ func closed(res *http.Response, err error) error {
 }
 
 func (r *restorer) event(kind string, n int) {
-	if r.progress != nil {
-		r.progress(restore.Event{Object: kind, Rows: int64(n)})
-	}
+	r.progress.Send(restore.Event{Object: kind, Unit: restore.UnitObjects, Count: int64(n), Total: r.total})
 }
 
 func (r *restorer) exchanges(list []exchangeDef) error {
@@ -489,4 +532,53 @@ func (r *restorer) countBack(set vhostSet) (map[string]int64, error) {
 		}
 	}
 	return out, nil
+}
+
+// requireEmpty refuses a target vhost that holds queues, exchanges of its
+// own or policies, unless resume (declare again what exists) or drop
+// (delete them first).
+func (r *restorer) requireEmpty(drop, resume bool) error {
+	queues, err := r.client.ListQueuesIn(r.to)
+	if err != nil {
+		return withHint(fmt.Errorf("list queues of vhost %s: %w", termshift.Quote(r.to), err))
+	}
+	exchanges, err := r.client.ListExchangesIn(r.to)
+	if err != nil {
+		return withHint(fmt.Errorf("list exchanges of vhost %s: %w", termshift.Quote(r.to), err))
+	}
+	policies, err := r.client.ListPoliciesIn(r.to)
+	if err != nil {
+		return withHint(fmt.Errorf("list policies of vhost %s: %w", termshift.Quote(r.to), err))
+	}
+	var own []rabbithole.ExchangeInfo
+	for _, e := range exchanges {
+		if !builtinExchanges[e.Name] {
+			own = append(own, e)
+		}
+	}
+	if len(queues)+len(own)+len(policies) == 0 || resume {
+		return nil
+	}
+	if !drop {
+		return termshift.WithHint(fmt.Errorf("target vhost %s already holds %d queues, %d exchanges and %d policies: %w",
+			termshift.Quote(r.to), len(queues), len(own), len(policies), termshift.ErrRefused),
+			"restore into a freshly carved vhost, or pass DropExisting (--drop-existing) to replace what it holds")
+	}
+	for _, p := range policies {
+		if err := closed(r.client.DeletePolicy(r.to, p.Name)); err != nil {
+			return withHint(fmt.Errorf("delete policy %s of vhost %s: %w", termshift.Quote(p.Name), termshift.Quote(r.to), err))
+		}
+	}
+	for _, q := range queues {
+		if err := closed(r.client.DeleteQueue(r.to, q.Name)); err != nil && !isStatus(err, http.StatusNotFound) {
+			return withHint(fmt.Errorf("delete queue %s of vhost %s: %w", termshift.Quote(q.Name), termshift.Quote(r.to), err))
+		}
+	}
+	for _, e := range own {
+		if err := closed(r.client.DeleteExchange(r.to, e.Name)); err != nil && !isStatus(err, http.StatusNotFound) {
+			return withHint(fmt.Errorf("delete exchange %s of vhost %s: %w", termshift.Quote(e.Name), termshift.Quote(r.to), err))
+		}
+	}
+	r.logger.Info("emptied the target vhost", "queues", len(queues), "exchanges", len(own), "policies", len(policies))
+	return nil
 }

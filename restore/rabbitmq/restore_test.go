@@ -22,13 +22,13 @@ import (
 )
 
 type server struct {
-	opts   rabbitmq.Options
+	opts   rabbitmq.Loader
 	client *rabbithole.Client
 }
 
 func localServer(t *testing.T) server {
 	t.Helper()
-	opts := rabbitmq.Options{
+	opts := rabbitmq.Loader{
 		ManagementURL: termshift.RequireLocalSetting(t, "TERMSHIFT_RABBITMQ_MANAGEMENT_URL"),
 		User:          termshift.RequireLocalSetting(t, "TERMSHIFT_RABBITMQ_MANAGEMENT_USER"),
 		Password:      termshift.Secret(termshift.RequireLocalSetting(t, "TERMSHIFT_RABBITMQ_MANAGEMENT_PASSWORD")),
@@ -89,14 +89,14 @@ func TestRestoreFixture(t *testing.T) {
 	t.Parallel()
 	s := localServer(t)
 	to := s.newVhost(t)
-	opts := s.opts
-	opts.FromVhost = "/celery"
-	opts.ToVhost = to
+	opts, req := s.opts, restore.Request{}
+	req.From = "/celery"
+	req.To = to
 	var events []restore.Event
-	opts.Progress = func(e restore.Event) { events = append(events, e) }
+	req.Progress = func(e restore.Event) { events = append(events, e) }
 
 	ctx := context.Background()
-	rep, err := rabbitmq.Restore(ctx, fixture, "definitions.json", opts)
+	rep, err := opts.Load(ctx, fixture, "definitions.json", req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,8 +195,10 @@ func TestRestoreFixture(t *testing.T) {
 		t.Errorf("exchange-to-exchange binding = %+v, %v; want one with routing key #", e2e, err)
 	}
 
-	// Idempotent: a second run keeps everything as it is.
-	again, err := rabbitmq.Restore(ctx, fixture, "definitions.json", opts)
+	// Idempotent: a second run (a resume: the target is not empty any more)
+	// keeps everything as it is.
+	req.Resume = true
+	again, err := opts.Load(ctx, fixture, "definitions.json", req)
 	if err != nil {
 		t.Fatalf("second restore: %v", err)
 	}
@@ -217,9 +219,9 @@ func TestRestoreRoundTrip(t *testing.T) {
 	s := localServer(t)
 	first, second := s.newVhost(t), s.newVhost(t)
 	ctx := context.Background()
-	opts := s.opts
-	opts.FromVhost, opts.ToVhost = "/celery", first
-	if _, err := rabbitmq.Restore(ctx, fixture, "definitions.json", opts); err != nil {
+	opts, req := s.opts, restore.Request{}
+	req.From, req.To = "/celery", first
+	if _, err := opts.Load(ctx, fixture, "definitions.json", req); err != nil {
 		t.Fatal(err)
 	}
 
@@ -236,8 +238,8 @@ func TestRestoreRoundTrip(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "definitions.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	opts.FromVhost, opts.ToVhost = first, second
-	rep, err := rabbitmq.Restore(ctx, restore.Dir{Root: dir}, "definitions.json", opts)
+	req.From, req.To = first, second
+	rep, err := opts.Load(ctx, restore.Dir{Root: dir}, "definitions.json", req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,9 +286,9 @@ func TestRestoreRefusals(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opts := s.opts
-			opts.FromVhost, opts.ToVhost = tt.from, tt.to
-			rep, err := rabbitmq.Restore(ctx, fixture, "definitions.json", opts)
+			opts, req := s.opts, restore.Request{}
+			req.From, req.To = tt.from, tt.to
+			rep, err := opts.Load(ctx, fixture, "definitions.json", req)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("error %v, want %v", err, tt.wantErr)
 			}
@@ -313,10 +315,10 @@ func TestRestoreWrongPassword(t *testing.T) {
 	t.Parallel()
 	s := localServer(t)
 	to := s.newVhost(t)
-	opts := s.opts
+	opts, req := s.opts, restore.Request{}
 	opts.Password = "wrong-password-for-test"
-	opts.FromVhost, opts.ToVhost = "/celery", to
-	_, err := rabbitmq.Restore(context.Background(), fixture, "definitions.json", opts)
+	req.From, req.To = "/celery", to
+	_, err := opts.Load(context.Background(), fixture, "definitions.json", req)
 	if err == nil {
 		t.Fatal("restore with a wrong password succeeded")
 	}
@@ -347,8 +349,8 @@ func TestRestoreMalformed(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Parsing fails before any server is contacted.
-			opts := rabbitmq.Options{ManagementURL: "http://127.0.0.1:1", User: "u", FromVhost: "/", ToVhost: "/x"}
-			_, err := rabbitmq.Restore(context.Background(), restore.Dir{Root: dir}, "defs.json", opts)
+			opts, req := rabbitmq.Loader{ManagementURL: "http://127.0.0.1:1", User: "u"}, restore.Request{From: "/", To: "/x"}
+			_, err := opts.Load(context.Background(), restore.Dir{Root: dir}, "defs.json", req)
 			if !errors.Is(err, termshift.ErrInvalid) {
 				t.Fatalf("error %v, want ErrInvalid", err)
 			}
@@ -361,8 +363,8 @@ func TestRestoreMalformed(t *testing.T) {
 
 func TestRestoreMissingFile(t *testing.T) {
 	t.Parallel()
-	opts := rabbitmq.Options{ManagementURL: "http://127.0.0.1:1", FromVhost: "/", ToVhost: "/x"}
-	_, err := rabbitmq.Restore(context.Background(), fixture, "nope.json", opts)
+	opts, req := rabbitmq.Loader{ManagementURL: "http://127.0.0.1:1"}, restore.Request{From: "/", To: "/x"}
+	_, err := opts.Load(context.Background(), fixture, "nope.json", req)
 	if !errors.Is(err, termshift.ErrNotFound) || !strings.Contains(err.Error(), "nope.json") {
 		t.Errorf("error %v, want ErrNotFound naming nope.json", err)
 	}
@@ -380,9 +382,9 @@ func TestRestoreWithoutPermissionsHints(t *testing.T) {
 	if err := drain(s.client.ClearPermissionsIn(to, s.opts.User)); err != nil {
 		t.Fatal(err)
 	}
-	opts := s.opts
-	opts.FromVhost, opts.ToVhost = "/celery", to
-	rep, err := rabbitmq.Restore(context.Background(), fixture, "definitions.json", opts)
+	opts, req := s.opts, restore.Request{}
+	req.From, req.To = "/celery", to
+	rep, err := opts.Load(context.Background(), fixture, "definitions.json", req)
 	var partial *termshift.PartialError
 	if !errors.As(err, &partial) {
 		t.Fatalf("error %v, want a PartialError", err)

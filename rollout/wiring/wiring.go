@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
 
 	"github.com/termshift/termshift"
-	"github.com/termshift/termshift/restore"
 	rmongo "github.com/termshift/termshift/restore/mongo"
 	rmysql "github.com/termshift/termshift/restore/mysql"
 	rrabbitmq "github.com/termshift/termshift/restore/rabbitmq"
@@ -79,7 +78,7 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 	s := env.Servers
 	if s.MySQL != nil {
 		dsn := termshift.Secret(s.MySQL.DSN)
-		p.Loaders[termshift.MySQL] = &MySQLLoader{DSN: dsn, Logger: logger}
+		p.Loaders[termshift.MySQL] = &rmysql.Loader{DSN: dsn}
 		p.Scrubbers[termshift.MySQL] = &scrub.MySQL{DSN: dsn, Logger: scrubLog}
 		p.Counters[termshift.MySQL] = &tmysql.Counter{DSN: dsn}
 		pr, err := tmysql.NewProber(tmysql.Config{DSN: dsn})
@@ -90,7 +89,7 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 	}
 	if s.Mongo != nil {
 		uri := termshift.Secret(s.Mongo.URI)
-		p.Loaders[termshift.MongoDB] = &MongoLoader{URI: uri, Logger: logger}
+		p.Loaders[termshift.MongoDB] = &rmongo.Loader{URI: uri}
 		p.Scrubbers[termshift.MongoDB] = &scrub.Mongo{URI: uri, Logger: scrubLog}
 		p.Counters[termshift.MongoDB] = &tmongo.Counter{URI: uri}
 		pr, err := tmongo.NewProber(tmongo.Config{URI: uri})
@@ -100,8 +99,8 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 		p.Probers[termshift.MongoDB] = pr
 	}
 	if s.RabbitMQ != nil {
-		p.Loaders[termshift.RabbitMQ] = &RabbitMQLoader{ManagementURL: s.RabbitMQ.ManagementURL, User: s.RabbitMQ.ManagementUser,
-			Password: termshift.Secret(s.RabbitMQ.ManagementPassword), Logger: logger}
+		p.Loaders[termshift.RabbitMQ] = &rrabbitmq.Loader{ManagementURL: s.RabbitMQ.ManagementURL, User: s.RabbitMQ.ManagementUser,
+			Password: termshift.Secret(s.RabbitMQ.ManagementPassword)}
 		pr, err := trabbitmq.NewProber(trabbitmq.Config{AMQPURL: s.RabbitMQ.URL, ManagementUser: s.RabbitMQ.ManagementUser})
 		if err != nil {
 			return p, err
@@ -181,59 +180,22 @@ func carvers(env *envfile.Environment) func(ctx context.Context, svc termshift.S
 
 // Loader builds the loader of one service from admin access given on the
 // command line (the standalone `restore mysql|mongo|rabbitmq`).
-func Loader(svc termshift.Service, admin termshift.Secret, mgmtUser string, mgmtPassword termshift.Secret, logger *slog.Logger) (rollout.Loader, error) {
+func Loader(svc termshift.Service, admin termshift.Secret, mgmtUser string, mgmtPassword termshift.Secret) (rollout.Loader, error) {
 	switch svc {
 	case termshift.MySQL:
-		return &MySQLLoader{DSN: admin, Logger: logger}, nil
+		return &rmysql.Loader{DSN: admin}, nil
 	case termshift.MongoDB:
-		return &MongoLoader{URI: admin, Logger: logger}, nil
+		return &rmongo.Loader{URI: admin}, nil
 	case termshift.RabbitMQ:
-		return &RabbitMQLoader{ManagementURL: admin.Reveal(), User: mgmtUser, Password: mgmtPassword, Logger: logger}, nil
+		return &rrabbitmq.Loader{ManagementURL: admin.Reveal(), User: mgmtUser, Password: mgmtPassword}, nil
 	}
 	return nil, fmt.Errorf("restore: unsupported service %q: %w", svc, termshift.ErrInvalid)
 }
 
-// MySQLLoader restores mydumper and mysqldump backups.
-type MySQLLoader struct {
-	DSN    termshift.Secret
-	Logger *slog.Logger
-}
-
-// Load restores one schema.
-func (l *MySQLLoader) Load(ctx context.Context, src restore.Source, path string, req rollout.LoadRequest) (*restore.Report, error) {
-	return rmysql.Restore(ctx, src, path, rmysql.Options{DSN: l.DSN, From: req.From, To: req.To, Threads: req.Threads,
-		DropExisting: req.DropExisting, Resume: req.Resume, Checkpoint: req.Checkpoint, Progress: req.Progress})
-}
-
-// MongoLoader restores mongodump directories and archives.
-type MongoLoader struct {
-	URI    termshift.Secret
-	Logger *slog.Logger
-}
-
-// Load restores one database.
-func (l *MongoLoader) Load(ctx context.Context, src restore.Source, path string, req rollout.LoadRequest) (*restore.Report, error) {
-	return rmongo.Restore(ctx, src, path, rmongo.Options{URI: l.URI, From: req.From, To: req.To, Threads: req.Threads,
-		DropExisting: req.DropExisting, Progress: req.Progress})
-}
-
-// RabbitMQLoader restores RabbitMQ definitions into a vhost.
-type RabbitMQLoader struct {
-	ManagementURL, User string
-	Password            termshift.Secret
-	Logger              *slog.Logger
-}
-
-// Load restores one vhost's definitions.
-func (l *RabbitMQLoader) Load(ctx context.Context, src restore.Source, path string, req rollout.LoadRequest) (*restore.Report, error) {
-	return rrabbitmq.Restore(ctx, src, path, rrabbitmq.Options{ManagementURL: l.ManagementURL, User: l.User, Password: l.Password,
-		FromVhost: req.From, ToVhost: req.To, Progress: req.Progress})
-}
-
 var (
-	_ rollout.Loader     = (*MySQLLoader)(nil)
-	_ rollout.Loader     = (*MongoLoader)(nil)
-	_ rollout.Loader     = (*RabbitMQLoader)(nil)
+	_ rollout.Loader     = (*rmysql.Loader)(nil)
+	_ rollout.Loader     = (*rmongo.Loader)(nil)
+	_ rollout.Loader     = (*rrabbitmq.Loader)(nil)
 	_ rollout.Runner     = (*local.Runner)(nil)
 	_ rollout.Runner     = (*external.Runner)(nil)
 	_ rollout.Switcher   = (*builtin.Remote)(nil)

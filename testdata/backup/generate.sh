@@ -66,6 +66,8 @@ go run ./testdata/backup/gen mongo "$snap/mongo" "$modulestore" "$forum"
 echo "== rabbitmq definitions"
 go run ./testdata/backup/gen rabbitmq "$snap/rabbitmq/definitions.json" "$vhost"
 
+echo "== manifest (sizes, sha256, counts as generated)"
+go run ./testdata/backup/gen manifest "$snap" "$edxapp" "$xqueue" "$modulestore" "$forum" "$vhost"
 echo "== done"
 du -sh "$snap"
 find "$snap" -type f | sort

@@ -54,8 +54,9 @@ func restoreCmd(args []string) error {
 		return fmt.Errorf("TERMSHIFT_MYSQL_DSN is not set: run `make services`")
 	}
 	start := time.Now()
-	rep, err := mysql.Restore(context.Background(), restore.Dir{Root: *dir}, *path, mysql.Options{
-		DSN: termshift.Secret(dsn), From: *from, To: *to, Threads: *threads, DropExisting: true,
+	loader := &mysql.Loader{DSN: termshift.Secret(dsn)}
+	rep, err := loader.Load(context.Background(), restore.Dir{Root: *dir}, *path, restore.Request{
+		From: *from, To: *to, Threads: *threads, DropExisting: true,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

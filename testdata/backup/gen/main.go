@@ -4,6 +4,8 @@
 //	go run ./testdata/backup/gen mongo DIR MODULESTORE FORUM     write a mongodump directory
 //	go run ./testdata/backup/gen rabbitmq FILE VHOST             export RabbitMQ definitions
 //	go run ./testdata/backup/gen counts                          print what the world holds
+//	go run ./testdata/backup/gen manifest SNAP EDXAPP XQUEUE MODULESTORE FORUM VHOST
+//	                                                             write SNAP/manifest.json
 //
 // The local servers come from .termshift-dev/env (`make services`). Run it
 // through generate.sh.
@@ -69,6 +71,8 @@ func run(args []string) error {
 			vals[i] = v
 		}
 		return exportRabbitMQ(vals[0], vals[1], vals[2], args[2], args[1])
+	case args[0] == "manifest" && len(args) == 7:
+		return writeManifest(args[1], args[2], args[3], args[4], args[5], args[6], w)
 	case args[0] == "counts":
 		fmt.Printf("auth_user\t%d\nauth_userprofile\t%d\nstudent_courseenrollment\t%d\ncourseware_studentmodule\t%d\ndemo_tasks\t%d\nqueue_submission\t%d\n",
 			len(w.Users), len(w.Users), len(w.Enrollments), len(w.Modules), len(w.Tasks), len(w.Submissions))
