@@ -20,8 +20,9 @@ import (
 	"github.com/termshift/termshift/restore"
 )
 
-// corpusDir is the shared compatibility corpus, relative to this package.
-const corpusDir = "../../../shared/corpus/mongodump"
+// corpusDir holds real mongodump output copied from the MongoDB Database
+// Tools' test data (origin and license in its README.md).
+const corpusDir = "testdata/mongodump"
 
 func corpus(t *testing.T) restore.Dir {
 	t.Helper()
@@ -53,7 +54,7 @@ func countDocs(t *testing.T, r io.Reader, name string) (int, error) {
 
 func TestBSONReaderCorpus(t *testing.T) {
 	src := corpus(t)
-	// Document counts from shared/corpus/README.md.
+	// Document counts from testdata/mongodump/README.md.
 	tests := []struct {
 		file string
 		want int
