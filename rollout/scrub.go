@@ -20,9 +20,7 @@ func (o *Orchestrator) scrubRules() ([]scrub.Rule, error) {
 		}
 		rules = append(rules, p...)
 	}
-	for _, r := range o.Env.Scrub.Rules {
-		rules = append(rules, scrub.Rule{Service: r.Service, Table: r.Table, Column: r.Column, Action: r.Action, Value: r.Value})
-	}
+	rules = append(rules, o.Env.Scrub.Rules...)
 	if err := scrub.ValidateRules(rules); err != nil {
 		return nil, err
 	}

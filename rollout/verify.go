@@ -116,9 +116,7 @@ func (o *Orchestrator) verifyTarget(ctx context.Context, s *store.State, release
 		return t, err
 	}
 	if s.Releases[release].StepDone("restore") {
-		for _, r := range rules {
-			t.Scrub = append(t.Scrub, verify.ScrubRule{Service: r.Service, Table: r.Table, Column: r.Column, Action: r.Action, Value: r.Value})
-		}
+		t.Scrub = append(t.Scrub, rules...)
 	}
 	if s.Releases[release].Running && o.Control().Running() {
 		t.RouterURL = "http://" + o.Env.Router.Listen

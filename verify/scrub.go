@@ -14,11 +14,11 @@ import (
 
 // The scrub actions, as restore/scrub applies them.
 const (
-	ActionEmail            = "email"
-	ActionFixed            = "fixed"
-	ActionNull             = "null"
-	ActionHash             = "hash"
-	ActionUnusablePassword = "unusable_password"
+	ActionEmail            = termshift.ScrubEmail
+	ActionFixed            = termshift.ScrubFixed
+	ActionNull             = termshift.ScrubNull
+	ActionHash             = termshift.ScrubHash
+	ActionUnusablePassword = termshift.ScrubUnusablePassword
 )
 
 // defaultScrubDomain is where scrubbed addresses live when a rule gives no

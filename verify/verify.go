@@ -82,12 +82,12 @@ type Prober interface {
 	Probe(ctx context.Context, cred termshift.Credential, target termshift.Namespace) error
 }
 
-// ScrubRule is a scrub rule as restore/scrub applies it. Service is "mysql"
-// or "mongo" (every namespace of that service holding Table) or a logical
-// name (that namespace only). Action is email, fixed, null, hash or
-// unusable_password; for email, Value is the template
-// ("user{{id}}@example.invalid") whose domain scrubbed addresses end in.
-type ScrubRule struct{ Service, Table, Column, Action, Value string }
+// ScrubRule is a scrub rule as restore/scrub applies it (the root
+// package's vocabulary). Service is "mysql" or "mongo" (every namespace of
+// that service holding Table) or a logical name (that namespace only); for
+// email, Value is the template ("user{{id}}@example.invalid") whose domain
+// scrubbed addresses end in.
+type ScrubRule = termshift.ScrubRule
 
 // SmokeCheck is one request through the release's preview route. Method
 // defaults to GET and Status to 200; Contains, when set, must appear in the

@@ -280,7 +280,7 @@ func scrubValue(r Rule, v, id any, salt termshift.Secret) (any, bool) {
 	case ActionNull:
 		return nil, true
 	case ActionEmail:
-		return strings.Replace(r.emailTemplate(), idPlaceholder, idString(id), 1), true
+		return strings.Replace(r.EmailTemplate(), idPlaceholder, idString(id), 1), true
 	case ActionHash:
 		h := sha256.Sum256([]byte(salt.Reveal() + valueString(v)))
 		return hex.EncodeToString(h[:]), true
@@ -377,7 +377,7 @@ func leftoverFilter(r Rule) bson.D {
 	case ActionNull:
 		return bson.D{{Key: r.Column, Value: bson.D{{Key: "$ne", Value: nil}}}}
 	case ActionEmail:
-		return notMatching(regexp.QuoteMeta(r.emailSuffix()) + "$")
+		return notMatching(regexp.QuoteMeta(r.EmailSuffix()) + "$")
 	case ActionUnusablePassword:
 		return notMatching("^!")
 	case ActionHash:

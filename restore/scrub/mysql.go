@@ -249,7 +249,7 @@ func setClause(r Rule, col mysqlColumn, idExpr string, salt termshift.Secret) (s
 	case ActionNull:
 		return c + " = NULL", nil
 	case ActionEmail:
-		before, after, _ := strings.Cut(r.emailTemplate(), idPlaceholder)
+		before, after, _ := strings.Cut(r.EmailTemplate(), idPlaceholder)
 		return keepNull(fmt.Sprintf("CONCAT(?, %s, ?)", idExpr)), []any{before, after}
 	case ActionHash:
 		return keepNull(fmt.Sprintf("LEFT(SHA2(CONCAT(?, %s), 256), %d)", c, hashLen(col))), []any{salt.Reveal()}
@@ -412,7 +412,7 @@ func LeftoversMySQL(ctx context.Context, rules []Rule, opts MySQLOptions) ([]Lef
 		case ActionNull:
 			cond = c + " IS NOT NULL"
 		case ActionEmail:
-			cond, args = fmt.Sprintf("%s IS NOT NULL AND %s NOT LIKE ? ESCAPE '!'", c, c), []any{"%" + likeEscape(r.emailSuffix())}
+			cond, args = fmt.Sprintf("%s IS NOT NULL AND %s NOT LIKE ? ESCAPE '!'", c, c), []any{"%" + likeEscape(r.EmailSuffix())}
 		case ActionUnusablePassword:
 			cond = fmt.Sprintf("%s IS NOT NULL AND %s NOT LIKE '!!%%' ESCAPE '!'", c, c)
 		case ActionHash:

@@ -13,60 +13,27 @@ import (
 )
 
 // Rule scrubs one column of a MySQL table or one field of a MongoDB
-// collection.
-type Rule struct {
-	Service string // "mysql" or "mongo"
-	Table   string // MySQL table, or MongoDB collection
-	Column  string // MySQL column, or MongoDB field path (dotted)
-	// Action is one of:
-	//   fixed              every value becomes Value
-	//   email              user{{id}}@example.invalid, or the template in Value;
-	//                      {{id}} is the row's primary key or the document's _id
-	//   hash               hex SHA-256 of salt+value, truncated to the column's length
-	//   null               NULL (MySQL) or null (MongoDB)
-	//   unusable_password  "!" and 40 random characters: what Django's
-	//                      set_unusable_password stores; no password matches it
-	Action string
-	Value  string
-}
+// collection; the vocabulary is the root package's, shared with the
+// environment file and verify.
+type Rule = termshift.ScrubRule
 
 // Actions.
 const (
-	ActionFixed            = "fixed"
-	ActionEmail            = "email"
-	ActionHash             = "hash"
-	ActionNull             = "null"
-	ActionUnusablePassword = "unusable_password"
+	ActionFixed            = termshift.ScrubFixed
+	ActionEmail            = termshift.ScrubEmail
+	ActionHash             = termshift.ScrubHash
+	ActionNull             = termshift.ScrubNull
+	ActionUnusablePassword = termshift.ScrubUnusablePassword
 )
 
-// DefaultEmail is the email template when a rule gives none. The .invalid
-// top-level domain is reserved (RFC 2606): mail to it cannot be delivered.
-const DefaultEmail = "user{{id}}@example.invalid"
+// DefaultEmail is the email template when a rule gives none.
+const DefaultEmail = termshift.DefaultScrubEmail
 
-const idPlaceholder = "{{id}}"
+const idPlaceholder = termshift.ScrubIDPlaceholder
 
 // unusablePasswordLen is Django's UNUSABLE_PASSWORD_SUFFIX_LENGTH plus the
 // "!" prefix.
 const unusablePasswordLen = 41
-
-// emailTemplate returns the template of an email rule.
-func (r Rule) emailTemplate() string {
-	if r.Value == "" {
-		return DefaultEmail
-	}
-	return r.Value
-}
-
-// emailSuffix is what every scrubbed value of an email rule ends with:
-// "@" and the template's domain.
-func (r Rule) emailSuffix() string {
-	t := r.emailTemplate()
-	return t[strings.LastIndexByte(t, '@'):]
-}
-
-func (r Rule) String() string {
-	return fmt.Sprintf("%s %s.%s %s", r.Service, r.Table, r.Column, r.Action)
-}
 
 // ValidateRules checks every rule and reports every problem at once, each
 // with the rule's index, in one error wrapping termshift.ErrInvalid.
@@ -74,7 +41,7 @@ func ValidateRules(rules []Rule) error {
 	var problems []string
 	seen := map[string]int{}
 	for i, r := range rules {
-		for _, p := range ruleProblems(r) {
+		for _, p := range r.Problems() {
 			problems = append(problems, fmt.Sprintf("rule %d (%s %s.%s): %s", i, termshift.Quote(r.Service), r.Table, r.Column, p))
 		}
 		key := r.Service + "\x00" + r.Table + "\x00" + r.Column
@@ -88,56 +55,6 @@ func ValidateRules(rules []Rule) error {
 		return nil
 	}
 	return fmt.Errorf("%d bad scrub rule(s):\n  %s: %w", len(problems), strings.Join(problems, "\n  "), termshift.ErrInvalid)
-}
-
-func ruleProblems(r Rule) []string {
-	var ps []string
-	switch r.Service {
-	case string(termshift.MySQL):
-		for _, n := range []struct{ what, name string }{{"table", r.Table}, {"column", r.Column}} {
-			if err := termshift.ValidateMySQLIdent("MySQL "+n.what, n.name); err != nil {
-				ps = append(ps, err.Error())
-			}
-		}
-	case string(termshift.MongoDB):
-		if r.Table == "" || strings.ContainsAny(r.Table, "$\x00") || strings.HasPrefix(r.Table, "system.") {
-			ps = append(ps, fmt.Sprintf("collection %s: must be non-empty, without $ or NUL, not system.*", termshift.Quote(r.Table)))
-		}
-		switch {
-		case r.Column == "":
-			ps = append(ps, "field path must not be empty")
-		case r.Column == "_id" || strings.HasPrefix(r.Column, "_id."):
-			ps = append(ps, "field _id cannot be scrubbed: documents are addressed by it")
-		default:
-			for _, seg := range strings.Split(r.Column, ".") {
-				if seg == "" || strings.HasPrefix(seg, "$") || strings.Contains(seg, "\x00") {
-					ps = append(ps, fmt.Sprintf("field path %s: empty segment, $ prefix or NUL", termshift.Quote(r.Column)))
-					break
-				}
-			}
-		}
-	default:
-		ps = append(ps, "service must be mysql or mongo")
-	}
-	switch r.Action {
-	case ActionFixed:
-	case ActionEmail:
-		t := r.emailTemplate()
-		at := strings.LastIndexByte(t, '@')
-		switch {
-		case strings.Count(t, idPlaceholder) != 1:
-			ps = append(ps, fmt.Sprintf("email template %s must hold {{id}} exactly once, so addresses stay unique", termshift.Quote(t)))
-		case at < 0 || at < strings.Index(t, idPlaceholder) || at == len(t)-1:
-			ps = append(ps, fmt.Sprintf("email template %s must be local-part@domain with {{id}} in the local part", termshift.Quote(t)))
-		}
-	case ActionHash, ActionNull, ActionUnusablePassword:
-		if r.Value != "" {
-			ps = append(ps, fmt.Sprintf("action %s takes no value", r.Action))
-		}
-	default:
-		ps = append(ps, fmt.Sprintf("unknown action %s (want fixed, email, hash, null or unusable_password)", termshift.Quote(r.Action)))
-	}
-	return ps
 }
 
 // needsSalt reports whether any rule hashes.

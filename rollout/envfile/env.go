@@ -114,14 +114,10 @@ type ScrubConfig struct {
 	Rules  []ScrubRule `yaml:"rules"`
 }
 
-// ScrubRule is one rule: a MySQL column or MongoDB field and what to put there.
-type ScrubRule struct {
-	Service string `yaml:"service"`
-	Table   string `yaml:"table"`
-	Column  string `yaml:"column"`
-	Action  string `yaml:"action"`
-	Value   string `yaml:"value"`
-}
+// ScrubRule is one rule: a MySQL column or MongoDB field and what to put
+// there (the root package's vocabulary, shared with restore/scrub and
+// verify).
+type ScrubRule = termshift.ScrubRule
 
 // ReleaseSpec is a release slot and how to run it.
 type ReleaseSpec struct {

@@ -138,6 +138,7 @@ func ParseEnvironment(path string, data []byte, lookup func(string) (string, boo
 	// A key given twice was reported by pass 1; the first one counts, so
 	// that one mistake gives one message and not false "required" ones.
 	dropDuplicateKeys(v.root)
+	nullActions(v.root)
 	v.expand(v.root, nil, lookup)
 	env := &Environment{}
 	_ = v.root.Decode(env) // type errors were reported by pass 1
@@ -240,6 +241,34 @@ func (v *validator) tabIndented(n int) int {
 		}
 	}
 	return 0
+}
+
+// nullActions reads `action: null` in a scrub rule as the null action:
+// YAML would otherwise read it as no value at all.
+func nullActions(root *yaml.Node) {
+	scrub := mapValue(root, "scrub")
+	rules := mapValue(scrub, "rules")
+	if rules == nil || rules.Kind != yaml.SequenceNode {
+		return
+	}
+	for _, r := range rules.Content {
+		if a := mapValue(r, "action"); a != nil && a.Kind == yaml.ScalarNode && a.Tag == "!!null" {
+			a.Tag, a.Value = "!!str", "null"
+		}
+	}
+}
+
+// mapValue is the value of key in a mapping node, nil when absent.
+func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
 }
 
 // lineText is line n (1-based) of the file.
@@ -418,22 +447,17 @@ func (v *validator) validate(env *Environment) {
 	}
 	for i, r := range env.Scrub.Rules {
 		f := fmt.Sprintf("scrub.rules.%d", i)
-		if r.Service != "mysql" && r.Service != "mongo" {
-			v.fail(f+".service", "must be mysql or mongo, not %q", r.Service)
-		}
-		if r.Table == "" {
+		switch {
+		case r.Table == "":
 			v.fail(f+".table", "is required")
-		}
-		if r.Column == "" {
+		case r.Column == "":
 			v.fail(f+".column", "is required")
-		}
-		switch r.Action {
-		case "fixed", "email", "hash", "null", "unusable_password":
-		default:
-			v.fail(f+".action", "must be one of fixed, email, hash, null, unusable_password; not %q", r.Action)
-		}
-		if r.Action == "fixed" && r.Value == "" {
+		case r.Action == termshift.ScrubFixed && r.Value == "":
 			v.fail(f+".value", "is required for action fixed")
+		default:
+			for _, p := range r.Problems() {
+				v.fail(f, "%s", p)
+			}
 		}
 	}
 

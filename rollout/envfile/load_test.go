@@ -217,3 +217,25 @@ backup: {source: /b}
 		t.Errorf("problems = %q", got)
 	}
 }
+
+func TestScrubRulesUseTheSharedVocabulary(t *testing.T) {
+	data := `name: qa
+scrub:
+  rules:
+    - {service: mysql, table: auth_user, column: email, action: email, value: "nobody@example.invalid"}
+    - {service: mongo, table: users, column: _id, action: null}
+    - {service: mysql, table: auth_user, column: name, action: shred}
+    - {service: mysql, table: auth_user, column: bio, action: fixed}
+    - {service: mysql, table: auth_user, column: first_name, action: fixed, value: "x"}
+` + strings.TrimPrefix(valid, "name: qa\n")
+	got := problems(t, data)
+	want := []string{
+		`termshift.yaml:4: scrub.rules.0: email template "nobody@example.invalid" must hold {{id}} exactly once, so addresses stay unique`,
+		`termshift.yaml:5: scrub.rules.1: field _id cannot be scrubbed: documents are addressed by it`,
+		`termshift.yaml:6: scrub.rules.2: unknown action "shred" (want fixed, email, hash, null, unusable_password)`,
+		`termshift.yaml:7: scrub.rules.3.value: is required for action fixed`,
+	}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("problems (-got +want):\n%s", diff)
+	}
+}
