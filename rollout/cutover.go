@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,11 +15,16 @@ import (
 	"github.com/termshift/termshift/rollout/router"
 	"github.com/termshift/termshift/rollout/runner"
 	"github.com/termshift/termshift/rollout/store"
+	"github.com/termshift/termshift/verify"
 )
 
 // CutoverOptions configures Cutover.
 type CutoverOptions struct {
 	SkipVerify bool
+	// Waive names verify checks whose unknown results the operator accepts
+	// (journaled with the reason): e.g. isolation on a server that could
+	// not tell.
+	Waive []string
 }
 
 // SwitchReport says how a cutover or rollback went.
@@ -33,8 +39,9 @@ type SwitchReport struct {
 }
 
 // gate refuses a cutover to a release whose latest verify failed, is
-// partial, or is older than its last change.
-func gate(rs *store.ReleaseState) string {
+// partial, is older than its last change, or has checks that could not run
+// where it matters and that the operator did not waive by name.
+func gate(rs *store.ReleaseState, waive []string) string {
 	switch {
 	case rs.Verify == nil:
 		return "it was never verified"
@@ -45,7 +52,35 @@ func gate(rs *store.ReleaseState) string {
 	case rs.Verify.At.Before(rs.ChangedAt):
 		return fmt.Sprintf("its latest verify (%s) is older than its last change (%s)", rs.Verify.At.Format(time.RFC3339), rs.ChangedAt.Format(time.RFC3339))
 	}
+	if left := unwaived(rs.Verify.Unknown, waive); len(left) > 0 {
+		return fmt.Sprintf("its latest verify (%s) could not tell: %s (no pass: fix the cause and verify again, or waive the check by name with --waive CHECK --reason TEXT)",
+			rs.Verify.At.Format(time.RFC3339), strings.Join(left, "; "))
+	}
 	return ""
+}
+
+// unwaived keeps the unknown results ("check target: detail") whose check
+// is not waived.
+func unwaived(unknown, waive []string) []string {
+	var out []string
+	for _, u := range unknown {
+		check, _, _ := strings.Cut(u, " ")
+		if !slices.Contains(waive, check) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// checkWaivers refuses waivers of checks verify does not have, and waivers
+// without a reason.
+func (o *Orchestrator) checkWaivers(waive []string) error {
+	for _, w := range waive {
+		if !slices.Contains(verify.Checks(), w) {
+			return fmt.Errorf("--waive %s: no such check (want one of %s): %w", termshift.Quote(w), strings.Join(verify.Checks(), ", "), termshift.ErrInvalid)
+		}
+	}
+	return nil
 }
 
 // Cutover makes release live: verify gate, optional maintenance window with
@@ -100,11 +135,17 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	}
 	o.Logger.Debug("cutover: healthy", "release", release, "elapsed", o.Now().Sub(start))
 	forced := ""
-	if why := gate(rs); why != "" {
+	if err := o.checkWaivers(opts.Waive); err != nil {
+		return nil, err
+	}
+	if why := gate(rs, opts.Waive); why != "" {
 		if !opts.SkipVerify {
 			return refuse(why, "run `termshift verify "+release+"`, or pass --skip-verify with --reason (journaled)")
 		}
 		forced = "verify gate skipped: " + why
+		o.journal(ctx, release, "cutover", "forced", forced)
+	} else if rs.Verify != nil && len(rs.Verify.Unknown) > 0 {
+		forced = "waived " + strings.Join(opts.Waive, ", ") + ": " + strings.Join(rs.Verify.Unknown, "; ")
 		o.journal(ctx, release, "cutover", "forced", forced)
 	}
 	if err := o.routerReady(ctx); err != nil {

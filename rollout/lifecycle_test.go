@@ -373,3 +373,42 @@ func TestGCListsOnlyReleasesPastRetention(t *testing.T) {
 		t.Errorf("gc items = %+v, want only redwood", items)
 	}
 }
+
+// A verify whose checks could not run where it matters is no pass: the
+// gate refuses it unless the operator waives that check by name, and the
+// waiver is journaled.
+func TestGateRefusesUnknownUnlessWaived(t *testing.T) {
+	l := newLifecycle(t, "")
+	ctx := context.Background()
+	l.o.Reason = "test"
+	if _, err := l.o.Cutover(ctx, "current", rollout.CutoverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	unknown := "isolation mysql edxapp_next: could not tell: schema \"edxapp_current\": timeout"
+	l.mutate(func(s *store.State) {
+		s.Releases["next"].Verify = &store.VerifyRecord{At: time.Now(), Passed: true, Unknown: []string{unknown}}
+	})
+	_, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{})
+	if !errors.Is(err, termshift.ErrRefused) || !strings.Contains(err.Error(), "could not tell") || !strings.Contains(err.Error(), "--waive CHECK") {
+		t.Fatalf("cutover with an unknown = %v, want refused", err)
+	}
+	if _, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{Waive: []string{"connectivity"}}); !errors.Is(err, termshift.ErrRefused) {
+		t.Errorf("waiving another check: %v, want refused", err)
+	}
+	if _, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{Waive: []string{"isolaton"}}); !errors.Is(err, termshift.ErrInvalid) {
+		t.Errorf("waiving a misspelt check: %v, want invalid", err)
+	}
+	l.o.Reason = "FerretDB cannot tell; checked by hand"
+	rep, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{Waive: []string{"isolation"}})
+	if err != nil || !strings.Contains(rep.Forced, "waived isolation") {
+		t.Fatalf("cutover --waive isolation = %+v, %v", rep, err)
+	}
+	entries, _, _ := l.o.Store.ReadJournal(ctx)
+	found := false
+	for _, e := range entries {
+		found = found || e.Outcome == "forced" && strings.Contains(e.Detail, unknown) && e.Reason == l.o.Reason
+	}
+	if !found {
+		t.Errorf("journal %+v lacks the waiver with its reason", entries)
+	}
+}

@@ -45,8 +45,11 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 		rec.Counts[string(st)] = n
 	}
 	for _, r := range rep.Results {
-		if r.Status == verify.Fail {
+		switch r.Status {
+		case verify.Fail:
 			rec.Failed = append(rec.Failed, fmt.Sprintf("%s %s: %s", r.Check, r.Target, r.Detail))
+		case verify.Unknown:
+			rec.Unknown = append(rec.Unknown, fmt.Sprintf("%s %s: %s", r.Check, r.Target, r.Detail))
 		}
 	}
 	// A partial run (--only) is recorded but cannot pass the cutover gate.
@@ -56,7 +59,7 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 	rs := s.Release(release)
 	rs.Verify = rec
 	if rec.Passed && !rec.Partial {
-		rs.SetStep("verify", "done", fmt.Sprintf("%d pass, %d warn, %d skip", rec.Counts["pass"], rec.Counts["warn"], rec.Counts["skip"]), rec.At)
+		rs.SetStep("verify", "done", fmt.Sprintf("%d pass, %d warn, %d skip, %d unknown", rec.Counts["pass"], rec.Counts["warn"], rec.Counts["skip"], rec.Counts["unknown"]), rec.At)
 	} else if !rec.Passed {
 		rs.SetStep("verify", "failed", fmt.Sprintf("%d checks failed", rec.Counts["fail"]), rec.At)
 	}
@@ -67,7 +70,7 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 	if !rec.Passed {
 		outcome = "failed"
 	}
-	o.journal(ctx, release, "verify", outcome, fmt.Sprintf("pass %d, warn %d, fail %d, skip %d", rec.Counts["pass"], rec.Counts["warn"], rec.Counts["fail"], rec.Counts["skip"]))
+	o.journal(ctx, release, "verify", outcome, fmt.Sprintf("pass %d, warn %d, fail %d, skip %d, unknown %d", rec.Counts["pass"], rec.Counts["warn"], rec.Counts["fail"], rec.Counts["skip"], rec.Counts["unknown"]))
 	if !rec.Passed {
 		return rep, fmt.Errorf("verify %s: %d check(s) failed: %w", termshift.Quote(release), rec.Counts["fail"], termshift.ErrVerifyFailed)
 	}

@@ -33,10 +33,11 @@ func planConnectivity(t Target, opts Options) []job {
 	return jobs
 }
 
-// noServer turns a missing address into a skip: the check cannot run.
+// noServer turns a missing address into an unknown: the check cannot run
+// where it matters.
 func noServer(err error) (Status, string) {
 	if errors.Is(err, errNoServer) {
-		return Skip, err.Error()
+		return Unknown, err.Error()
 	}
 	return Fail, err.Error()
 }

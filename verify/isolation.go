@@ -63,7 +63,7 @@ func (p *probes) verdict() (Status, string) {
 	case len(p.leaks) > 0:
 		return Fail, listDetail(p.leaks, 5)
 	case len(p.unknown) > 0:
-		return Skip, "could not tell: " + listDetail(p.unknown, 3)
+		return Unknown, "could not tell: " + listDetail(p.unknown, 3)
 	}
 	return Pass, fmt.Sprintf(p.passed, p.refused, len(p.releases))
 }
@@ -86,7 +86,7 @@ func isolateNamespace(ctx context.Context, probers map[termshift.Service]Prober,
 		return noServer(err)
 	}
 	if err := p.Probe(ctx, ns.Cred, probeTarget(ns)); err != nil {
-		return Skip, fmt.Sprintf("own credential does not work on %s: %v", termshift.Quote(ns.Name), err)
+		return Unknown, fmt.Sprintf("own credential does not work on %s: %v", termshift.Quote(ns.Name), err)
 	}
 	kind := nsKind[ns.Service]
 	found := newProbes("refused on %d " + kind + "s of %d other releases")
@@ -137,7 +137,7 @@ func isolateMemcached(ctx context.Context, ns Namespace, others []Namespace) (St
 	defer c.Close()
 	key := "termshift-verify-sentinel-" + rand.Text()
 	if err := c.Set(&memcache.Item{Key: key, Value: []byte(ns.Release), Expiration: int32(time.Minute / time.Second)}); err != nil {
-		return Skip, fmt.Sprintf("cannot write sentinel to own cluster %v: %v", ns.Endpoints, err)
+		return Unknown, fmt.Sprintf("cannot write sentinel to own cluster %v: %v", ns.Endpoints, err)
 	}
 	defer func() { _ = c.Delete(key) }()
 	for _, o := range others {

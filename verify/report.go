@@ -14,12 +14,19 @@ import (
 type Status string
 
 // The statuses a check reports. Only fail makes a report fail; warn is a
-// pass that a human should read; skip says why a check could not run.
+// pass that a human should read; skip says why a check does not apply
+// (nothing to check: no other release to be isolated from, no smoke checks,
+// a namespace never restored); unknown says the check could not run where
+// it matters (the server could not tell, no server was configured, it timed
+// out or was cut short). An unknown is no pass: the cutover gate refuses a
+// release whose latest verify has one unless the operator waives that check
+// by name, with a reason.
 const (
-	Pass Status = "pass"
-	Warn Status = "warn"
-	Fail Status = "fail"
-	Skip Status = "skip"
+	Pass    Status = "pass"
+	Warn    Status = "warn"
+	Fail    Status = "fail"
+	Skip    Status = "skip"
+	Unknown Status = "unknown"
 )
 
 // Result is one check on one target: a namespace, a config file, a URL.
@@ -78,7 +85,7 @@ func (r *Report) Failed() bool {
 
 // Counts returns how many results have each status; every status is present.
 func (r *Report) Counts() map[Status]int {
-	c := map[Status]int{Pass: 0, Warn: 0, Fail: 0, Skip: 0}
+	c := map[Status]int{Pass: 0, Warn: 0, Fail: 0, Skip: 0, Unknown: 0}
 	for _, res := range r.Results {
 		c[res.Status]++
 	}
@@ -92,8 +99,28 @@ func (r *Report) Summary() string {
 	if r.Failed() {
 		verdict = "FAILED"
 	}
-	return fmt.Sprintf("verify %s %s: %d pass, %d warn, %d fail, %d skip in %.1fs",
-		r.Release, verdict, c[Pass], c[Warn], c[Fail], c[Skip], r.Seconds)
+	unknown := ""
+	if c[Unknown] > 0 {
+		verdict = "UNPROVEN"
+		if r.Failed() {
+			verdict = "FAILED"
+		}
+		unknown = fmt.Sprintf(", %d unknown", c[Unknown])
+	}
+	return fmt.Sprintf("verify %s %s: %d pass, %d warn, %d fail, %d skip%s in %.1fs",
+		r.Release, verdict, c[Pass], c[Warn], c[Fail], c[Skip], unknown, r.Seconds)
+}
+
+// Unknowns lists the results of checks that could not run where it
+// matters.
+func (r *Report) Unknowns() []Result {
+	var out []Result
+	for _, res := range r.Results {
+		if res.Status == Unknown {
+			out = append(out, res)
+		}
+	}
+	return out
 }
 
 // oneLine keeps a detail on one table row: details may carry driver errors
@@ -137,6 +164,7 @@ type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
 	Tests    int          `xml:"tests,attr"`
 	Failures int          `xml:"failures,attr"`
+	Errors   int          `xml:"errors,attr"`
 	Skipped  int          `xml:"skipped,attr"`
 	Time     string       `xml:"time,attr"`
 	Suites   []junitSuite `xml:"testsuite"`
@@ -158,6 +186,7 @@ type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Time      string        `xml:"time,attr"`
 	Failure   *junitMessage `xml:"failure,omitempty"`
+	Error     *junitMessage `xml:"error,omitempty"`
 	Skipped   *junitMessage `xml:"skipped,omitempty"`
 	SystemOut string        `xml:"system-out,omitempty"`
 }
@@ -178,6 +207,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		Name:     "termshift verify " + r.Release,
 		Tests:    len(r.Results),
 		Failures: c[Fail],
+		Errors:   c[Unknown],
 		Skipped:  c[Skip],
 		Time:     junitSeconds(r.Seconds),
 	}
@@ -189,6 +219,8 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		switch res.Status {
 		case Fail:
 			tc.Failure = &junitMessage{Message: oneLine(res.Detail), Text: res.Detail}
+		case Unknown:
+			tc.Error = &junitMessage{Message: oneLine(res.Detail), Text: res.Detail}
 		case Skip:
 			tc.Skipped = &junitMessage{Message: oneLine(res.Detail)}
 		case Warn:
@@ -198,7 +230,7 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 		}
 		suite.Cases = append(suite.Cases, tc)
 	}
-	doc := junitSuites{Tests: suite.Tests, Failures: suite.Failures, Skipped: suite.Skipped,
+	doc := junitSuites{Tests: suite.Tests, Failures: suite.Failures, Errors: suite.Errors, Skipped: suite.Skipped,
 		Time: suite.Time, Suites: []junitSuite{suite}}
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return fmt.Errorf("write verify report as junit: %w", err)

@@ -220,13 +220,16 @@ func runJob(ctx context.Context, j job, timeout time.Duration) Result {
 	start := time.Now()
 	res := Result{Check: j.check, Target: j.target}
 	if err := ctx.Err(); err != nil {
-		res.Status, res.Detail = Skip, "not run: "+err.Error()
+		res.Status, res.Detail = Unknown, "not run: "+err.Error()
 		return res
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res.Status, res.Detail = j.run(cctx)
 	if res.Status != Pass && res.Status != Skip && cctx.Err() != nil && ctx.Err() == nil {
+		if res.Status != Fail {
+			res.Status = Unknown // cut short: it could not tell
+		}
 		res.Detail = fmt.Sprintf("timed out after %s: %s", timeout, res.Detail)
 	}
 	res.Duration = time.Since(start)

@@ -459,8 +459,8 @@ func TestRunSkipsWhatCannotRun(t *testing.T) {
 	}
 	want := []res{
 		{"speling", "-", Fail, `unknown check "speling" (want one of connectivity, isolation, integrity, scrub, config, health, smoke)`},
-		{CheckConnectivity, "mysql edxapp_lonely", Skip, "mysql: no server address configured"},
-		{CheckConnectivity, "rabbitmq /celery_lonely", Skip, "amqp: no server address configured"},
+		{CheckConnectivity, "mysql edxapp_lonely", Unknown, "mysql: no server address configured"},
+		{CheckConnectivity, "rabbitmq /celery_lonely", Unknown, "amqp: no server address configured"},
 		{CheckIsolation, "mysql edxapp_lonely", Skip, "no other release has mysql namespaces"},
 		{CheckIsolation, "rabbitmq /celery_lonely", Skip, "no other release has rabbitmq namespaces"},
 		{CheckIntegrity, "mysql edxapp_lonely", Skip, "not restored"},
@@ -477,14 +477,18 @@ func TestRunSkipsWhatCannotRun(t *testing.T) {
 	}
 }
 
-// TestRunCancelled: a cancelled run reports every check as not run.
+// TestRunCancelled: a cancelled run reports every check as not run: an
+// unknown, which is no pass.
 func TestRunCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	r := Run(ctx, Target{Release: "x", RouterURL: "http://127.0.0.1:1", HealthPath: "/h"}, Options{Only: []string{CheckHealth}})
-	if len(r.Results) != 1 || r.Results[0].Status != Skip || !strings.Contains(r.Results[0].Detail, "canceled") {
-		t.Errorf("results = %+v, want one skip saying the run was cancelled", r.Results)
+	if len(r.Results) != 1 || r.Results[0].Status != Unknown || !strings.Contains(r.Results[0].Detail, "canceled") {
+		t.Errorf("results = %+v, want one unknown saying the run was cancelled", r.Results)
+	}
+	if len(r.Unknowns()) != 1 || !strings.Contains(r.Summary(), "UNPROVEN") || !strings.Contains(r.Summary(), "1 unknown") {
+		t.Errorf("summary %q, unknowns %v", r.Summary(), r.Unknowns())
 	}
 }
 

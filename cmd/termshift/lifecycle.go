@@ -81,6 +81,7 @@ func (a *app) cutoverCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required, journaled)")
 	cmd.Flags().BoolVar(&opts.SkipVerify, "skip-verify", false, "cut over although verify failed or is stale (journaled with --reason)")
+	cmd.Flags().StringSliceVar(&opts.Waive, "waive", nil, "accept that verify could not tell for this check (e.g. isolation); repeatable; journaled with --reason")
 	a.addJSONFlag(cmd)
 	return cmd
 }
@@ -229,6 +230,7 @@ step. --dry-run prints only the plan.`,
 	f.IntVar(&opts.Threads, "threads", 0, "restore parallelism (default: CPU count)")
 	f.BoolVar(&opts.DropExisting, "drop-existing", false, "replace data restored before (e.g. with --snapshot of a newer night)")
 	f.BoolVar(&opts.AcceptUnproven, "accept-unproven-backup", false, "accept backups that carry no evidence of being complete (journaled with --reason)")
+	f.StringSliceVar(&opts.Waive, "waive", nil, "with --cutover: accept that verify could not tell for this check; repeatable; journaled")
 	f.StringVar(&reason, "reason", "", "why (journaled; default \"semester upgrade to RELEASE\")")
 	a.addJSONFlag(cmd)
 	return cmd
@@ -266,7 +268,11 @@ func (a *app) printUpgrade(rep *rollout.UpgradeReport) {
 		fmt.Fprintf(a.stdout, "  restored snapshot %s: %d rows, %d documents in %.1fs, every proof held\n", rep.Snapshot, rows, docs, secs)
 	}
 	if v := rep.Verify; v != nil {
-		fmt.Fprintf(a.stdout, "  verify: %d pass, %d warn, %d skip, %d fail\n", v.Counts["pass"], v.Counts["warn"], v.Counts["skip"], v.Counts["fail"])
+		fmt.Fprintf(a.stdout, "  verify: %d pass, %d warn, %d skip, %d fail", v.Counts["pass"], v.Counts["warn"], v.Counts["skip"], v.Counts["fail"])
+		if n := v.Counts["unknown"]; n > 0 {
+			fmt.Fprintf(a.stdout, ", %d unknown (could not tell: no pass)", n)
+		}
+		fmt.Fprintln(a.stdout)
 	}
 	if c := rep.Cutover; c != nil {
 		fmt.Fprintf(a.stdout, "  cutover: %s is live (was %s), switched in %s\n", c.To, orNone(c.From), c.Duration.Round(time.Millisecond))

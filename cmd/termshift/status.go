@@ -141,7 +141,10 @@ func writeReleaseRow(tw *tabwriter.Writer, s *store.State, name, version string)
 		}
 		if r.Verify != nil {
 			verify = "failed"
-			if r.Verify.Passed {
+			switch {
+			case r.Verify.Passed && len(r.Verify.Unknown) > 0:
+				verify = "unproven"
+			case r.Verify.Passed:
 				verify = "passed"
 			}
 			verify += " " + r.Verify.At.Local().Format("01-02 15:04")

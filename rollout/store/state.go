@@ -92,11 +92,15 @@ type Proof struct {
 
 // VerifyRecord is the latest verify result of a release.
 type VerifyRecord struct {
-	At      time.Time      `json:"at"`
-	Passed  bool           `json:"passed"`
-	Counts  map[string]int `json:"counts"`
-	Failed  []string       `json:"failed,omitempty"`  // "check target: detail"
-	Partial bool           `json:"partial,omitempty"` // only some checks ran (--only)
+	At     time.Time      `json:"at"`
+	Passed bool           `json:"passed"`
+	Counts map[string]int `json:"counts"`
+	Failed []string       `json:"failed,omitempty"` // "check target: detail"
+	// Unknown lists the checks that could not run where it matters
+	// ("check target: detail"): no pass; the cutover gate refuses them
+	// unless waived by check name.
+	Unknown []string `json:"unknown,omitempty"`
+	Partial bool     `json:"partial,omitempty"` // only some checks ran (--only)
 }
 
 // SwitchCounts are the counts of a release's data taken when it became live,
