@@ -495,3 +495,95 @@ func TestForcedRollbackFencesTheFormerHolder(t *testing.T) {
 		t.Errorf("after the stale write: live %q, next's version %q; want the rollback's state kept", s.Live, s.Releases[next].Version)
 	}
 }
+
+// Two environments on the same servers (QA and staging often share them):
+// each upgrades, cuts over and rolls back its own releases while the
+// other's live release keeps its checksums, and gc --yes in either never
+// touches the other's namespaces; it drops only its own orphans.
+func TestTwoEnvironmentsOnOneSetOfServers(t *testing.T) {
+	ctx := context.Background()
+	a1, a2 := tenancytest.Release(t), tenancytest.Release(t)
+	b1, b2 := tenancytest.Release(t), tenancytest.Release(t)
+	qa := newWorld(t, termshift.DefaultNamingPattern, a1, a2)
+	staging := newWorld(t, termshift.DefaultNamingPattern, b1, b2)
+
+	qa.upgrade(a1)
+	qa.mutate(func(s *store.State) { s.Live = a1; s.Releases[a1].Running = true })
+	live := qa.state().Releases[a1]
+	before := checksums(t, names(live, termshift.MySQL), names(live, termshift.MongoDB))
+
+	// staging's whole cycle: two releases, cutover, rollback.
+	staging.upgrade(b1)
+	staging.upgrade(b2)
+	for _, r := range []string{b1, b2} {
+		o := staging.o("verify " + r)
+		if _, err := o.Verify(ctx, r, rollout.VerifyOptions{}); err != nil {
+			t.Fatalf("verify %s: %v", r, err)
+		}
+	}
+	staging.mutate(func(s *store.State) { s.Releases[b1].Running, s.Releases[b2].Running = true, true })
+	for _, r := range []string{b1, b2} {
+		if _, err := staging.o("cutover "+r).Cutover(ctx, r, rollout.CutoverOptions{}); err != nil {
+			t.Fatalf("staging cutover %s: %v", r, err)
+		}
+	}
+	if _, err := staging.o("rollback").Rollback(ctx, rollout.RollbackOptions{}); err != nil {
+		t.Fatalf("staging rollback: %v", err)
+	}
+
+	// qa carves a2 and then loses it from state: its orphan, marked as qa's.
+	if _, err := qa.o("carve "+a2).Carve(ctx, a2); err != nil {
+		t.Fatal(err)
+	}
+	orphan := qa.state().Releases[a2].Namespace(termshift.MySQL, "edxapp").Name
+	qa.mutate(func(s *store.State) { delete(s.Releases, a2) })
+
+	for _, w := range []*world{staging, qa} {
+		items, err := w.o("gc").GC(ctx, true)
+		if err != nil {
+			t.Fatalf("gc --yes in %s: %v", w.name, err)
+		}
+		for _, it := range items {
+			if it.Namespace == nil {
+				continue
+			}
+			mine := it.Release == a2 && w == qa
+			switch {
+			case it.Outcome == "dropped" && !mine:
+				t.Errorf("gc in %s dropped %s (%s)", w.name, it.Namespace, it.Why)
+			case it.Kind == "not ours" && it.Outcome != "kept":
+				t.Errorf("gc in %s: %+v", w.name, it)
+			}
+		}
+		if w == staging {
+			kept := 0
+			for _, it := range items {
+				if it.Kind == "not ours" && strings.Contains(it.Why, termshift.Quote(qa.name)) {
+					kept++
+				}
+			}
+			if kept == 0 {
+				t.Errorf("staging's gc did not list qa's namespaces as not ours: %+v", items)
+			}
+		}
+	}
+	if diff := diffMaps(checksums(t, names(live, termshift.MySQL), names(live, termshift.MongoDB)), before); diff != "" {
+		t.Errorf("qa's live release changed:\n%s", diff)
+	}
+	var n int
+	if err := mysqlAdmin(t).QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", orphan).Scan(&n); err != nil || n != 0 {
+		t.Errorf("qa's own orphan %s still there (%d, %v)", orphan, n, err)
+	}
+	// staging's releases survive qa's gc.
+	for _, r := range []string{b1, b2} {
+		rs := staging.state().Releases[r]
+		for _, ns := range rs.Namespaces {
+			if ns.Service != termshift.MySQL {
+				continue
+			}
+			if err := mysqlAdmin(t).QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", ns.Name).Scan(&n); err != nil || n != 1 {
+				t.Errorf("staging's %s is gone after qa's gc", ns.Namespace)
+			}
+		}
+	}
+}
