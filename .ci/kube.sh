@@ -241,6 +241,14 @@ setup_kube() {
 	setenv TERMSHIFT_KUBE_CONTEXT "$KUBE_CONTEXT"
 }
 
+kube_smoke_available() { # NAMESPACE
+	kube_api GET "/apis/apps/v1/namespaces/$1/deployments/smoke" 2>/dev/null | jq -e '.status.availableReplicas == 2' >/dev/null
+}
+kube_smoke_endpoints() { # NAMESPACE
+	kube_api GET "/apis/discovery.k8s.io/v1/namespaces/$1/endpointslices?labelSelector=kubernetes.io/service-name=smoke" 2>/dev/null |
+		jq -e '[.items[].endpoints[]? | select(.conditions.ready)] | length == 2' >/dev/null
+}
+
 # kube_smoke: after a (re)start, a Deployment of 2 replicas must become 2/2
 # available and its Service's EndpointSlices list both pods. Run in a
 # namespace of its own, deleted after.
@@ -257,15 +265,8 @@ kube_smoke() {
 		"apiVersion":"v1","kind":"Service","metadata":{"name":"smoke"},
 		"spec":{"selector":{"app":"smoke"},"ports":[{"port":80,"targetPort":8080}]}}' ||
 		die "kube: smoke check: creating a Service in $ns failed"
-	smoke_available() {
-		kube_api GET "/apis/apps/v1/namespaces/$ns/deployments/smoke" 2>/dev/null | jq -e '.status.availableReplicas == 2' >/dev/null
-	}
-	smoke_endpoints() {
-		kube_api GET "/apis/discovery.k8s.io/v1/namespaces/$ns/endpointslices?labelSelector=kubernetes.io/service-name=smoke" 2>/dev/null |
-			jq -e '[.items[].endpoints[]? | select(.conditions.ready)] | length == 2' >/dev/null
-	}
-	wait_for 60 smoke_available || die "kube: smoke check: Deployment $ns/smoke not 2/2 available after 60 s"
-	wait_for 30 smoke_endpoints || die "kube: smoke check: EndpointSlices of Service $ns/smoke do not list 2 ready pods after 30 s"
+	wait_for 60 kube_smoke_available "$ns" || die "kube: smoke check: Deployment $ns/smoke not 2/2 available after 60 s"
+	wait_for 30 kube_smoke_endpoints "$ns" || die "kube: smoke check: EndpointSlices of Service $ns/smoke do not list 2 ready pods after 30 s"
 	kube_api DELETE "/api/v1/namespaces/$ns" -o /dev/null || true
 	log kube "smoke check: Deployment 2/2 available, EndpointSlices list both pods ($((SECONDS - t0))s)"
 }
