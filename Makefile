@@ -14,6 +14,11 @@ build:
 	$(GO) build -o bin/termshift ./cmd/termshift
 	$(GO) build -o bin/demo-lms ./cmd/demo-lms
 
+# Every local server the tests use, on loopback, settings in $(DEV)/env: MariaDB, a second MariaDB
+# with the binlog, RabbitMQ, memcached, MongoDB (FerretDB), S3 (versitygw), a Kubernetes control
+# plane (etcd, kube-apiserver, controller-manager, scheduler, kwok) and headless Chromium. A first
+# run builds the Go-built ones, 2 at a time with progress: about 30 min on 2 cores with a cold Go
+# cache, 2 min with a warm one; then seconds. `services-down` stops only what it started.
 services:
 	bash .ci/services
 
