@@ -71,4 +71,3 @@ func TestCopyCopiesEverythingOnceAndOnlyIntoAnEmptyTarget(t *testing.T) {
 		t.Errorf("copy onto itself = %v, want ErrInvalid", err)
 	}
 }
-
