@@ -180,8 +180,8 @@ func (a *app) printMigration(rep *store.CopyReport, target envfile.StateConfig, 
 	if target.Backend == envfile.StateS3 && len(rep.Credentials) > 0 {
 		sealed = " (sealed with $" + s3store.KeyVar + ")"
 	}
-	fmt.Fprintf(w, "copied the state from %s to %s: revision %d (%d releases, %s), %d journal entries, credentials of %d releases%s\n",
-		rep.From, rep.To, rep.Revision, rep.Releases, live, rep.Entries, len(rep.Credentials), sealed)
+	fmt.Fprintf(w, "copied the state from %s to %s: revision %d (%s, %s), %s, credentials of %s%s\n",
+		rep.From, rep.To, rep.Revision, count(rep.Releases, "release"), live, count(rep.Entries, "journal entry"), count(len(rep.Credentials), "release"), sealed)
 	fmt.Fprintf(w, "\nNow replace the state settings in the termshift.yaml of every machine (routers too) with:\n\n%s\n", indent(yaml))
 	if target.Backend == envfile.StateS3 {
 		fmt.Fprintf(w, "Every machine needs read and write access to %s", rep.To)
@@ -191,6 +191,17 @@ func (a *app) printMigration(rep *store.CopyReport, target envfile.StateConfig, 
 		fmt.Fprintf(w, "; whoever carves, deploys or reads credentials also needs $%s, the key this copy was sealed with.\n", s3store.KeyVar)
 	}
 	fmt.Fprintf(w, "Until then, commands still use %s, left as it was; once every machine uses %s, remove the old copy.\n", rep.From, rep.To)
+}
+
+// count writes "1 release", "2 releases", "3 journal entries".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		return fmt.Sprintf("%d %sies", n, strings.TrimSuffix(noun, "y"))
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func indent(s string) string {

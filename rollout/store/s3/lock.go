@@ -95,9 +95,13 @@ func (st *Store) lockedError(h store.LockInfo) *store.LockedError {
 	case h.Expires.IsZero():
 		return &store.LockedError{Holder: h, Why: "the lock object holds no lease: take it over if its holder is gone"}
 	case now.After(h.Expires):
+		ago := "less than a second ago"
+		if d := now.Sub(h.Expires).Round(time.Second); d > 0 {
+			ago = d.String() + " ago"
+		}
 		return &store.LockedError{Holder: h, Gone: true,
-			Why: fmt.Sprintf("its lease expired at %s, %s ago: the holder stopped renewing it (killed, or cut off from %s); if it is truly gone, take the lock over with `termshift unlock --force --reason TEXT` or `termshift rollback --force --reason TEXT` (journaled)",
-				h.Expires.UTC().Format(time.RFC3339), now.Sub(h.Expires).Round(time.Second), st)}
+			Why: fmt.Sprintf("its lease expired at %s, %s: the holder stopped renewing it (killed, or cut off from %s); if it is truly gone, take the lock over with `termshift unlock --force --reason TEXT` or `termshift rollback --force --reason TEXT` (journaled)",
+				h.Expires.UTC().Format(time.RFC3339), ago, st)}
 	}
 	where := "from this host"
 	if h.Host != st.cfg.Host {
