@@ -403,3 +403,23 @@ func TestTwoMachinesOnOneS3State(t *testing.T) {
 		}
 	})
 }
+
+// S3 that does not answer: a command fails with an error naming the
+// endpoint and what to check.
+func TestCommandsNameAnUnreachableStateEndpoint(t *testing.T) {
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	env := machineEnv(t, externalReleases, fmt.Sprintf("state: {backend: s3, url: s3://team-state/qa, s3: {endpoint: %q, path_style: true, access_key: AK, secret_key: sk-never-shown-7Q}}\n", endpoint))
+	code, stdout, stderr := cli(t, "--env", env, "status")
+	if code != exitFailure || stdout != "" {
+		t.Errorf("status: exit %d, stdout %q", code, stdout)
+	}
+	for _, want := range []string{"termshift: read state s3://team-state/qa/state.json at " + endpoint + ": ", "connection refused",
+		"hint: S3 at " + endpoint + " does not answer from here: check state.s3.endpoint"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr %q does not say %q", stderr, want)
+		}
+	}
+	if strings.Contains(stderr, "sk-never-shown-7Q") {
+		t.Errorf("stderr shows the secret key: %s", stderr)
+	}
+}
