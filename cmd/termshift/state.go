@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout/envfile"
 	"github.com/termshift/termshift/rollout/store"
 	s3store "github.com/termshift/termshift/rollout/store/s3"
@@ -101,7 +103,72 @@ state.s3 settings are the defaults.`,
 	f.BoolVar(&s3.PathStyle, "s3-path-style", false, "address the bucket in the path (most S3-compatible servers)")
 	f.StringVar(&reason, "reason", "", "why (journaled)")
 	a.addJSONFlag(migrate)
-	cmd.AddCommand(migrate)
+	cmd.AddCommand(migrate, a.rekeyCommand())
+	return cmd
+}
+
+// rekeyer is a state whose credentials are sealed with a key.
+type rekeyer interface {
+	Rekey(ctx context.Context, newKey termshift.Secret) (resealed, already []string, err error)
+}
+
+func (a *app) rekeyCommand() *cobra.Command {
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "rekey",
+		Short: "Re-seal the credentials of a state in S3 with a new key, holding the lock",
+		Long: `Re-seal every release's generated credentials in the S3 state with the key in
+$TERMSHIFT_STATE_NEW_KEY, opening them with the one in $TERMSHIFT_STATE_KEY.
+It holds the lock while it runs; a rekey that stopped half way is completed by
+running it again with both keys (credentials already under the new key are
+left alone). Afterwards, give every machine the new key as TERMSHIFT_STATE_KEY.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o, err := a.orchestrator(cmd, nil)
+			if err != nil {
+				return err
+			}
+			o.Reason = reason
+			rk, ok := o.Store.(rekeyer)
+			if !ok {
+				return fmt.Errorf("the state in %s keeps credentials in files of mode 0600, not sealed with a key: nothing to rekey: %w", o.Store, termshift.ErrInvalid)
+			}
+			newKey, set := os.LookupEnv(s3store.NewKeyVar)
+			if !set || newKey == "" {
+				return usageError{fmt.Errorf("state rekey needs the new key in $%s (`openssl rand -base64 32` makes one); the current one stays in $%s", s3store.NewKeyVar, s3store.KeyVar)}
+			}
+			ctx := cmd.Context()
+			var resealed, already []string
+			err = o.Locked(ctx, func() error {
+				var err error
+				resealed, already, err = rk.Rekey(ctx, termshift.Secret(newKey))
+				outcome, detail := "done", fmt.Sprintf("credentials of %s re-sealed with the new key", count(len(resealed), "release"))
+				if len(already) > 0 {
+					detail += fmt.Sprintf(" (%s already were)", count(len(already), "release"))
+				}
+				if err != nil {
+					outcome, detail = "failed", detail+": "+err.Error()
+				}
+				if jerr := o.Journal(ctx, store.Entry{Step: "rekey", Reason: reason, Outcome: outcome, Detail: detail}); jerr != nil {
+					a.logger.Error("journal append failed", "err", jerr)
+				}
+				return err
+			})
+			if err != nil {
+				if len(resealed) > 0 {
+					return termshift.WithHint(err, "credentials of "+strings.Join(resealed, ", ")+" are under the new key already: run the rekey again with both keys set")
+				}
+				return err
+			}
+			fmt.Fprintf(a.stdout, "re-sealed the credentials of %s in %s with $%s", count(len(resealed), "release"), o.Store, s3store.NewKeyVar)
+			if len(already) > 0 {
+				fmt.Fprintf(a.stdout, " (%s already were)", count(len(already), "release"))
+			}
+			fmt.Fprintf(a.stdout, "\nNow give every machine that carves, deploys or reads credentials the new key as $%s; the old key opens nothing any more.\n", s3store.KeyVar)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why (journaled)")
 	return cmd
 }
 

@@ -423,3 +423,42 @@ func TestCommandsNameAnUnreachableStateEndpoint(t *testing.T) {
 		t.Errorf("stderr shows the secret key: %s", stderr)
 	}
 }
+
+// Rotating the state key: rekey re-seals every box with the new key; the
+// old key opens nothing afterwards; a second run has nothing left to do.
+func TestStateRekey(t *testing.T) {
+	stateKey(t)
+	shared := s3test.State(t)
+	env := machineEnv(t, externalReleases, s3test.YAML(shared))
+	seed(t, openState(t, env))
+
+	code, _, stderr := cli(t, "--env", env, "state", "rekey")
+	if code != exitUsage || !strings.Contains(stderr, "needs the new key in $TERMSHIFT_STATE_NEW_KEY") {
+		t.Errorf("rekey without a new key: exit %d, %s", code, stderr)
+	}
+	var k [32]byte
+	_, _ = rand.Read(k[:])
+	newKey := base64.StdEncoding.EncodeToString(k[:])
+	t.Setenv(s3store.NewKeyVar, newKey)
+	code, stdout, stderr := cli(t, "--env", env, "state", "rekey", "--reason", "yearly rotation")
+	if code != exitOK || !strings.Contains(stdout, "re-sealed the credentials of 1 release in "+shared.URL) {
+		t.Fatalf("rekey: exit %d, %s %s", code, stdout, stderr)
+	}
+	code, _, stderr = cli(t, "--env", env, "credentials", "next")
+	if code != exitUsage || !strings.Contains(stderr, "was sealed with another key") {
+		t.Errorf("credentials with the old key after a rekey: exit %d, %s", code, stderr)
+	}
+	t.Setenv(s3store.KeyVar, newKey)
+	code, stdout, _ = cli(t, "--env", env, "credentials", "next")
+	if code != exitOK || !strings.Contains(stdout, "Zx9-migrated-password-Q7") {
+		t.Errorf("credentials with the new key: exit %d, %s", code, stdout)
+	}
+	code, stdout, _ = cli(t, "--env", env, "state", "rekey")
+	if code != exitOK || !strings.Contains(stdout, "re-sealed the credentials of 0 releases") || !strings.Contains(stdout, "(1 release already were)") {
+		t.Errorf("second rekey: exit %d, %s", code, stdout)
+	}
+	code, _, stderr = cli(t, "--env", machineEnv(t, externalReleases, ""), "state", "rekey")
+	if code != exitUsage || !strings.Contains(stderr, "nothing to rekey") {
+		t.Errorf("rekey of a local state: exit %d, %s", code, stderr)
+	}
+}

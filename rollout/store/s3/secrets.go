@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 
@@ -52,10 +53,13 @@ type storedCredential struct {
 	Password string `json:"password"`
 }
 
-// ParseKey reads a state key: 32 bytes written as 64 hex digits or as
-// base64 (standard or URL alphabet, padded or not). The error never holds
-// the value.
-func ParseKey(v termshift.Secret) (*[32]byte, error) {
+// NewKeyVar holds the new key during `termshift state rekey`.
+const NewKeyVar = "TERMSHIFT_STATE_NEW_KEY"
+
+// ParseKey reads a state key given in the variable named name: 32 bytes
+// written as 64 hex digits or as base64 (standard or URL alphabet, padded
+// or not). The error names the variable, never the value.
+func ParseKey(name string, v termshift.Secret) (*[32]byte, error) {
 	s := strings.TrimSpace(v.Reveal())
 	var raw []byte
 	if b, err := hex.DecodeString(s); err == nil && len(s) == 64 {
@@ -73,7 +77,7 @@ func ParseKey(v termshift.Secret) (*[32]byte, error) {
 		if raw != nil {
 			got = fmt.Sprintf("it decodes to %d bytes", len(raw))
 		}
-		return nil, fmt.Errorf("$%s is not a state key: want 32 bytes as 64 hex digits or base64 (`openssl rand -base64 32` makes one); %s: %w", KeyVar, got, termshift.ErrInvalid)
+		return nil, fmt.Errorf("$%s is not a state key: want 32 bytes as 64 hex digits or base64 (`openssl rand -base64 32` makes one); %s: %w", name, got, termshift.ErrInvalid)
 	}
 	var k [32]byte
 	copy(k[:], raw)
@@ -93,7 +97,7 @@ func (st *Store) sealKey() (*[32]byte, error) {
 		return nil, termshift.WithHint(fmt.Errorf("credentials in %s are sealed with the key in $%s, which is not set: %w", st, KeyVar, termshift.ErrInvalid),
 			"set "+KeyVar+" to this environment's state key (every operator who carves, deploys or reads credentials needs it; ask whoever set the state up)")
 	}
-	return ParseKey(v)
+	return ParseKey(KeyVar, v)
 }
 
 func (st *Store) secretsKey(release string) string { return st.key(secretsDir + release + boxSuffix) }
@@ -226,4 +230,68 @@ func (st *Store) CredentialReleases(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
+}
+
+// Rekey re-seals every release's credentials under newKey (the value of
+// $TERMSHIFT_STATE_NEW_KEY), opening them with the current key. Each box is
+// replaced only if it did not change meanwhile (If-Match on its ETag).
+// Boxes already sealed under newKey are left alone, so a rekey that
+// stopped half way is completed by running it again with both keys.
+func (st *Store) Rekey(ctx context.Context, newKey termshift.Secret) (resealed, already []string, err error) {
+	nk, err := ParseKey(NewKeyVar, newKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	releases, err := st.CredentialReleases(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var old *[32]byte
+	for _, r := range releases {
+		key := st.secretsKey(r)
+		out, err := st.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: st.bucket(), Key: aws.String(key)})
+		if notFound(err) {
+			continue // deleted since the listing
+		}
+		if err != nil {
+			return resealed, already, st.fail("read credentials", key, err)
+		}
+		data, err := io.ReadAll(io.LimitReader(out.Body, 1<<20))
+		out.Body.Close()
+		if err != nil {
+			return resealed, already, st.fail("read credentials", key, err)
+		}
+		var box sealed
+		if json.Unmarshal(data, &box) == nil && box.KeyID == keyID(nk) {
+			already = append(already, r)
+			continue
+		}
+		if old == nil {
+			if old, err = st.sealKey(); err != nil {
+				return resealed, already, err
+			}
+		}
+		o, err := open(data, old, r, st.uri(key))
+		if err != nil {
+			return resealed, already, err
+		}
+		creds := make(map[string]termshift.Credential, len(o.Credentials))
+		for name, c := range o.Credentials {
+			creds[name] = termshift.Credential{User: c.User, Password: termshift.Secret(c.Password)}
+		}
+		next, err := seal(nk, r, creds)
+		if err != nil {
+			return resealed, already, err
+		}
+		_, err = st.client.PutObject(ctx, &awss3.PutObjectInput{Bucket: st.bucket(), Key: aws.String(key), Body: bytes.NewReader(next),
+			ContentType: aws.String("application/json"), IfMatch: out.ETag})
+		if refused(err) {
+			return resealed, already, fmt.Errorf("rekey %s: it changed while being re-sealed; run the rekey again", st.uri(key))
+		}
+		if err != nil {
+			return resealed, already, st.fail("write credentials", key, err)
+		}
+		resealed = append(resealed, r)
+	}
+	return resealed, already, nil
 }
