@@ -12,7 +12,7 @@ import (
 	"github.com/termshift/termshift/rollout/store/local"
 )
 
-func TestCopyCopiesEverythingOnceAndOnlyIntoAnEmptyTarget(t *testing.T) {
+func TestStoreCopyCopiesEverythingOnceAndOnlyIntoAnEmptyTarget(t *testing.T) {
 	ctx := t.Context()
 	from, to := local.New(t.TempDir()), local.New(t.TempDir())
 	s, _ := from.Load(ctx)

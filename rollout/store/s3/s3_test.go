@@ -133,7 +133,8 @@ func newStore(t *testing.T, prefix string, mods ...func(*Config)) *Store {
 }
 
 // Two Store values on one prefix stand for two machines.
-func TestConformance(t *testing.T) {
+func TestStoreConformance(t *testing.T) {
+	t.Parallel()
 	root := testPrefix(t)
 	var mu sync.Mutex
 	prefixes := map[string]string{}
@@ -149,7 +150,7 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-func TestStringNamesTheURL(t *testing.T) {
+func TestStoreStringNamesTheURL(t *testing.T) {
 	for _, tc := range []struct{ prefix, want string }{
 		{"", "s3://team-state/"},
 		{"termshift/qa", "s3://team-state/termshift/qa"},
@@ -167,7 +168,7 @@ func TestStringNamesTheURL(t *testing.T) {
 
 // Everything a state writes to the bucket: no object holds a generated
 // password in clear.
-func TestBucketHoldsNoPasswordInClear(t *testing.T) {
+func TestStoreBucketHoldsNoPasswordInClear(t *testing.T) {
 	ctx := t.Context()
 	prefix := testPrefix(t)
 	st := newStore(t, prefix)
@@ -229,7 +230,7 @@ func TestBucketHoldsNoPasswordInClear(t *testing.T) {
 	}
 }
 
-func TestStateKeyMissingWrongOrDamaged(t *testing.T) {
+func TestStoreStateKeyMissingWrongOrDamaged(t *testing.T) {
 	ctx := t.Context()
 	prefix := testPrefix(t)
 	st := newStore(t, prefix)
@@ -359,7 +360,8 @@ func waitGone(t *testing.T, st *Store) *store.LockedError {
 // A command killed with SIGKILL on another machine leaves its lock: the
 // next command names the holder and the lease's expiry and how to take it
 // over, and does not take it by itself; TakeOver does.
-func TestExpiredLeaseIsReportedThenTakenOver(t *testing.T) {
+func TestStoreExpiredLeaseIsReportedThenTakenOver(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	prefix := testPrefix(t)
 	holder := holdLock(t, prefix, "machine-a", time.Second)
@@ -406,7 +408,7 @@ func TestExpiredLeaseIsReportedThenTakenOver(t *testing.T) {
 
 // On this host, a holder whose process is gone is replaced at once, as the
 // local backend does, and returned for the journal.
-func TestDeadHolderOnThisHostIsReplaced(t *testing.T) {
+func TestStoreDeadHolderOnThisHostIsReplaced(t *testing.T) {
 	ctx := t.Context()
 	prefix := testPrefix(t)
 	host, _ := os.Hostname()
@@ -426,7 +428,8 @@ func TestDeadHolderOnThisHostIsReplaced(t *testing.T) {
 
 // A command that runs for several leases keeps its lock: the heartbeat
 // renews the lease, and the other machine is told it is alive throughout.
-func TestHeartbeatKeepsALongCommandsLease(t *testing.T) {
+func TestStoreHeartbeatKeepsALongCommandsLease(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	prefix := testPrefix(t)
 	const lease = 1500 * time.Millisecond
@@ -465,7 +468,8 @@ func TestHeartbeatKeepsALongCommandsLease(t *testing.T) {
 
 // S3 that does not answer: every operation fails with an error that names
 // the endpoint, and says what to check.
-func TestEndpointDownNamesIt(t *testing.T) {
+func TestStoreEndpointDownNamesIt(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
