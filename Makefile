@@ -6,7 +6,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Tests read the local servers' settings from $(DEV)/env (written by `make services`).
 WITH_ENV := set -a; . ./$(DEV)/env; set +a;
 
-.PHONY: all build test unit lint services services-down demo bench-restore bench-cutover bench-tenancy clean
+.PHONY: all build test unit lint services services-down demo bench-restore bench-cutover bench-tenancy bench-state clean
 
 all: build
 
@@ -50,6 +50,13 @@ bench-restore: services
 
 bench-cutover: services build
 	$(WITH_ENV) $(GO) test -run '^$$' -bench Cutover -benchtime 1x -timeout 10m ./rollout/bench/
+
+# Three routers on one state in the local S3: time from a cutover's start until
+# all of them serve the new release, and state write latency. Last line:
+# bench-state: routers converged in N ms, state write N ms
+bench-state: services
+	@$(WITH_ENV) out=$$($(GO) test -run '^$$' -bench StateConvergence -benchtime 10x -timeout 10m ./rollout/ 2>&1) || { echo "$$out"; exit 1; }; \
+	echo "$$out" | grep -v '^bench-state: routers converged'; echo "$$out" | grep '^bench-state: routers converged' | tail -1
 
 clean:
 	rm -rf bin

@@ -26,7 +26,7 @@ import (
 
 // fakeRelease is an externally deployed release: an HTTP server that says
 // which release it is.
-func fakeRelease(t *testing.T, name string) *httptest.Server {
+func fakeRelease(t testing.TB, name string) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, `{"release":%q}`, name)
@@ -35,7 +35,7 @@ func fakeRelease(t *testing.T, name string) *httptest.Server {
 	return srv
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -55,7 +55,7 @@ type lifecycle struct {
 	env    *envfile.Environment
 }
 
-func orchestrator(t *testing.T, env *envfile.Environment, command string) *rollout.Orchestrator {
+func orchestrator(t testing.TB, env *envfile.Environment, command string) *rollout.Orchestrator {
 	t.Helper()
 	o, err := wiring.Orchestrator(t.Context(), env, nil, io.Discard, command)
 	if err != nil {

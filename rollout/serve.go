@@ -33,7 +33,22 @@ type server struct {
 	mu     sync.Mutex
 	groups map[string]*local.Group
 	status control.Status
+	// last is the state last applied; stateErr and stateErrSince say that
+	// the state cannot be read now, and since when.
+	last          *store.State
+	stateErr      error
+	stateErrSince time.Time
 }
+
+// StatePoll is how often serve asks a shared state whether it changed
+// (store.Watcher: a conditional request, without a body while nothing
+// changed), so that a cutover or rollback made from any machine is served
+// by every router well within a second. A state that cannot tell is
+// loaded in full every ApplyEvery.
+const (
+	StatePoll  = 250 * time.Millisecond
+	ApplyEvery = 3 * time.Second
+)
 
 // Serve runs the built-in router on the environment's public address and
 // supervises the local releases state says should run, converging whenever
@@ -87,8 +102,15 @@ func (o *Orchestrator) Serve(ctx context.Context) error {
 	o.printf("serving %s on http://%s (live: %s); control socket %s\n", o.Env.Name, srv.router.Addr(), orNone(srv.snapshot().Live), ctl.Socket)
 	o.journal(ctx, "", "serve", "started", "router on "+srv.router.Addr())
 
-	tick := time.NewTicker(3 * time.Second)
+	tick := time.NewTicker(ApplyEvery)
 	defer tick.Stop()
+	var poll <-chan time.Time
+	watcher, watching := o.Store.(store.Watcher)
+	if watching {
+		p := time.NewTicker(StatePoll)
+		defer p.Stop()
+		poll = p.C
+	}
 	var runErr error
 loop:
 	for {
@@ -98,6 +120,13 @@ loop:
 		case err := <-routerErr:
 			runErr = err
 			break loop
+		case <-poll:
+			if !srv.changed(ctx, watcher) {
+				continue
+			}
+			if err := srv.apply(ctx); err != nil {
+				o.Logger.Warn("apply state", "err", err)
+			}
 		case <-tick.C:
 			if err := srv.apply(ctx); err != nil {
 				o.Logger.Warn("apply state", "err", err)
@@ -127,8 +156,11 @@ func (srv *server) apply(ctx context.Context) error {
 	o := srv.o
 	s, err := o.LoadState(ctx)
 	if err != nil {
+		srv.stateFailed(err)
 		return err
 	}
+	srv.stateRead()
+	srv.last = s
 	var errs []error
 	for _, name := range s.Names() {
 		rs := s.Releases[name]
@@ -176,6 +208,51 @@ func (srv *server) apply(ctx context.Context) error {
 	srv.status = control.Status{PID: os.Getpid(), Started: srv.started, Applied: o.Now(), Listen: srv.router.Addr(), Live: s.Live,
 		Backends: urls, Maintenance: s.Maintenance != nil, Processes: procs}
 	return errors.Join(errs...)
+}
+
+// changed asks the state whether it moved on from the one last applied.
+func (srv *server) changed(ctx context.Context, w store.Watcher) bool {
+	srv.mu.Lock()
+	last := srv.last
+	srv.mu.Unlock()
+	changed, err := w.Changed(ctx, last)
+	if ctx.Err() != nil {
+		return false
+	}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if err != nil {
+		srv.stateFailed(err)
+		return false
+	}
+	srv.stateRead()
+	return changed
+}
+
+// stateFailed records that the state cannot be read: the router keeps the
+// last table it applied, and the log (once) and the status say so.
+// Called with srv.mu held.
+func (srv *server) stateFailed(err error) {
+	o := srv.o
+	serving := fmt.Sprintf("serving the last routing table applied (live %s, applied %s)", orNone(srv.status.Live), srv.status.Applied.Format(time.RFC3339))
+	if srv.status.Applied.IsZero() {
+		serving = "nothing was applied yet: the router serves no release until the state is read"
+	}
+	if srv.stateErr == nil {
+		srv.stateErrSince = o.Now()
+		o.Logger.Warn("cannot read the state: "+serving, "state", o.Store.String(), "err", err)
+	}
+	srv.stateErr = err
+	srv.status.StateError = fmt.Sprintf("cannot read the state in %s since %s: %v; %s", o.Store, srv.stateErrSince.Format(time.RFC3339), err, serving)
+}
+
+// stateRead records that the state was read. Called with srv.mu held.
+func (srv *server) stateRead() {
+	if srv.stateErr != nil {
+		srv.o.Logger.Info("the state is readable again", "state", srv.o.Store.String(), "unreadable_for", srv.o.Now().Sub(srv.stateErrSince).Round(time.Millisecond))
+	}
+	srv.stateErr = nil
+	srv.status.StateError = ""
 }
 
 // start launches a supervised release with its rendered configuration.

@@ -115,6 +115,7 @@ traffic over, and rolls back with one command.
 		a.statusCommand(),
 		a.historyCommand(),
 		a.unlockCommand(),
+		a.stateCommand(),
 		a.carveCommand(),
 		a.credentialsCommand(),
 		a.namespacesCommand(),

@@ -34,6 +34,10 @@ type Status struct {
 	Maintenance bool                 `json:"maintenance"`
 	Processes   map[string][]ProcRow `json:"processes,omitempty"`
 	Errors      []string             `json:"errors,omitempty"`
+	// StateError says that serve cannot read the state (a shared state's
+	// server does not answer) and since when: it keeps serving the last
+	// routing table it applied. "" while the state is read.
+	StateError string `json:"state_error,omitempty"`
 }
 
 // ProcRow is one supervised process as serve reports it.

@@ -23,8 +23,12 @@ type Environment struct {
 	Path string `yaml:"-"`
 	Dir  string `yaml:"-"`
 
-	Name      string        `yaml:"name"`
+	Name string `yaml:"name"`
+	// StateDir is this machine's directory for the environment: the state
+	// itself when state.backend is local, and always the working files
+	// (rendered configuration, logs, serve's control socket).
 	StateDir  string        `yaml:"state_dir"`
+	State     StateConfig   `yaml:"state"`
 	Naming    string        `yaml:"naming"`
 	Servers   Servers       `yaml:"servers"`
 	Databases Databases     `yaml:"databases"`

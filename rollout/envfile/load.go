@@ -166,6 +166,7 @@ func applyDefaults(env *Environment) {
 	if !filepath.IsAbs(env.StateDir) {
 		env.StateDir = filepath.Join(env.Dir, env.StateDir)
 	}
+	applyStateDefaults(&env.State)
 	if s := env.Servers.MySQL; s != nil && s.UserHost == "" {
 		s.UserHost = "%"
 	}
@@ -542,6 +543,7 @@ func (v *validator) validate(env *Environment) {
 		targets[t.Target] = true
 	}
 	v.validateRouter(env)
+	v.validateState(env.State)
 	for i, s := range env.Verify.Smoke {
 		f := fmt.Sprintf("verify.smoke.%d", i)
 		if !strings.HasPrefix(s.Path, "/") {

@@ -48,7 +48,7 @@ func (e *Environment) Secrets() []string {
 	if s.RabbitMQ != nil {
 		out = append(out, s.RabbitMQ.ManagementPassword, urlPassword(s.RabbitMQ.URL))
 	}
-	out = append(out, e.Backup.S3.SecretKey, e.Scrub.Salt)
+	out = append(out, e.Backup.S3.SecretKey, e.State.S3.SecretKey, e.Scrub.Salt)
 	kept := out[:0]
 	for _, sec := range out {
 		if sec != "" {

@@ -29,10 +29,15 @@ const StateVersion = 1
 //     leaves the old state or the new one, never a mix.
 //   - One lock per environment. Acquire takes it or returns a
 //     *LockedError naming the holder. A holder that is provably gone (its
-//     process ended on this host, or its lease expired) is replaced, and
-//     Acquire returns the replaced holder so the caller can journal it.
-//     TakeOver replaces any holder (rollback --force); the former holder's
-//     Lock.Check fails from then on.
+//     process ended on this host) is replaced, and Acquire returns the
+//     replaced holder so the caller can journal it. A holder on another
+//     machine whose lease expired (it stopped renewing it: killed, or cut
+//     off) is not replaced silently: Acquire returns a *LockedError with
+//     Gone set, naming the holder and the expiry. TakeOver replaces any
+//     holder (rollback --force) and BreakLock removes it (unlock --force);
+//     the caller journals both; the former holder's Lock.Check fails from
+//     then on. A lease is renewed while the Lock is held; Release stops
+//     renewing it.
 //   - Append never loses an entry under concurrent writers; entries are
 //     read back in the order they were appended. The caller redacts.
 //   - Credentials are stored so that only the environment's operators can

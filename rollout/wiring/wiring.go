@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -31,6 +32,7 @@ import (
 	"github.com/termshift/termshift/rollout/runner/local"
 	"github.com/termshift/termshift/rollout/store"
 	localstore "github.com/termshift/termshift/rollout/store/local"
+	s3store "github.com/termshift/termshift/rollout/store/s3"
 	tmemcached "github.com/termshift/termshift/tenancy/memcached"
 	tmongo "github.com/termshift/termshift/tenancy/mongo"
 	tmysql "github.com/termshift/termshift/tenancy/mysql"
@@ -48,8 +50,30 @@ func Orchestrator(ctx context.Context, env *envfile.Environment, logger *slog.Lo
 }
 
 // State opens the environment's state backend.
-func State(_ context.Context, env *envfile.Environment) (store.Backend, error) {
-	return localstore.New(env.StateDir), nil
+func State(ctx context.Context, env *envfile.Environment) (store.Backend, error) {
+	return StateFrom(ctx, env.State, env.StateDir, nil)
+}
+
+// StateFrom opens the state backend a state section describes; dir is the
+// directory of a local state. `state migrate` opens its target with it.
+// The key that seals credentials in a shared state is read from
+// $TERMSHIFT_STATE_KEY when credentials are first used, never from the
+// environment file, so that commands that do not need it run without it.
+func StateFrom(ctx context.Context, c envfile.StateConfig, dir string, logger *slog.Logger) (store.Backend, error) {
+	switch c.Backend {
+	case "", envfile.StateLocal:
+		return localstore.New(dir), nil
+	case envfile.StateS3:
+		return s3store.New(ctx, s3store.Config{Bucket: c.Bucket(), Prefix: c.Prefix(),
+			Endpoint: c.S3.Endpoint, Region: c.S3.Region, PathStyle: c.S3.PathStyle,
+			AccessKey: c.S3.AccessKey, SecretKey: termshift.Secret(c.S3.SecretKey),
+			Key: func() (termshift.Secret, bool) {
+				v, ok := os.LookupEnv(s3store.KeyVar)
+				return termshift.Secret(v), ok
+			},
+			Lease: c.Lease.Duration, Logger: logger})
+	}
+	return nil, fmt.Errorf("unknown state backend %q: %w", c.Backend, termshift.ErrInvalid)
 }
 
 // Providers builds every provider the environment file names.
@@ -57,7 +81,7 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	st, err := State(ctx, env)
+	st, err := StateFrom(ctx, env.State, env.StateDir, logger)
 	if err != nil {
 		return rollout.Providers{}, err
 	}

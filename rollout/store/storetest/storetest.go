@@ -32,6 +32,8 @@ func Run(t *testing.T, newBackend Factory) {
 	t.Run("TakeOver", func(t *testing.T) { takeOver(t, newBackend(t, "takeover"), newBackend(t, "takeover")) })
 	t.Run("Journal", func(t *testing.T) { journal(t, newBackend(t, "journal"), newBackend(t, "journal")) })
 	t.Run("Credentials", func(t *testing.T) { credentials(t, newBackend(t, "creds"), newBackend(t, "creds")) })
+	t.Run("LockRace", func(t *testing.T) { lockRace(t, newBackend(t, "lockrace"), newBackend(t, "lockrace")) })
+	t.Run("Watcher", func(t *testing.T) { watcher(t, newBackend(t, "watch"), newBackend(t, "watch")) })
 }
 
 func emptyState(t *testing.T, b store.Backend) {
@@ -318,4 +320,86 @@ func credentials(t *testing.T, a, b store.Backend) {
 	if got, _ := a.Credentials(ctx, "next"); len(got) != 0 {
 		t.Errorf("credentials after delete = %v", got)
 	}
+}
+
+// lockRace: commands on two machines race for the lock; exactly one wins
+// each round, and the others are told who holds it.
+func lockRace(t *testing.T, a, b store.Backend) {
+	ctx := t.Context()
+	for round := range 8 {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var won []store.Lock
+		for i, be := range []store.Backend{a, b, a, b} {
+			wg.Go(func() {
+				l, _, err := be.Acquire(ctx, fmt.Sprintf("race %d", i))
+				var locked *store.LockedError
+				switch {
+				case err == nil:
+					mu.Lock()
+					won = append(won, l)
+					mu.Unlock()
+				case !errors.As(err, &locked) || locked.Holder.Command == "":
+					t.Errorf("round %d: a losing Acquire = %v, want a *LockedError naming the holder", round, err)
+				}
+			})
+		}
+		wg.Wait()
+		if len(won) != 1 {
+			t.Fatalf("round %d: %d winners, want 1", round, len(won))
+		}
+		if err := won[0].Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h, err := a.Holder(ctx); err != nil || h != nil {
+		t.Errorf("Holder after every winner released = %+v, %v", h, err)
+	}
+}
+
+// watcher: a backend that says whether the state changed (store.Watcher)
+// must see another machine's write, and nothing else.
+func watcher(t *testing.T, a, b store.Backend) {
+	wa, ok := a.(store.Watcher)
+	if !ok {
+		t.Skipf("%T does not implement store.Watcher: serve loads its state in full", a)
+	}
+	wb := b.(store.Watcher)
+	ctx := t.Context()
+	changed := func(w store.Watcher, s *store.State, want bool, when string) {
+		t.Helper()
+		got, err := w.Changed(ctx, s)
+		if err != nil || got != want {
+			t.Errorf("Changed %s = %v, %v; want %v", when, got, err, want)
+		}
+	}
+	empty, err := a.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed(wa, empty, false, "of an empty state with nothing stored")
+	changed(wa, nil, true, "since nothing")
+	s := &store.State{Environment: "qa", Live: "current"}
+	s.Release("current").Version = "1"
+	if err := a.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	changed(wb, empty, true, "of an empty state after a first save")
+	changed(wa, s, false, "since the writer's own save")
+	sb, err := b.Load(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed(wb, sb, false, "since the state just loaded")
+	s.Live = "next"
+	if err := a.Save(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	changed(wb, sb, true, "after another machine's save")
+	changed(wa, sb, true, "by the writer, of the revision before its save")
+	sb, err = b.Load(ctx)
+	if err != nil || sb.Live != "next" {
+		t.Fatalf("Load after the change = %+v, %v", sb, err)
+	}
+	changed(wb, sb, false, "since the new state was loaded")
 }
