@@ -87,7 +87,7 @@ func (o *Orchestrator) Locked(ctx context.Context, fn func() error) error {
 		o.lock = nil
 	}()
 	if stale != nil {
-		_, why := store.HolderGone(*stale)
+		_, why := store.Stale(*stale, time.Now())
 		o.journal(ctx, "", "lock", "forced", "took over the lock of "+stale.String()+": "+why)
 		o.printf("took over a stale lock: %s (%s)\n", stale, why)
 	}

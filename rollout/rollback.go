@@ -59,7 +59,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*Swi
 		case err != nil:
 			return nil, err
 		case stale != nil:
-			_, why := store.HolderGone(*stale)
+			_, why := store.Stale(*stale, time.Now())
 			o.journal(ctx, "", "lock", "forced", "took over the lock of "+stale.String()+": "+why)
 		}
 		o.lock = l

@@ -188,9 +188,9 @@ func (tm *team) cutover(m *machine, release string) {
 // rollback from B is served while A is gone; a restarted router serves the
 // live release at once.
 func TestRoutersFollowASharedState(t *testing.T) {
-	tm := newTeam(t, 3, nil)
-	a, b, c := tm.machines[0], tm.machines[1], tm.machines[2]
-	for _, m := range tm.machines {
+	tm := newTeam(t, 4, nil)
+	a, b, c, laptop := tm.machines[0], tm.machines[1], tm.machines[2], tm.machines[3]
+	for _, m := range []*machine{a, b, c} {
 		tm.serve(m)
 	}
 	tm.await("current", a, b, c)
@@ -217,6 +217,15 @@ func TestRoutersFollowASharedState(t *testing.T) {
 	tm.serve(a)
 	tm.await("current", a)
 
+	// On-call's laptop runs no serve: its rollback saves the state, and
+	// every router follows it.
+	ol := orchestrator(t, laptop.env, "rollback")
+	ol.Reason = "INC-8 from a laptop"
+	if _, err := ol.Rollback(t.Context(), rollout.RollbackOptions{}); err != nil {
+		t.Fatalf("rollback from a machine without serve: %v", err)
+	}
+	tm.await("next", a, b, c)
+
 	// Every machine reads one journal: A's cutover and B's rollback.
 	entries, _, err := orchestrator(t, c.env, "history").Store.ReadJournal(t.Context())
 	if err != nil {
@@ -228,8 +237,8 @@ func TestRoutersFollowASharedState(t *testing.T) {
 			got = append(got, e.Step+" "+e.Release)
 		}
 	}
-	if strings.Join(got, ", ") != "cutover next, rollback current" {
-		t.Errorf("journal read from C: %q, want A's cutover then B's rollback", got)
+	if strings.Join(got, ", ") != "cutover next, rollback current, rollback next" {
+		t.Errorf("journal read from C: %q, want A's cutover, B's rollback, the laptop's rollback", got)
 	}
 }
 

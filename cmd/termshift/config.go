@@ -23,7 +23,11 @@ func (a *app) configCommand() *cobra.Command {
 			if a.jsonOut {
 				return a.printJSON(map[string]any{"file": env.Path, "valid": true, "releases": len(env.Releases)})
 			}
-			fmt.Fprintf(a.stdout, "%s: valid (environment %q, %d releases, state in %s)\n", env.Path, env.Name, len(env.Releases), env.StateDir)
+			where := env.StateDir
+			if env.State.Backend == "s3" {
+				where = env.State.URL
+			}
+			fmt.Fprintf(a.stdout, "%s: valid (environment %q, %d releases, state in %s)\n", env.Path, env.Name, len(env.Releases), where)
 			return nil
 		},
 	}

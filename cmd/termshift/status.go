@@ -37,7 +37,7 @@ func (a *app) statusCommand() *cobra.Command {
 			if a.jsonOut {
 				lock := map[string]any{"holder": holder}
 				if holder != nil {
-					gone, why := store.HolderGone(*holder)
+					gone, why := store.Stale(*holder, time.Now())
 					lock["stale"], lock["why"] = gone, why
 				}
 				return a.printJSON(map[string]any{"environment": env.Name, "state": s, "lock": lock})
@@ -66,7 +66,7 @@ func writeStatus(a *app, env *envfile.Environment, s *store.State, holder *store
 	fmt.Fprintln(w)
 	if holder != nil {
 		fmt.Fprintf(w, "lock: held by %s", holder)
-		if gone, why := store.HolderGone(*holder); gone {
+		if gone, why := store.Stale(*holder, time.Now()); gone {
 			fmt.Fprintf(w, " (stale: %s; the next command takes it over and journals it)", why)
 		} else if why != "" {
 			fmt.Fprintf(w, " (%s)", why)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -37,7 +38,7 @@ func (a *app) unlockCommand() *cobra.Command {
 				return nil
 			}
 			detail := "broke lock held by " + holder.String()
-			if gone, why := store.HolderGone(*holder); gone {
+			if gone, why := store.Stale(*holder, time.Now()); gone {
 				detail += " (" + why + ")"
 			} else {
 				detail += " (the holder may still be running: it stops at its next step, and a write from a stale view of the state is refused)"

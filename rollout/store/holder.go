@@ -83,3 +83,19 @@ func procStart(pid int) uint64 {
 	}
 	return v
 }
+
+// Stale says whether a lock holder is gone: its process ended on this host,
+// or its lease (on backends that lease locks) expired at now. Why says how
+// it was decided, or why it cannot be.
+func Stale(h LockInfo, now time.Time) (bool, string) {
+	if !h.Expires.IsZero() && now.After(h.Expires) {
+		return true, fmt.Sprintf("its lease expired at %s, %s ago", h.Expires.UTC().Format(time.RFC3339), now.Sub(h.Expires).Round(time.Second))
+	}
+	gone, why := HolderGone(h)
+	if !gone && !h.Expires.IsZero() && h.Host != "" {
+		if host, _ := os.Hostname(); h.Host != host {
+			why = fmt.Sprintf("held from host %s; its lease runs until %s", h.Host, h.Expires.UTC().Format(time.RFC3339))
+		}
+	}
+	return gone, why
+}

@@ -147,7 +147,8 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 	}
 	switch env.Router.Provider {
 	case "local":
-		p.Router = &builtin.Remote{Control: ctl}
+		_, followed := st.(store.Watcher) // every serve follows a shared state
+		p.Router = &builtin.Remote{Control: ctl, Followed: followed}
 	case "nginx":
 		n := env.Router.Nginx
 		p.Router = &nginx.Nginx{IncludeFile: envfile.Resolve(env.Dir, n.IncludeFile), ReloadCmd: n.Reload, ConfigTestCmd: n.Test}

@@ -12,12 +12,20 @@ import (
 // Remote switches the built-in router of a running `termshift serve` from
 // another process: serve reads the state (already saved by the command) and
 // converges on it; Remote checks that it now routes as the table says.
+// With a shared state (Followed), every serve of the environment follows
+// the state within a second wherever it runs: a command on a machine without
+// a serve (on-call's laptop) switches by saving the state alone.
 type Remote struct {
-	Control *control.Client
+	Control  *control.Client
+	Followed bool
 }
 
-// Switch asks serve to apply the state and confirms the live release.
+// Switch asks the local serve, when there is one, to apply the state and
+// confirms the live release; routers elsewhere follow the shared state.
 func (r *Remote) Switch(ctx context.Context, t router.Table) error {
+	if r.Followed && !r.Control.Running() {
+		return nil
+	}
 	st, err := r.Control.Apply(ctx)
 	if err != nil {
 		return err
@@ -38,9 +46,10 @@ func orNone(s string) string {
 	return s
 }
 
-// Ready says whether a switch can happen now: serve must be running.
+// Ready says whether a switch can happen now: serve must be running here,
+// unless the routers follow a shared state.
 func (r *Remote) Ready(context.Context) error {
-	if !r.Control.Running() {
+	if !r.Control.Running() && !r.Followed {
 		return termshift.WithHint(control.ErrNotRunning, "start `termshift serve`: it routes to the live release state names")
 	}
 	return nil
