@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,6 +53,27 @@ type app struct {
 	lookupEnv      func(string) (string, bool)
 }
 
+// lockedWriter serialises writes to one stream.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// Fd is the stream's file descriptor when it is a file (a terminal gets
+// progress bars), else an invalid one.
+func (l *lockedWriter) Fd() uintptr {
+	if f, ok := l.w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
+}
+
 // usageError marks errors of the command line itself.
 type usageError struct{ err error }
 
@@ -59,7 +81,9 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr, now: time.Now, lookupEnv: lookupEnv}
+	// The logger and the progress lines write to stderr from several
+	// goroutines: one lock keeps their lines whole.
+	a := &app{stdout: stdout, stderr: &lockedWriter{w: stderr}, now: time.Now, lookupEnv: lookupEnv}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetOut(stdout)
