@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path"
 	"path/filepath"
@@ -284,9 +285,15 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 			if err := o.SaveState(ctx, s); err != nil {
 				return results, snap, err
 			}
+			// A loader logs each object when debugging; the progress lines and
+			// the report say the rest.
+			var logger *slog.Logger
+			if o.Logger.Enabled(ctx, slog.LevelDebug) {
+				logger = o.Logger
+			}
 			req := RestoreRequest{Service: svc, Backup: backup, AcceptUnproven: opts.AcceptUnproven, Request: restore.Request{From: from, To: ns.Name, Threads: opts.Threads,
-				DropExisting: opts.DropExisting || halfLoaded, Resume: opts.Resume,
-				Checkpoint: o.checkpointPath(release, ns.Name), Progress: opts.Progress, Logger: o.Logger}}
+				DropExisting: opts.DropExisting || halfLoaded, Resume: opts.Resume && halfLoaded,
+				Checkpoint: o.checkpointPath(release, ns.Name), Progress: opts.Progress, Logger: logger}}
 			start := o.Now()
 			o.printf("restoring %s from %s ...\n", ns.Namespace, termshift.Quote(from))
 			rep, _, err := RestoreNamespace(ctx, loader, req)

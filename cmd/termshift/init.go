@@ -83,16 +83,16 @@ releases:
     commands:
       # Migrations run on the release's own schema before it serves, so the
       # cutover needs no maintenance window (pre_cutover stays empty).
-      web: [sh, -c, '"$0" migrate --config "$1" && exec "$0" web --config "$1"', {{.Bin}}/demo-lms, "{{"{{"}}.ConfigDir{{"}}"}}/lms.env.json"]
-      worker: [{{.Bin}}/demo-lms, worker, --config, "{{"{{"}}.ConfigDir{{"}}"}}/lms.env.json"]
+      web: [sh, -c, '"$0" migrate --config "$1" && exec "$0" web --config "$1"', {{.LMS}}, "{{"{{"}}.ConfigDir{{"}}"}}/lms.env.json"]
+      worker: [{{.LMS}}, worker, --config, "{{"{{"}}.ConfigDir{{"}}"}}/lms.env.json"]
   - name: next
     version: "2.0"
     port: 8102
     commands:
       # Migrations run on the release's own schema before it serves, so the
       # cutover needs no maintenance window (pre_cutover stays empty).
-      web: [sh, -c, '"$0" migrate --config "$1" && exec "$0" web --config "$1"', {{.Bin}}/demo-lms, "{{"{{"}}.ConfigDir{{"}}"}}/lms.env.json"]
-      worker: [{{.Bin}}/demo-lms, worker, --config, "{{"{{"}}.ConfigDir{{"}}"}}/lms.env.json"]
+      web: [sh, -c, '"$0" migrate --config "$1" && exec "$0" web --config "$1"', {{.LMS}}, "{{"{{"}}.ConfigDir{{"}}"}}/lms.env.json"]
+      worker: [{{.LMS}}, worker, --config, "{{"{{"}}.ConfigDir{{"}}"}}/lms.env.json"]
 
 router:
   provider: local
@@ -161,7 +161,7 @@ source is its testdata backup and the releases run its bin/demo-lms; elsewhere
 			}
 			var b strings.Builder
 			tmpl := template.Must(template.New("env").Parse(initTemplate))
-			if err := tmpl.Execute(&b, map[string]any{"Clusters": clusters, "Found": found, "BackupSource": backupSource, "Bin": bin}); err != nil {
+			if err := tmpl.Execute(&b, map[string]any{"Clusters": clusters, "Found": found, "BackupSource": backupSource, "LMS": bin}); err != nil {
 				return fmt.Errorf("render environment file: %w", err)
 			}
 			tmplPath := filepath.Join(envDir, "templates", "lms.env.json.tmpl")
