@@ -25,6 +25,15 @@ import (
 // its JSON, /_termshift/status and /_termshift/metrics, behind the optional
 // router.admin_auth. The public address has none of them.
 
+// newRouter is the built-in router of the environment.
+func (o *Orchestrator) newRouter() (*builtin.Router, error) {
+	opts, err := o.routerOptions()
+	if err != nil {
+		return nil, err
+	}
+	return builtin.New(opts), nil
+}
+
 // routerOptions are the built-in router's options from the environment:
 // the public address, who may preview, and the grant keys.
 func (o *Orchestrator) routerOptions() (builtin.Options, error) {

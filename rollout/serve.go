@@ -43,7 +43,9 @@ func (o *Orchestrator) Serve(ctx context.Context) error {
 	if _, ok := o.P.Router.(*builtin.Remote); !ok {
 		return fmt.Errorf("serve runs the built-in router, but router.provider is %q: nginx and elbv2 need no serve: %w", o.Env.Router.Provider, termshift.ErrInvalid)
 	}
-	ropts, err := o.routerOptions()
+	// Built before the control socket answers: a command that sees the
+	// socket finds the router bound moments later.
+	rtr, err := o.newRouter()
 	if err != nil {
 		return err
 	}
@@ -63,7 +65,7 @@ func (o *Orchestrator) Serve(ctx context.Context) error {
 	_ = os.Chmod(ctl.Socket, 0o600)
 
 	srv := &server{o: o, started: o.Now(), groups: map[string]*local.Group{}}
-	srv.router = builtin.New(ropts)
+	srv.router = rtr
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
