@@ -54,7 +54,7 @@ type previewKey struct{}
 //   - An allowed request for a release that does not run gets 404.
 func (r *Router) decide(req *http.Request, t *table) decision {
 	asked, how := r.asked(req)
-	g, gerr, hasGrant, grantHow := r.grantOf(req, t)
+	g, grantHow, hasGrant, gerr := r.grantOf(req, t)
 	if asked == "" && hasGrant {
 		if gerr == nil {
 			asked, how = g.Release, grantHow
@@ -134,16 +134,16 @@ func (r *Router) asked(req *http.Request) (release, how string) {
 // grantOf reads the grant of a request, from the header first (how is
 // byHeader: a tool asks), then the cookie (byGrant: a browser); ok is false
 // when it carries none.
-func (r *Router) grantOf(req *http.Request, t *table) (g grant.Grant, err error, ok bool, how string) {
+func (r *Router) grantOf(req *http.Request, t *table) (g grant.Grant, how string, ok bool, err error) {
 	token, how := req.Header.Get(GrantHeader), byHeader
 	if token == "" {
 		token, how = cookie(req, GrantCookie), byGrant
 	}
 	if token == "" {
-		return grant.Grant{}, nil, false, ""
+		return grant.Grant{}, "", false, nil
 	}
 	g, err = r.checkGrant(token, t)
-	return g, err, true, how
+	return g, how, true, err
 }
 
 func (r *Router) checkGrant(token string, t *table) (grant.Grant, error) {
