@@ -12,7 +12,6 @@ import (
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout/control"
-	"github.com/termshift/termshift/rollout/router"
 	"github.com/termshift/termshift/rollout/router/builtin"
 	"github.com/termshift/termshift/rollout/runner"
 	"github.com/termshift/termshift/rollout/runner/local"
@@ -59,6 +58,12 @@ func (o *Orchestrator) Serve(ctx context.Context) error {
 	if _, ok := o.P.Router.(*builtin.Remote); !ok {
 		return fmt.Errorf("serve runs the built-in router, but router.provider is %q: nginx and elbv2 need no serve: %w", o.Env.Router.Provider, termshift.ErrInvalid)
 	}
+	// Built before the control socket answers: a command that sees the
+	// socket finds the router bound moments later.
+	rtr, err := o.newRouter()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.Work, 0o700); err != nil {
 		return fmt.Errorf("create work directory: %w", err)
 	}
@@ -75,7 +80,7 @@ func (o *Orchestrator) Serve(ctx context.Context) error {
 	_ = os.Chmod(ctl.Socket, 0o600)
 
 	srv := &server{o: o, started: o.Now(), groups: map[string]*local.Group{}}
-	srv.router = builtin.New(builtin.Options{Addr: o.Env.Router.Listen, Host: o.Env.Router.Host, PreviewHeader: router.PreviewHeader, Logger: o.Logger})
+	srv.router = rtr
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -87,6 +92,12 @@ func (o *Orchestrator) Serve(ctx context.Context) error {
 		ln.Close()
 		_ = os.Remove(ctl.Socket)
 		return termshift.WithHint(fmt.Errorf("router cannot bind %s: %w", o.Env.Router.Listen, err), "another program uses that address: stop it, or change router.listen")
+	}
+	stopAdmin, err := srv.startAdmin(ctx)
+	if err != nil {
+		ln.Close()
+		_ = os.Remove(ctl.Socket)
+		return err
 	}
 
 	apply := func() (control.Status, error) {
@@ -136,6 +147,7 @@ loop:
 	shutdownCtx, done := context.WithTimeout(context.Background(), 15*time.Second)
 	defer done()
 	_ = ctlServer.Shutdown(shutdownCtx)
+	stopAdmin(shutdownCtx)
 	_ = os.Remove(ctl.Socket)
 	srv.stopAll(shutdownCtx)
 	o.journal(shutdownCtx, "", "serve", "done", "stopped")

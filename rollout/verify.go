@@ -40,7 +40,7 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 	if err := o.stateChecks(s.Releases[release], rep, opts.Only); err != nil {
 		return rep, err
 	}
-	rec := &store.VerifyRecord{At: o.Now(), Passed: !rep.Failed(), Counts: map[string]int{}}
+	rec := &store.VerifyRecord{At: o.Now(), Passed: !rep.Failed(), Counts: map[string]int{}, Results: rep.Results}
 	for st, n := range rep.Counts() {
 		rec.Counts[string(st)] = n
 	}

@@ -154,6 +154,8 @@ traffic over, and rolls back with one command.
 		a.rollbackCommand(),
 		a.upgradeCommand(),
 		a.gcCommand(),
+		a.previewLinkCommand(),
+		a.previewRevokeCommand(),
 	)
 	return root
 }

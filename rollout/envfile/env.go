@@ -149,6 +149,11 @@ type RouterConfig struct {
 	Nginx     *NginxConfig   `yaml:"nginx"`
 	ELBv2     *ELBv2Config   `yaml:"elbv2"`
 	Maintain  MaintainConfig `yaml:"maintenance"`
+	// AdminListen is the internal address of the dashboard, status and
+	// metrics of `termshift serve`; "" means DefaultAdminListen.
+	AdminListen string        `yaml:"admin_listen"`
+	AdminAuth   *AdminAuth    `yaml:"admin_auth"`
+	Preview     PreviewConfig `yaml:"preview"`
 }
 
 // MaintainConfig is the maintenance window during cutover.

@@ -701,6 +701,7 @@ func (v *validator) validateRouter(env *Environment) {
 	default:
 		v.fail("router.provider", "must be local, nginx or elbv2, not %q", r.Provider)
 	}
+	v.validateAccess(env)
 }
 
 // Resolve makes a path from the environment file absolute against dir.

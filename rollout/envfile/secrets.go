@@ -34,7 +34,8 @@ func (m *MySQLServer) HostPort() (string, int) {
 }
 
 // Secrets lists every admin secret the environment holds: passwords in
-// DSNs and URLs, the management password, S3 keys, the scrub salt. The
+// DSNs and URLs, the management password, S3 keys, the scrub salt, the
+// admin address's password and token, the preview grant keys. The
 // journal and the logs redact them.
 func (e *Environment) Secrets() []string {
 	var out []string
@@ -49,6 +50,7 @@ func (e *Environment) Secrets() []string {
 		out = append(out, s.RabbitMQ.ManagementPassword, urlPassword(s.RabbitMQ.URL))
 	}
 	out = append(out, e.Backup.S3.SecretKey, e.State.S3.SecretKey, e.Scrub.Salt)
+	out = append(out, e.Router.accessSecrets()...)
 	kept := out[:0]
 	for _, sec := range out {
 		if sec != "" {

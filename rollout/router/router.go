@@ -5,10 +5,17 @@
 // beside this one: builtin (the reverse proxy `termshift serve` runs), nginx
 // (an upstream include file and a reload), elbv2 (an AWS load balancer's
 // listener). Each has a Switch(ctx, Table) that applies a table atomically.
+//
+// Who may preview: public traffic always goes to the live release. A
+// request that asks for another release (by header, host name or cookie)
+// is served only when it comes from an allowed network or carries a valid
+// preview grant (package grant); every provider applies the same rule as
+// far as it can, and says what it cannot check.
 package router
 
 import (
 	"net/url"
+	"slices"
 	"time"
 )
 
@@ -19,8 +26,26 @@ const (
 	// served it.
 	ServedByHeader = "X-Termshift-Served-By"
 	// PreviewCookie holds the release a browser previews; GET
-	// /_termshift/preview/RELEASE sets it.
+	// /_termshift/preview/RELEASE sets it. It is honoured only for clients
+	// of an allowed network.
 	PreviewCookie = "termshift_release"
+	// GrantHeader carries a preview grant token (test suites).
+	GrantHeader = "X-Termshift-Grant"
+	// GrantCookie holds a preview grant token; GET
+	// /_termshift/preview/RELEASE?grant=TOKEN sets it.
+	GrantCookie = "termshift_grant"
+	// PreviewPath is the only termshift path on the public address: it
+	// sets and clears the preview cookies. Every other /_termshift/ path
+	// (status, dashboard, metrics) is on the admin address.
+	PreviewPath = "/_termshift/preview/"
+	// ControlPrefix starts every termshift path.
+	ControlPrefix = "/_termshift/"
+)
+
+// How a release became live, in Table.LiveBy.
+const (
+	ByCutover  = "cutover"
+	ByRollback = "rollback"
 )
 
 // Backend is one running release and where it listens.
@@ -34,6 +59,14 @@ type Backend struct {
 type Maintenance struct {
 	RetryAfter time.Duration
 	Message    string
+	// Releases are the releases whose previews are held too, with the same
+	// answer: a final sync writes into them, so no request may.
+	Releases []string
+}
+
+// Holds reports whether the window holds previews of release.
+func (m *Maintenance) Holds(release string) bool {
+	return m != nil && slices.Contains(m.Releases, release)
 }
 
 // Table is what a router should do: send public traffic to Live, let any
@@ -43,6 +76,14 @@ type Table struct {
 	Live        string
 	Backends    []Backend
 	Maintenance *Maintenance
+	// RevokedGrants are the IDs of preview grants refused although their
+	// signature and expiry are good (`termshift preview-revoke`).
+	RevokedGrants []string
+	// LiveSince and LiveBy (ByCutover, ByRollback) say when and how Live
+	// became live: a router that keeps metrics times a switch from
+	// LiveSince to the first response of the new live release.
+	LiveSince time.Time
+	LiveBy    string
 }
 
 // Backend returns the backend of a release.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/verify"
 )
 
 // StepOrder is the order of an upgrade's steps.
@@ -37,6 +38,9 @@ type State struct {
 	// Maintenance is set while cutover runs pre_cutover commands: the
 	// router answers public traffic with 503 and Retry-After.
 	Maintenance *Maintenance `json:"maintenance,omitempty"`
+	// RevokedGrants are preview grants refused before their expiry
+	// (`termshift preview-revoke`); serve applies them.
+	RevokedGrants []RevokedGrant `json:"revoked_grants,omitempty"`
 }
 
 // Maintenance is a maintenance window in progress.
@@ -44,6 +48,20 @@ type Maintenance struct {
 	Since   time.Time `json:"since"`
 	Release string    `json:"release"`
 	Message string    `json:"message"`
+	// Releases are the releases whose previews the window holds too (a
+	// final sync writes into them): their previews get 503 as well.
+	Releases []string `json:"releases,omitempty"`
+}
+
+// RevokedGrant is a preview grant refused before its expiry. Once expired
+// it is refused anyway, and a later revocation drops it from the list.
+type RevokedGrant struct {
+	ID      string    `json:"id"`
+	Release string    `json:"release,omitempty"`
+	Expires time.Time `json:"expires,omitzero"`
+	At      time.Time `json:"at"`
+	By      string    `json:"by"`
+	Reason  string    `json:"reason,omitempty"`
 }
 
 // ReleaseState is one release as state knows it.
@@ -101,6 +119,8 @@ type VerifyRecord struct {
 	// unless waived by check name.
 	Unknown []string `json:"unknown,omitempty"`
 	Partial bool     `json:"partial,omitempty"` // only some checks ran (--only)
+	// Results are every check's result, for the dashboard.
+	Results []verify.Result `json:"results,omitempty"`
 }
 
 // SwitchCounts are the counts of a release's data taken when it became live,

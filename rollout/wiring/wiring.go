@@ -151,14 +151,16 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 		p.Router = &builtin.Remote{Control: ctl, Followed: followed}
 	case "nginx":
 		n := env.Router.Nginx
-		p.Router = &nginx.Nginx{IncludeFile: envfile.Resolve(env.Dir, n.IncludeFile), ReloadCmd: n.Reload, ConfigTestCmd: n.Test}
+		p.Router = &nginx.Nginx{IncludeFile: envfile.Resolve(env.Dir, n.IncludeFile), ReloadCmd: n.Reload, ConfigTestCmd: n.Test,
+			Allow: env.Router.Preview.AllowPrefixes(), TrustedProxies: env.Router.Preview.TrustedPrefixes()}
 	case "elbv2":
 		e := env.Router.ELBv2
 		cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion(e.Region))
 		if err != nil {
 			return p, fmt.Errorf("aws config for router.elbv2: %w", err)
 		}
-		p.Router = &elbv2.ELBv2{Client: elasticloadbalancingv2.NewFromConfig(cfg), ListenerARN: e.ListenerARN, TargetGroups: e.TargetGroups}
+		p.Router = &elbv2.ELBv2{Client: elasticloadbalancingv2.NewFromConfig(cfg), ListenerARN: e.ListenerARN, TargetGroups: e.TargetGroups,
+			Allow: env.Router.Preview.AllowPrefixes()}
 	default:
 		return p, fmt.Errorf("unknown router provider %q: %w", env.Router.Provider, termshift.ErrInvalid)
 	}

@@ -1,21 +1,24 @@
 // Package builtin is the router provider termshift brings itself: Router is
 // the reverse proxy that `termshift serve` runs on the public address
-// (public traffic goes to the live release, QA previews any other running
-// release by header, host prefix or cookie, and a cutover or a rollback is
-// one atomic swap of an immutable routing table), and Remote switches it
-// from a CLI command through serve's control socket.
+// (public traffic goes to the live release; a request from an allowed
+// network, or with a preview grant, previews another running release by
+// header, host prefix or cookie; a cutover or a rollback is one atomic swap
+// of an immutable routing table), and Remote switches it from a CLI command
+// through serve's control socket. The router keeps its own metrics (one
+// Prometheus registry per router) and serves its status and metrics as
+// handlers for the admin address, never on the public one.
 package builtin
 
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,6 +28,7 @@ import (
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout/router"
+	"github.com/termshift/termshift/rollout/router/grant"
 )
 
 // Names shared with the other providers.
@@ -32,12 +36,14 @@ const (
 	DefaultPreviewHeader = router.PreviewHeader
 	ServedByHeader       = router.ServedByHeader
 	PreviewCookie        = router.PreviewCookie
+	GrantHeader          = router.GrantHeader
+	GrantCookie          = router.GrantCookie
 )
 
 const (
-	controlPrefix = "/_termshift/"
-	statusPath    = "/_termshift/status"
-	previewPath   = "/_termshift/preview/"
+	controlPrefix = router.ControlPrefix
+	previewPath   = router.PreviewPath
+	stopPath      = previewPath + "?clear=1"
 
 	shutdownGrace = 10 * time.Second
 )
@@ -55,13 +61,33 @@ type Options struct {
 	// PreviewHeader names the release a request previews; default
 	// DefaultPreviewHeader.
 	PreviewHeader string
-	Logger        *slog.Logger
+	// Allow lists the networks whose clients may preview any running
+	// release. Empty: none; only grants open previews.
+	Allow []netip.Prefix
+	// TrustedProxies lists the proxies in front of the router whose
+	// X-Forwarded-For is believed (see Client).
+	TrustedProxies []netip.Prefix
+	// Grants checks preview grants; nil refuses every grant.
+	Grants *grant.Keys
+	// SecureCookies marks the grant cookie Secure: the public scheme is
+	// https.
+	SecureCookies bool
+	// Version is the build's version, for the build-info metric.
+	Version string
+	// Now tells grant expiry; default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // maintenance is the maintenance page public traffic gets while it is on.
 type maintenance struct {
 	retryAfter time.Duration
 	message    string
+	releases   []string // whose previews are held too
+}
+
+func (m *maintenance) holds(release string) bool {
+	return m != nil && slices.Contains(m.releases, release)
 }
 
 // table is one immutable routing state. Every request loads it once, so a
@@ -70,7 +96,16 @@ type table struct {
 	live        string
 	backends    []Backend
 	proxies     map[string]*httputil.ReverseProxy
+	stats       map[string]*releaseStats
 	maintenance *maintenance
+	revoked     map[string]bool
+
+	// switched is the switch to this table's live release that waits for
+	// its first response, nil when there is none.
+	switched *pendingSwitch
+	// before is the release live before this table's, for telling a
+	// rollback from Update alone.
+	before string
 }
 
 // Router is the built-in HTTP router. The zero value is not usable; call New.
@@ -78,6 +113,8 @@ type Router struct {
 	opts      Options
 	log       *slog.Logger
 	transport *http.Transport
+	metrics   *metrics
+	now       func() time.Time
 
 	mu    sync.Mutex // serializes writers; readers only Load
 	table atomic.Pointer[table]
@@ -97,10 +134,16 @@ func New(opts Options) *Router {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
 	r := &Router{
-		opts:  opts,
-		log:   logger,
-		ready: make(chan struct{}),
+		opts:    opts,
+		log:     logger,
+		now:     now,
+		ready:   make(chan struct{}),
+		metrics: newMetrics(opts.Version),
 		transport: &http.Transport{
 			DialContext: (&net.Dialer{
 				Timeout:   5 * time.Second,
@@ -112,15 +155,28 @@ func New(opts Options) *Router {
 			ExpectContinueTimeout: time.Second,
 		},
 	}
-	r.table.Store(&table{proxies: map[string]*httputil.ReverseProxy{}})
+	r.table.Store(&table{proxies: map[string]*httputil.ReverseProxy{}, stats: map[string]*releaseStats{}})
 	return r
 }
 
 // Update makes live the release that gets public traffic and backends the
 // releases that can be previewed. It swaps the whole routing table at once
 // and returns immediately: requests in flight finish where they started, new
-// ones go to the new live release. The maintenance setting is kept.
+// ones go to the new live release. The maintenance setting and the revoked
+// grants are kept. A change of live release is counted as a switch, timed
+// until the new live release's first response; Update calls it a rollback
+// when it goes back to the release live before the current one.
 func (r *Router) Update(live string, backends []Backend) {
+	r.update(live, backends, nil)
+}
+
+// switchInfo is what Switch knows of a change of live release.
+type switchInfo struct {
+	by    string
+	since time.Time
+}
+
+func (r *Router) update(live string, backends []Backend, how *switchInfo) {
 	bs := make([]Backend, 0, len(backends))
 	proxies := make(map[string]*httputil.ReverseProxy, len(backends))
 	for _, b := range backends {
@@ -143,32 +199,53 @@ func (r *Router) Update(live string, backends []Backend) {
 	if _, ok := proxies[live]; live != "" && !ok {
 		r.log.Error("router: live release has no backend; public traffic gets 503", "live", live)
 	}
+	stats := make(map[string]*releaseStats, len(bs))
+	for _, b := range bs {
+		stats[b.Release] = r.metrics.release(b.Release)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.table.Load()
-	r.table.Store(&table{live: live, backends: bs, proxies: proxies, maintenance: old.maintenance})
+	t := &table{live: live, backends: bs, proxies: proxies, stats: stats, maintenance: old.maintenance, revoked: old.revoked,
+		switched: old.switched, before: old.before}
+	if live != old.live {
+		t.before = old.live
+		t.switched = nil
+		if old.live != "" && live != "" {
+			sw := &pendingSwitch{by: router.ByCutover, since: r.now()}
+			if live == old.before {
+				sw.by = router.ByRollback
+			}
+			if how != nil {
+				if how.by != "" {
+					sw.by = how.by
+				}
+				if !how.since.IsZero() {
+					sw.since = how.since
+				}
+			}
+			t.switched = sw
+		}
+	}
+	r.table.Store(t)
 	r.log.Info("router: table updated", "live", live, "previous_live", old.live, "backends", releases(bs))
 }
 
-// Switch applies a whole routing table: live, backends and maintenance.
+// Switch applies a whole routing table: live, backends, maintenance and
+// revoked grants.
 func (r *Router) Switch(_ context.Context, t router.Table) error {
 	for _, b := range t.Backends {
 		if b.URL == nil {
 			return fmt.Errorf("switch router to %s: backend %s has no URL: %w", termshift.Quote(t.Live), termshift.Quote(b.Release), termshift.ErrInvalid)
 		}
 	}
-	live, backends, maint := r.Table()
+	live, backends, _ := r.Table()
 	if live != t.Live || !SameBackends(backends, t.Backends) {
-		r.Update(t.Live, t.Backends)
+		r.update(t.Live, t.Backends, &switchInfo{by: t.LiveBy, since: t.LiveSince})
 	}
-	if want := t.Maintenance != nil; want != maint {
-		if want {
-			r.SetMaintenance(true, t.Maintenance.RetryAfter, t.Maintenance.Message)
-		} else {
-			r.SetMaintenance(false, 0, "")
-		}
-	}
+	r.setMaintenance(t.Maintenance)
+	r.setRevoked(t.RevokedGrants)
 	return nil
 }
 
@@ -192,22 +269,65 @@ var _ interface {
 
 // SetMaintenance turns the maintenance page on or off. While it is on,
 // public traffic gets 503 with Retry-After and message; previews still pass
-// so QA can check a release.
+// so QA can check a release, except those of the releases a final sync
+// holds (Switch with Maintenance.Releases).
 func (r *Router) SetMaintenance(on bool, retryAfter time.Duration, message string) {
-	var m *maintenance
+	var m *router.Maintenance
 	if on {
-		if message == "" {
-			message = "This site is down for maintenance. Please try again shortly."
+		m = &router.Maintenance{RetryAfter: retryAfter, Message: message}
+	}
+	r.setMaintenance(m)
+}
+
+func (r *Router) setMaintenance(want *router.Maintenance) {
+	var m *maintenance
+	if want != nil {
+		msg := want.Message
+		if msg == "" {
+			msg = "This site is down for maintenance. Please try again shortly."
 		}
-		m = &maintenance{retryAfter: retryAfter, message: message}
+		m = &maintenance{retryAfter: want.RetryAfter, message: msg, releases: slices.Sorted(slices.Values(want.Releases))}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	old := r.table.Load()
+	if sameMaintenance(old.maintenance, m) {
+		return
+	}
 	t := *old
 	t.maintenance = m
 	r.table.Store(&t)
-	r.log.Info("router: maintenance", "on", on, "retry_after", retryAfter)
+	r.metrics.setMaintenance(m != nil)
+	if m != nil {
+		r.log.Info("router: maintenance", "on", true, "retry_after", m.retryAfter, "held_previews", m.releases)
+	} else {
+		r.log.Info("router: maintenance", "on", false)
+	}
+}
+
+func sameMaintenance(a, b *maintenance) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.retryAfter == b.retryAfter && a.message == b.message && slices.Equal(a.releases, b.releases)
+}
+
+// setRevoked replaces the revoked grant IDs.
+func (r *Router) setRevoked(ids []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := r.table.Load()
+	if len(ids) == len(old.revoked) && !slices.ContainsFunc(ids, func(id string) bool { return !old.revoked[id] }) {
+		return
+	}
+	revoked := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		revoked[id] = true
+	}
+	t := *old
+	t.revoked = revoked
+	r.table.Store(&t)
+	r.log.Info("router: revoked grants", "count", len(revoked))
 }
 
 // Table returns the live release, the backends and whether maintenance is on.
@@ -274,115 +394,49 @@ func (r *Router) Addr() string {
 	return ""
 }
 
-// ServeHTTP routes one request.
+// ServeHTTP routes one request of the public address.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	t := r.table.Load()
 	if strings.HasPrefix(req.URL.Path, controlPrefix) {
 		r.serveControl(w, req, t)
 		return
 	}
-	release, how := r.previewOf(req)
-	if release != "" {
-		p, ok := t.proxies[release]
+	start := time.Now()
+	d := r.decide(req, t)
+	sw := getStatusWriter(w)
+	defer putStatusWriter(sw)
+	st := t.stats[d.release]
+	switch d.verdict {
+	case servePublic:
+		if m := t.maintenance; m != nil {
+			maintenancePage(sw, req, m)
+			break
+		}
+		p, ok := t.proxies[t.live]
 		if !ok {
-			unknownRelease(w, t, release, how)
-			return
+			page(sw, req, http.StatusServiceUnavailable, "No live release", "No release is live: there is nothing to serve yet.")
+			break
 		}
-		p.ServeHTTP(w, req)
-		return
-	}
-	if m := t.maintenance; m != nil {
-		if m.retryAfter > 0 {
-			secs := int64((m.retryAfter + time.Second - 1) / time.Second)
-			w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		st.inflight.Inc()
+		p.ServeHTTP(sw, req)
+		st.inflight.Dec()
+		if sw.code < 500 && t.switched != nil {
+			t.switched.observe(r.metrics, time.Now())
 		}
-		plain(w, http.StatusServiceUnavailable, m.message+"\n")
-		return
-	}
-	p, ok := t.proxies[t.live]
-	if !ok {
-		plain(w, http.StatusServiceUnavailable, "no live release\n")
-		return
-	}
-	p.ServeHTTP(w, req)
-}
-
-// previewOf returns the release req asks to preview and how it asked: the
-// header first, then the host prefix, then the cookie.
-func (r *Router) previewOf(req *http.Request) (release, how string) {
-	if v := strings.TrimSpace(req.Header.Get(r.opts.PreviewHeader)); v != "" {
-		return v, "header " + r.opts.PreviewHeader
-	}
-	if r.opts.Host != "" {
-		host := req.Host
-		if h, _, err := net.SplitHostPort(host); err == nil {
-			host = h
+	case servePreview:
+		if t.maintenance.holds(d.release) {
+			maintenancePage(sw, req, t.maintenance)
+			break
 		}
-		host = strings.TrimSuffix(strings.ToLower(host), ".")
-		if label, ok := strings.CutSuffix(host, "."+r.opts.Host); ok && label != "" && !strings.Contains(label, ".") {
-			return label, "host " + host
-		}
+		st.inflight.Inc()
+		t.proxies[d.release].ServeHTTP(sw, req.WithContext(context.WithValue(req.Context(), previewKey{}, d)))
+		st.inflight.Dec()
+	case refuse:
+		refused(sw, req, d.why)
+	case unknown:
+		unknownRelease(sw, req, d)
 	}
-	if c, err := req.Cookie(PreviewCookie); err == nil && c.Value != "" {
-		return c.Value, "cookie " + PreviewCookie + " (clear it at " + previewPath + "?clear=1)"
-	}
-	return "", ""
-}
-
-func (r *Router) serveControl(w http.ResponseWriter, req *http.Request, t *table) {
-	switch {
-	case req.URL.Path == statusPath:
-		r.serveStatus(w, t)
-	case strings.HasPrefix(req.URL.Path, previewPath):
-		r.servePreview(w, req, t)
-	default:
-		plain(w, http.StatusNotFound, "unknown termshift path "+termshift.Quote(req.URL.Path)+"\n")
-	}
-}
-
-type statusBackend struct {
-	Release string `json:"release"`
-	URL     string `json:"url"`
-}
-
-type status struct {
-	Live        string          `json:"live"`
-	Backends    []statusBackend `json:"backends"`
-	Maintenance bool            `json:"maintenance"`
-}
-
-func (r *Router) serveStatus(w http.ResponseWriter, t *table) {
-	s := status{Live: t.live, Backends: []statusBackend{}, Maintenance: t.maintenance != nil}
-	for _, b := range t.backends {
-		s.Backends = append(s.Backends, statusBackend{Release: b.Release, URL: b.URL.Redacted()})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	if err := json.NewEncoder(w).Encode(s); err != nil {
-		r.log.Debug("router: write status", "err", err)
-	}
-}
-
-func (r *Router) servePreview(w http.ResponseWriter, req *http.Request, t *table) {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		plain(w, http.StatusMethodNotAllowed, "use GET\n")
-		return
-	}
-	name := strings.TrimPrefix(req.URL.Path, previewPath)
-	if name == "" || req.URL.Query().Get("clear") != "" {
-		http.SetCookie(w, &http.Cookie{Name: PreviewCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
-		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, req, "/", http.StatusFound)
-		return
-	}
-	if _, ok := t.proxies[name]; !ok {
-		unknownRelease(w, t, name, "path "+previewPath+name)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: PreviewCookie, Value: name, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode})
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, req, "/", http.StatusFound)
+	r.metrics.observe(st, sw.status(), time.Since(start))
 }
 
 // proxy builds the reverse proxy of one backend; Update builds them once per
@@ -396,46 +450,117 @@ func (r *Router) proxy(b Backend) *httputil.ReverseProxy {
 			// The application sees the public host name, as it would
 			// behind any front proxy (ALLOWED_HOSTS, absolute URLs).
 			pr.Out.Host = pr.In.Host
+			// A grant is the caller's credential for the router, not for
+			// the application: it never reaches a release.
+			pr.Out.Header.Del(GrantHeader)
+			stripGrantCookie(pr.Out.Header)
+			if d, ok := pr.In.Context().Value(previewKey{}).(decision); ok && d.wantsBanner() {
+				// The banner goes into a body the router can read.
+				pr.Out.Header.Set("Accept-Encoding", "identity")
+			}
 		},
 		Transport:     r.transport,
 		FlushInterval: -1,
 		ModifyResponse: func(resp *http.Response) error {
 			resp.Header.Set(ServedByHeader, release)
+			if d, ok := resp.Request.Context().Value(previewKey{}).(decision); ok {
+				r.injectBanner(resp, d)
+			}
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, req *http.Request, err error) {
 			if req.Context().Err() != nil {
-				// The client went away; nobody reads an answer.
+				// The client went away; nobody reads an answer. 499, as
+				// nginx counts it, keeps it out of the backend's errors.
+				w.WriteHeader(499)
 				return
 			}
 			r.log.Warn("router: backend failed", "release", release, "backend", target.Redacted(), "err", err)
 			w.Header().Set(ServedByHeader, release)
-			plain(w, http.StatusBadGateway, "release "+termshift.Quote(release)+" is not answering (bad gateway)\n")
+			page(w, req, http.StatusBadGateway, "Bad gateway", "Release "+termshift.Quote(release)+" is not answering (bad gateway).")
 		},
 		ErrorLog: slog.NewLogLogger(r.log.Handler(), slog.LevelWarn),
 	}
 }
 
-func unknownRelease(w http.ResponseWriter, t *table, release, how string) {
-	known := releases(t.backends)
-	list := "none"
-	if len(known) > 0 {
-		quoted := make([]string, len(known))
-		for i, k := range known {
-			quoted[i] = termshift.Quote(k)
+// stripGrantCookie removes the grant cookie from a Cookie header.
+func stripGrantCookie(h http.Header) {
+	lines := h["Cookie"]
+	for i, line := range lines {
+		if !strings.Contains(line, GrantCookie) {
+			continue
 		}
-		list = strings.Join(quoted, ", ")
+		kept := make([]string, 0, 4)
+		for part := range strings.SplitSeq(line, ";") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if name != GrantCookie {
+				kept = append(kept, strings.TrimSpace(part))
+			}
+		}
+		lines[i] = strings.Join(kept, "; ")
 	}
-	plain(w, http.StatusNotFound, fmt.Sprintf("unknown release %s (asked by %s); running releases: %s\n", termshift.Quote(release), how, list))
+	if len(lines) > 0 {
+		lines = slices.DeleteFunc(lines, func(l string) bool { return l == "" })
+		if len(lines) == 0 {
+			h.Del("Cookie")
+		} else {
+			h["Cookie"] = lines
+		}
+	}
 }
 
-func plain(w http.ResponseWriter, code int, body string) {
-	h := w.Header()
-	h.Set("Content-Type", "text/plain; charset=utf-8")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	_, _ = w.Write([]byte(body))
+// statusWriter remembers the status a response got, for the metrics.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
+
+func getStatusWriter(w http.ResponseWriter) *statusWriter {
+	sw := statusWriters.Get().(*statusWriter)
+	sw.ResponseWriter, sw.code = w, 0
+	return sw
+}
+
+func putStatusWriter(sw *statusWriter) {
+	sw.ResponseWriter = nil
+	statusWriters.Put(sw)
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.code == 0 && code >= 200 {
+		s.code = code
+	}
+	if code == 499 {
+		return // not a status a client can get; only counted
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection (flushes).
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *statusWriter) status() int {
+	if s.code == 0 {
+		return http.StatusOK
+	}
+	return s.code
+}
+
+func maintenancePage(w http.ResponseWriter, req *http.Request, m *maintenance) {
+	if m.retryAfter > 0 {
+		secs := int64((m.retryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	page(w, req, http.StatusServiceUnavailable, "Down for maintenance", m.message)
 }
 
 func releases(bs []Backend) []string {

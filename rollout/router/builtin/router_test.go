@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -36,10 +37,13 @@ func do(t *testing.T, h http.Handler, req *http.Request) answer {
 	return answer{Code: rec.Code, ServedBy: rec.Header().Get(router.ServedByHeader), Body: rec.Body.String()}
 }
 
+// testNet is the network of httptest.NewRequest's client (192.0.2.1).
+var testNet = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+
 func TestRouting(t *testing.T) {
 	t.Parallel()
 	current, next := backend(t, "current"), backend(t, "next")
-	r := builtin.New(builtin.Options{Host: "lms.local"})
+	r := builtin.New(builtin.Options{Host: "lms.local", Allow: testNet})
 	r.Update("current", []router.Backend{current, next})
 
 	tests := []struct {
@@ -59,29 +63,33 @@ func TestRouting(t *testing.T) {
 		{name: "other domain is public", host: "next.example.com", want: answer{Code: 200, ServedBy: "current", Body: "release current"}},
 		{name: "cookie", host: "lms.local", setup: func(r *http.Request) { r.AddCookie(&http.Cookie{Name: router.PreviewCookie, Value: "next"}) },
 			want: answer{Code: 200, ServedBy: "next", Body: "release next"}},
+		// A 404 names what was asked, never the releases that run.
 		{name: "unknown header release", host: "lms.local", setup: func(r *http.Request) { r.Header.Set("X-Termshift-Release", "nope") },
-			want: answer{Code: 404, ServedBy: "", Body: "unknown release \"nope\" (asked by header X-Termshift-Release); running releases: \"current\", \"next\"\n"}},
+			want: answer{Code: 404, ServedBy: "", Body: unknownBody("nope", "header")}},
 		{name: "unknown host release", host: "nextt.lms.local",
-			want: answer{Code: 404, ServedBy: "", Body: "unknown release \"nextt\" (asked by host nextt.lms.local); running releases: \"current\", \"next\"\n"}},
+			want: answer{Code: 404, ServedBy: "", Body: unknownBody("nextt", "host")}},
 		{name: "unknown cookie release", host: "lms.local", setup: func(r *http.Request) { r.AddCookie(&http.Cookie{Name: router.PreviewCookie, Value: "gone"}) },
-			want: answer{Code: 404, ServedBy: "", Body: "unknown release \"gone\" (asked by cookie termshift_release (clear it at /_termshift/preview/?clear=1)); running releases: \"current\", \"next\"\n"}},
-		{name: "unknown control path", host: "lms.local", want: answer{Code: 404, ServedBy: "", Body: ""}},
+			want: answer{Code: 404, ServedBy: "", Body: unknownBody("gone", "cookie")}},
+		{name: "unknown control path", host: "lms.local", want: answer{Code: 404, ServedBy: "", Body: "Not found.\n"}},
+		{name: "status is not on the public address", host: "lms.local", want: answer{Code: 404, ServedBy: "", Body: "Not found.\n"}},
+		{name: "metrics are not on the public address", host: "lms.local", want: answer{Code: 404, ServedBy: "", Body: "Not found.\n"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			path := "/courses"
-			if tt.name == "unknown control path" {
-				path = "/_termshift/nothing"
+			path := map[string]string{
+				"unknown control path":                  "/_termshift/nothing",
+				"status is not on the public address":   "/_termshift/status",
+				"metrics are not on the public address": "/_termshift/metrics",
+			}[tt.name]
+			if path == "" {
+				path = "/courses"
 			}
 			req := httptest.NewRequest(http.MethodGet, "http://"+tt.host+path, nil)
 			if tt.setup != nil {
 				tt.setup(req)
 			}
 			got := do(t, r, req)
-			if tt.name == "unknown control path" {
-				got.Body = ""
-			}
 			if diff := cmp.Diff(got, tt.want); diff != "" {
 				t.Errorf("answer (-got +want):\n%s", diff)
 			}
@@ -118,7 +126,7 @@ func TestBackendSetsServedBy(t *testing.T) {
 
 func TestPreviewCookieFlow(t *testing.T) {
 	t.Parallel()
-	r := builtin.New(builtin.Options{})
+	r := builtin.New(builtin.Options{Allow: builtin.Loopback})
 	r.Update("current", []router.Backend{backend(t, "current"), backend(t, "next")})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
@@ -153,13 +161,19 @@ func TestPreviewCookieFlow(t *testing.T) {
 		}
 	}
 	got := get("/_termshift/preview/nope")
-	if got.Code != http.StatusNotFound || !strings.Contains(got.Body, `"nope"`) || !strings.Contains(got.Body, `"next"`) {
-		t.Errorf("preview of unknown release: got %+v, want 404 naming it and the running ones", got)
+	if got.Code != http.StatusNotFound || !strings.Contains(got.Body, `"nope"`) || strings.Contains(got.Body, `"next"`) {
+		t.Errorf("preview of unknown release: got %+v, want 404 naming it and no running one", got)
 	}
 	// An unknown release does not set the cookie: the next request is public.
 	if diff := cmp.Diff(get("/"), answer{Code: 200, ServedBy: "current", Body: "release current"}); diff != "" {
 		t.Errorf("after unknown preview (-got +want):\n%s", diff)
 	}
+}
+
+const noLive = "No release is live: there is nothing to serve yet.\n"
+
+func unknownBody(release, how string) string {
+	return "No running release is called \"" + release + "\" (asked by " + how + "). The releases that run are listed on the termshift dashboard of the admin address.\n"
 }
 
 func newJar(t *testing.T) http.CookieJar {
@@ -175,13 +189,13 @@ func TestNoLiveRelease(t *testing.T) {
 	t.Parallel()
 	r := builtin.New(builtin.Options{})
 	got := do(t, r, httptest.NewRequest(http.MethodGet, "/", nil))
-	if diff := cmp.Diff(got, answer{Code: 503, ServedBy: "", Body: "no live release\n"}); diff != "" {
+	if diff := cmp.Diff(got, answer{Code: 503, ServedBy: "", Body: noLive}); diff != "" {
 		t.Errorf("empty router (-got +want):\n%s", diff)
 	}
 	// A live release without a backend is no live release either.
 	r.Update("ghost", []router.Backend{backend(t, "next")})
 	got = do(t, r, httptest.NewRequest(http.MethodGet, "/", nil))
-	if diff := cmp.Diff(got, answer{Code: 503, ServedBy: "", Body: "no live release\n"}); diff != "" {
+	if diff := cmp.Diff(got, answer{Code: 503, ServedBy: "", Body: noLive}); diff != "" {
 		t.Errorf("live without backend (-got +want):\n%s", diff)
 	}
 }
@@ -191,7 +205,7 @@ func TestBackendDown(t *testing.T) {
 	r := builtin.New(builtin.Options{})
 	r.Update("current", []router.Backend{deadBackend(t, "current")})
 	got := do(t, r, httptest.NewRequest(http.MethodGet, "/", nil))
-	want := answer{Code: 502, ServedBy: "current", Body: "release \"current\" is not answering (bad gateway)\n"}
+	want := answer{Code: 502, ServedBy: "current", Body: "Release \"current\" is not answering (bad gateway).\n"}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("dead backend (-got +want):\n%s", diff)
 	}
@@ -199,7 +213,7 @@ func TestBackendDown(t *testing.T) {
 
 func TestMaintenance(t *testing.T) {
 	t.Parallel()
-	r := builtin.New(builtin.Options{})
+	r := builtin.New(builtin.Options{Allow: testNet})
 	r.Update("current", []router.Backend{backend(t, "current"), backend(t, "next")})
 	r.SetMaintenance(true, 1500*time.Millisecond, "upgrading to redwood")
 
@@ -241,7 +255,7 @@ func TestStatusAndTable(t *testing.T) {
 	}
 
 	rec := httptest.NewRecorder()
-	r.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/_termshift/status", nil))
+	r.StatusHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/_termshift/status", nil))
 	var got map[string]any
 	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 		t.Fatalf("status is not JSON: %v: %s", err, rec.Body)
@@ -252,7 +266,8 @@ func TestStatusAndTable(t *testing.T) {
 			map[string]any{"release": "current", "url": current.URL.String()},
 			map[string]any{"release": "next", "url": next.URL.String()},
 		},
-		"maintenance": false,
+		"maintenance":    false,
+		"revoked_grants": float64(0),
 	}
 	if diff := cmp.Diff(got, want); diff != "" {
 		t.Errorf("status (-got +want):\n%s", diff)
@@ -403,7 +418,7 @@ func TestNoFailedRequestsAcrossUpdate(t *testing.T) {
 }
 
 func TestConformance(t *testing.T) {
-	r := builtin.New(builtin.Options{Addr: "127.0.0.1:0"})
+	r := builtin.New(builtin.Options{Addr: "127.0.0.1:0", Allow: builtin.Loopback})
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- r.ListenAndServe(ctx) }()

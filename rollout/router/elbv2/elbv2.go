@@ -1,14 +1,22 @@
 // Package elbv2 is the router provider for an AWS Application Load
-// Balancer: Switch sets a listener's default action to forward to the
-// releases' target groups. Untested against AWS itself: the tests check the
-// requests the SDK sends, through its HTTP client hook.
+// Balancer: Switch sets a listener's default action to forward to the live
+// release's target group, and keeps termshift's preview rules: a request
+// whose X-Termshift-Release header names another release is forwarded to
+// it only from the allowed networks (source-ip conditions), answered 503
+// while a maintenance window holds that release, and 403 otherwise. The
+// load balancer sees the client's own address (it is the edge); it cannot
+// check preview grants, so behind it previews are open only to the allowed
+// networks. Untested against AWS itself: the tests check the requests the
+// SDK sends, through its HTTP client hook.
 package elbv2
 
 import (
 	"context"
 	"fmt"
 	"maps"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -19,11 +27,15 @@ import (
 	"github.com/termshift/termshift/rollout/router"
 )
 
-// Switch forwards all public traffic to the table's live release. The
-// listener has no maintenance page of termshift's; previews go through each
-// release's own target group.
+// Switch forwards all public traffic to the table's live release, then
+// replaces termshift's preview rules. The listener has no maintenance page
+// of termshift's for public traffic (the window is kept by the release's
+// pre_cutover commands); held previews get a fixed 503.
 func (e *ELBv2) Switch(ctx context.Context, t router.Table) error {
-	return e.SwitchWeights(ctx, t.Live, nil)
+	if err := e.SwitchWeights(ctx, t.Live, nil); err != nil {
+		return err
+	}
+	return e.previewRules(ctx, t)
 }
 
 // ELBv2 limits of one forward action.
@@ -40,7 +52,23 @@ type ELBv2 struct {
 	ListenerARN string
 	// TargetGroups maps a release to its target group's ARN.
 	TargetGroups map[string]string
+	// Allow lists the networks whose clients may preview; empty: none.
+	Allow []netip.Prefix
+	// RulePriority is the first of the 2×RuleSlots listener rule
+	// priorities termshift owns; default DefaultRulePriority.
+	RulePriority int32
 }
+
+// Termshift's listener rules: two banks of RuleSlots priorities from
+// RulePriority. A switch writes the new rules into the bank not in use,
+// then deletes the old bank, so a request always meets a whole set.
+const (
+	DefaultRulePriority = 40000
+	RuleSlots           = 100
+	// maxConditionValues is ELBv2's limit of values in one rule's
+	// conditions; the header condition takes one.
+	maxConditionValues = 5
+)
 
 // SwitchWeights sets the listener's default action to forward to live alone when
 // weights is empty, or to every release in weights with its weight (0-999)
@@ -92,4 +120,127 @@ func (e *ELBv2) modifyListenerInput(live string, weights map[string]int32) (*ela
 			ForwardConfig: &types.ForwardActionConfig{TargetGroups: tuples},
 		}},
 	}, nil
+}
+
+// rule is one listener rule termshift wants.
+type rule struct {
+	conditions []types.RuleCondition
+	action     types.Action
+}
+
+func (e *ELBv2) wantRules(t router.Table) ([]rule, error) {
+	header := func(v string) types.RuleCondition {
+		return types.RuleCondition{Field: aws.String("http-header"),
+			HttpHeaderConfig: &types.HttpHeaderConditionConfig{HttpHeaderName: aws.String(router.PreviewHeader), Values: []string{v}}}
+	}
+	fixed := func(code, body string) types.Action {
+		return types.Action{Type: types.ActionTypeEnumFixedResponse, FixedResponseConfig: &types.FixedResponseActionConfig{
+			StatusCode: aws.String(code), ContentType: aws.String("text/plain"), MessageBody: aws.String(body)}}
+	}
+	forward := func(release string) (types.Action, error) {
+		arn, ok := e.TargetGroups[release]
+		if !ok {
+			return types.Action{}, fmt.Errorf("release %s has no target group: %w", termshift.Quote(release), termshift.ErrNotFound)
+		}
+		return types.Action{Type: types.ActionTypeEnumForward, TargetGroupArn: aws.String(arn)}, nil
+	}
+	cidrs := make([]string, len(e.Allow))
+	for i, p := range e.Allow {
+		cidrs[i] = p.String()
+	}
+	var out []rule
+	// The live release by header is public traffic, from anywhere.
+	liveTG, err := forward(t.Live)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, rule{[]types.RuleCondition{header(t.Live)}, liveTG})
+	for _, b := range t.Backends {
+		if b.Release == t.Live {
+			continue
+		}
+		action := fixed("503", "down for maintenance, back soon\n")
+		if !t.Maintenance.Holds(b.Release) {
+			if action, err = forward(b.Release); err != nil {
+				continue // a release the load balancer has no target group for cannot be previewed
+			}
+		}
+		for chunk := range slices.Chunk(cidrs, maxConditionValues-1) {
+			out = append(out, rule{[]types.RuleCondition{header(b.Release), {Field: aws.String("source-ip"),
+				SourceIpConfig: &types.SourceIpConditionConfig{Values: chunk}}}, action})
+		}
+	}
+	out = append(out, rule{[]types.RuleCondition{header("*")},
+		fixed("403", "preview refused: previews of a release that is not live are open only to allowed networks\n")})
+	if len(out) > RuleSlots {
+		return nil, fmt.Errorf("%d preview rules, termshift owns %d priorities: allow fewer networks: %w", len(out), RuleSlots, termshift.ErrInvalid)
+	}
+	return out, nil
+}
+
+// previewRules replaces termshift's rules: the new set goes into the bank
+// of priorities not in use, then the old bank's rules are deleted.
+func (e *ELBv2) previewRules(ctx context.Context, t router.Table) error {
+	want, err := e.wantRules(t)
+	if err != nil {
+		return fmt.Errorf("elbv2 preview rules: %w", err)
+	}
+	base := e.RulePriority
+	if base == 0 {
+		base = DefaultRulePriority
+	}
+	var ours []types.Rule
+	var marker *string
+	for {
+		out, err := e.Client.DescribeRules(ctx, &elasticloadbalancingv2.DescribeRulesInput{ListenerArn: aws.String(e.ListenerARN), Marker: marker})
+		if err != nil {
+			return fmt.Errorf("elbv2 preview rules: describe rules of %s: %w", e.ListenerARN, err)
+		}
+		for _, r := range out.Rules {
+			if p, err := strconv.Atoi(aws.ToString(r.Priority)); err == nil && int32(p) >= base && int32(p) < base+2*RuleSlots {
+				ours = append(ours, r)
+			}
+		}
+		if marker = out.NextMarker; marker == nil {
+			break
+		}
+	}
+	inFirst := func(r types.Rule) bool {
+		p, _ := strconv.Atoi(aws.ToString(r.Priority))
+		return int32(p) < base+RuleSlots
+	}
+	bank := base
+	if slices.ContainsFunc(ours, inFirst) {
+		bank = base + RuleSlots
+	}
+	inTarget := func(r types.Rule) bool { return inFirst(r) == (bank == base) }
+	del := func(r types.Rule) error {
+		if _, err := e.Client.DeleteRule(ctx, &elasticloadbalancingv2.DeleteRuleInput{RuleArn: r.RuleArn}); err != nil {
+			return fmt.Errorf("elbv2 preview rules: delete former rule %s: %w", aws.ToString(r.RuleArn), err)
+		}
+		return nil
+	}
+	// Leftovers of a switch that stopped half way hold the bank to write.
+	for _, r := range ours {
+		if inTarget(r) {
+			if err := del(r); err != nil {
+				return err
+			}
+		}
+	}
+	for i, r := range want {
+		_, err := e.Client.CreateRule(ctx, &elasticloadbalancingv2.CreateRuleInput{ListenerArn: aws.String(e.ListenerARN),
+			Priority: aws.Int32(bank + int32(i)), Conditions: r.conditions, Actions: []types.Action{r.action}})
+		if err != nil {
+			return fmt.Errorf("elbv2 preview rules: create rule %d of %d (the previous rules still apply): %w", i+1, len(want), err)
+		}
+	}
+	for _, r := range ours {
+		if !inTarget(r) {
+			if err := del(r); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

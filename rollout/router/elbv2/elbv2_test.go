@@ -58,7 +58,9 @@ const listenerNotFound = `<ErrorResponse xmlns="http://elasticloadbalancing.amaz
   <RequestId>11111111-2222-3333-4444-555555555555</RequestId>
 </ErrorResponse>`
 
-func elbClient(f *elbEndpoint) *elasticloadbalancingv2.Client {
+func elbClient(f interface {
+	Do(*http.Request) (*http.Response, error)
+}) *elasticloadbalancingv2.Client {
 	return elasticloadbalancingv2.New(elasticloadbalancingv2.Options{
 		Region:      "eu-west-1",
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "test-secret", ""),

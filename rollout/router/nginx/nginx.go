@@ -1,6 +1,16 @@
 // Package nginx is the router provider for an nginx front router: Switch
 // rewrites an upstream include file atomically, tests the configuration and
 // reloads nginx, putting the previous file back when either fails.
+//
+// Who may preview: nginx applies the network rule of the built-in router
+// (Allow, after TrustedProxies' X-Forwarded-For) with geo and map blocks,
+// and previews by header only. It cannot check preview grants (an HMAC
+// needs njs or Lua, which a stock nginx lacks), so behind nginx a preview
+// is open only to the allowed networks, and termshift's configuration
+// refuses a grant key with the nginx router. Two differences from the
+// built-in rule, both stricter or equal: only the rightmost X-Forwarded-For
+// entry is read (one trusted proxy hop; an entry that is itself a trusted
+// proxy is refused), and a malformed entry is refused.
 package nginx
 
 import (
@@ -9,12 +19,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout/router"
@@ -24,9 +38,9 @@ import (
 type Backend = router.Backend
 
 // Switch applies a routing table: its live release gets public traffic,
-// the other backends are previewed by header. nginx has no maintenance page
-// of termshift's: a table with Maintenance set is applied without it, and
-// the window is kept by the release's own pre_cutover commands.
+// the other backends are previewed by header from the allowed networks.
+// While the table's maintenance window is on, public traffic and the
+// previews it holds get 503 with Retry-After.
 func (n *Nginx) Switch(ctx context.Context, t router.Table) error {
 	live, ok := t.Backend(t.Live)
 	if !ok {
@@ -38,17 +52,26 @@ func (n *Nginx) Switch(ctx context.Context, t router.Table) error {
 			previews = append(previews, b)
 		}
 	}
-	return n.SwitchTo(ctx, live, previews)
+	return n.switchTo(ctx, live, previews, t.Maintenance)
 }
 
 // Location is the location block a server of the operator's nginx.conf
 // uses with the include file Nginx writes (the include goes in the http
-// block). It sends public traffic to termshift_live, a request whose
-// X-Termshift-Release header names a running release to that release, and
-// answers 404 to a header naming an unknown one, never public traffic.
+// block). It sends public traffic to termshift_live; a request whose
+// X-Termshift-Release header names another release gets 403 unless it
+// comes from an allowed network, then that release, or 404 when no such
+// release runs; during a maintenance window public traffic and the held
+// previews get 503 with Retry-After.
 const Location = `location / {
+    if ($termshift_refused) {
+        return 403 "preview refused: previews of a release that is not live are open only to allowed networks\n";
+    }
     if ($termshift_upstream = "") {
         return 404 "unknown release $http_x_termshift_release\n";
+    }
+    add_header Retry-After $termshift_retry_after always;
+    if ($termshift_held) {
+        return 503 "down for maintenance, back soon\n";
     }
     proxy_pass http://$termshift_upstream;
     proxy_http_version 1.1;
@@ -66,6 +89,11 @@ type Nginx struct {
 	// IncludeFile is the file Switch writes; the http block of nginx.conf
 	// includes it.
 	IncludeFile string
+	// Allow lists the networks whose clients may preview; empty: none.
+	Allow []netip.Prefix
+	// TrustedProxies are the proxies in front of nginx whose
+	// X-Forwarded-For is read.
+	TrustedProxies []netip.Prefix
 	// ReloadCmd reloads nginx; default ["nginx", "-s", "reload"].
 	ReloadCmd []string
 	// ConfigTestCmd, when set (e.g. ["nginx", "-t"]), runs before the
@@ -84,10 +112,14 @@ var upstreamHostRE = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0
 // the configuration when ConfigTestCmd is set, and reloads nginx. When the
 // test or the reload fails, the previous include file is put back.
 func (n *Nginx) SwitchTo(ctx context.Context, live Backend, previews []Backend) error {
+	return n.switchTo(ctx, live, previews, nil)
+}
+
+func (n *Nginx) switchTo(ctx context.Context, live Backend, previews []Backend, m *router.Maintenance) error {
 	if n.IncludeFile == "" {
 		return fmt.Errorf("nginx switch: IncludeFile is empty: %w", termshift.ErrInvalid)
 	}
-	conf, err := renderNginx(live, previews)
+	conf, err := n.render(live, previews, m)
 	if err != nil {
 		return fmt.Errorf("nginx switch to %s: %w", termshift.Quote(live.Release), err)
 	}
@@ -138,10 +170,11 @@ func run(ctx context.Context, argv []string) error {
 	return nil
 }
 
-// renderNginx writes the upstreams: termshift_live, one
-// termshift_release_NAME per release, and the maps from the preview header
-// to the upstream and to the release that serves.
-func renderNginx(live Backend, previews []Backend) ([]byte, error) {
+// render writes the upstreams (termshift_live and one
+// termshift_release_NAME per release), the access rule, and the maps from
+// the preview header to the upstream, the release that serves, a refusal
+// and a held preview.
+func (n *Nginx) render(live Backend, previews []Backend, m *router.Maintenance) ([]byte, error) {
 	all := append([]Backend{live}, previews...)
 	hosts := make(map[string]string, len(all))
 	for _, b := range all {
@@ -170,17 +203,75 @@ func renderNginx(live Backend, previews []Backend) ([]byte, error) {
 	for _, name := range names {
 		fmt.Fprintf(&b, "upstream termshift_release_%s {\n    server %s;\n    keepalive 32;\n}\n", name, hosts[name])
 	}
-	b.WriteString("map $http_x_termshift_release $termshift_upstream {\n    default \"\";\n    \"\" termshift_live;\n")
+	n.renderAccess(&b)
+	b.WriteString("map \"$termshift_preview_allowed:$http_x_termshift_release\" $termshift_upstream {\n    default \"\";\n")
+	fmt.Fprintf(&b, "    \"0:\" termshift_live;\n    \"1:\" termshift_live;\n    \"0:%[1]s\" termshift_live;\n    \"1:%[1]s\" termshift_live;\n", live.Release)
 	for _, name := range names {
-		fmt.Fprintf(&b, "    %s termshift_release_%s;\n", name, name)
+		if name != live.Release {
+			fmt.Fprintf(&b, "    \"1:%s\" termshift_release_%s;\n", name, name)
+		}
 	}
-	b.WriteString("}\nmap $http_x_termshift_release $termshift_served_by {\n    default \"\";\n")
-	fmt.Fprintf(&b, "    \"\" %s;\n", live.Release)
+	b.WriteString("}\n")
+	fmt.Fprintf(&b, "map \"$termshift_preview_allowed:$http_x_termshift_release\" $termshift_refused {\n    default 0;\n    \"~^0:.\" 1;\n    \"0:%s\" 0;\n}\n", live.Release)
+	// What maintenance holds: public traffic, and the named previews.
+	held := map[string]bool{}
+	if m != nil {
+		held["termshift_live"] = true
+		for _, r := range m.Releases {
+			if _, ok := hosts[r]; ok && r != live.Release {
+				held["termshift_release_"+r] = true
+			}
+		}
+	}
+	b.WriteString("map $termshift_upstream $termshift_held {\n    default 0;\n")
+	for _, up := range slices.Sorted(maps.Keys(held)) {
+		fmt.Fprintf(&b, "    %s 1;\n", up)
+	}
+	b.WriteString("}\n")
+	retry := "30"
+	if m != nil && m.RetryAfter > 0 {
+		retry = strconv.FormatInt(int64((m.RetryAfter+time.Second-1)/time.Second), 10)
+	}
+	fmt.Fprintf(&b, "map $termshift_held $termshift_retry_after {\n    default \"\";\n    1 %s;\n}\n", retry)
+	fmt.Fprintf(&b, "map \"$termshift_held$termshift_upstream\" $termshift_served_by {\n    default \"\";\n    0termshift_live %s;\n", live.Release)
 	for _, name := range names {
-		fmt.Fprintf(&b, "    %s %s;\n", name, name)
+		if name != live.Release {
+			fmt.Fprintf(&b, "    0termshift_release_%s %s;\n", name, name)
+		}
 	}
 	b.WriteString("}\n")
 	return b.Bytes(), nil
+}
+
+// renderAccess writes $termshift_preview_allowed: 1 when the client is in
+// an allowed network. The client is the peer, unless the request was
+// forwarded: then, from a trusted proxy, the rightmost X-Forwarded-For
+// entry; from any other peer, nobody (the built-in router's rule).
+func (n *Nginx) renderAccess(b *bytes.Buffer) {
+	geo := func(source, name string, on []netip.Prefix, off []netip.Prefix) {
+		fmt.Fprintf(b, "geo %s %s {\n    default 0;\n", source, name)
+		for _, p := range on {
+			fmt.Fprintf(b, "    %s 1;\n", p)
+		}
+		for _, p := range off {
+			if !slices.Contains(on, p) {
+				fmt.Fprintf(b, "    %s 0;\n", p)
+			}
+		}
+		b.WriteString("}\n")
+	}
+	geo("$remote_addr", "$termshift_peer_allowed", n.Allow, nil)
+	geo("$remote_addr", "$termshift_peer_trusted", n.TrustedProxies, nil)
+	b.WriteString("map $http_x_forwarded_for $termshift_xff_last {\n    default \"\";\n    \"~(?:^|,)\\s*(?<termshift_last>[0-9A-Fa-f.:]+)\\s*$\" $termshift_last;\n}\n")
+	// A rightmost entry that is itself a trusted proxy is refused: nginx
+	// reads one hop.
+	geo("$termshift_xff_last", "$termshift_xff_allowed", n.Allow, n.TrustedProxies)
+	b.WriteString("map \"$http_x_forwarded_for$http_forwarded\" $termshift_forwarded {\n    \"\" 0;\n    default 1;\n}\n")
+	b.WriteString("map \"$termshift_peer_trusted$termshift_forwarded$termshift_peer_allowed$termshift_xff_allowed\" $termshift_preview_allowed {\n    default 0;\n")
+	for _, k := range []string{"0010", "0011", "1010", "1011", "1101", "1111"} {
+		fmt.Fprintf(b, "    %s 1;\n", k)
+	}
+	b.WriteString("}\n")
 }
 
 func upstreamHost(b Backend) (string, error) {

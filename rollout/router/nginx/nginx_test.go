@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -26,13 +27,13 @@ import (
 func TestNginxRender(t *testing.T) {
 	t.Parallel()
 	include := filepath.Join(t.TempDir(), "upstreams.conf")
-	n := &nginx.Nginx{IncludeFile: include, ReloadCmd: []string{"true"}}
+	n := &nginx.Nginx{IncludeFile: include, ReloadCmd: []string{"true"},
+		Allow: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.1.5/32")}}
 	live := router.Backend{Release: "next", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8002"}}
-	previews := []router.Backend{
-		{Release: "current", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8001", Path: "/"}},
-		live,
-	}
-	if err := n.SwitchTo(t.Context(), live, previews); err != nil {
+	current := router.Backend{Release: "current", URL: &url.URL{Scheme: "http", Host: "127.0.0.1:8001", Path: "/"}}
+	table := router.Table{Live: "next", Backends: []router.Backend{current, live},
+		Maintenance: &router.Maintenance{RetryAfter: 8500 * time.Millisecond, Releases: []string{"current", "gone"}}}
+	if err := n.Switch(t.Context(), table); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(include)
@@ -53,17 +54,62 @@ upstream termshift_release_next {
     server 127.0.0.1:8002;
     keepalive 32;
 }
-map $http_x_termshift_release $termshift_upstream {
-    default "";
-    "" termshift_live;
-    current termshift_release_current;
-    next termshift_release_next;
+geo $remote_addr $termshift_peer_allowed {
+    default 0;
+    10.0.0.0/8 1;
 }
-map $http_x_termshift_release $termshift_served_by {
+geo $remote_addr $termshift_peer_trusted {
+    default 0;
+    10.0.1.5/32 1;
+}
+map $http_x_forwarded_for $termshift_xff_last {
     default "";
-    "" next;
-    current current;
-    next next;
+    "~(?:^|,)\s*(?<termshift_last>[0-9A-Fa-f.:]+)\s*$" $termshift_last;
+}
+geo $termshift_xff_last $termshift_xff_allowed {
+    default 0;
+    10.0.0.0/8 1;
+    10.0.1.5/32 0;
+}
+map "$http_x_forwarded_for$http_forwarded" $termshift_forwarded {
+    "" 0;
+    default 1;
+}
+map "$termshift_peer_trusted$termshift_forwarded$termshift_peer_allowed$termshift_xff_allowed" $termshift_preview_allowed {
+    default 0;
+    0010 1;
+    0011 1;
+    1010 1;
+    1011 1;
+    1101 1;
+    1111 1;
+}
+map "$termshift_preview_allowed:$http_x_termshift_release" $termshift_upstream {
+    default "";
+    "0:" termshift_live;
+    "1:" termshift_live;
+    "0:next" termshift_live;
+    "1:next" termshift_live;
+    "1:current" termshift_release_current;
+}
+map "$termshift_preview_allowed:$http_x_termshift_release" $termshift_refused {
+    default 0;
+    "~^0:." 1;
+    "0:next" 0;
+}
+map $termshift_upstream $termshift_held {
+    default 0;
+    termshift_live 1;
+    termshift_release_current 1;
+}
+map $termshift_held $termshift_retry_after {
+    default "";
+    1 9;
+}
+map "$termshift_held$termshift_upstream" $termshift_served_by {
+    default "";
+    0termshift_live next;
+    0termshift_release_current current;
 }
 `
 	if diff := cmp.Diff(string(got), want); diff != "" {
@@ -183,6 +229,8 @@ func (p *privateNginx) args(extra ...string) []string {
 
 type answer = routertest.Answer
 
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+
 var backend = routertest.Backend
 
 func startNginx(t *testing.T, bin string, bootstrap router.Backend) *privateNginx {
@@ -297,6 +345,7 @@ func TestNginxSwitch(t *testing.T) {
 	blue, green := backend(t, "blue"), backend(t, "green")
 	p := startNginx(t, bin, blue)
 	n := &nginx.Nginx{
+		Allow:         loopback,
 		IncludeFile:   p.include,
 		ReloadCmd:     append([]string{bin}, p.args("-s", "reload")...),
 		ConfigTestCmd: append([]string{bin}, p.args("-t", "-q")...),
@@ -343,6 +392,7 @@ func TestNginxBrokenIncludeIsPutBack(t *testing.T) {
 	blue := backend(t, "blue")
 	p := startNginx(t, bin, blue)
 	n := &nginx.Nginx{
+		Allow:         loopback,
 		IncludeFile:   p.include,
 		ReloadCmd:     append([]string{bin}, p.args("-s", "reload")...),
 		ConfigTestCmd: append([]string{bin}, p.args("-t", "-q")...),
@@ -372,9 +422,112 @@ func TestConformance(t *testing.T) {
 	bin := requireNginx(t)
 	p := startNginx(t, bin, backend(t, "boot"))
 	n := &nginx.Nginx{
+		Allow:         loopback,
 		IncludeFile:   p.include,
 		ReloadCmd:     append([]string{bin}, p.args("-s", "reload")...),
 		ConfigTestCmd: append([]string{bin}, p.args("-t", "-q")...),
 	}
 	routertest.Run(t, n, p.addr)
+}
+
+// TestNginxPreviewAccess runs the access rule in a real nginx: a client
+// from 127.0.0.2, outside the allowed networks, is refused a preview; a
+// trusted proxy's client is judged by the X-Forwarded-For it reports; a
+// forwarded request from a proxy nobody declared is refused; a maintenance
+// window holds public traffic and the previews it names.
+func TestNginxPreviewAccess(t *testing.T) {
+	t.Parallel()
+	bin := requireNginx(t)
+	blue, green, old := backend(t, "blue"), backend(t, "green"), backend(t, "old")
+	p := startNginx(t, bin, blue)
+	n := &nginx.Nginx{
+		Allow:          []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("198.51.100.0/24")},
+		TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		IncludeFile:    p.include,
+		ReloadCmd:      append([]string{bin}, p.args("-s", "reload")...),
+		ConfigTestCmd:  append([]string{bin}, p.args("-t", "-q")...),
+	}
+	table := router.Table{Live: "blue", Backends: []router.Backend{blue, green, old}}
+	if err := n.Switch(t.Context(), table); err != nil {
+		t.Fatal(err)
+	}
+	client := func(ip string) *http.Client {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+		tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
+	ask := func(from, release, xff string) answer {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+p.addr+"/", nil)
+		if release != "" {
+			req.Header.Set(router.PreviewHeader, release)
+		}
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		resp, err := client(from).Do(req)
+		if err != nil {
+			t.Fatalf("GET through nginx from %s: %v", from, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return answer{Code: resp.StatusCode, ServedBy: resp.Header.Get(router.ServedByHeader), Body: string(b)}
+	}
+	refused := answer{Code: 403, Body: "preview refused: previews of a release that is not live are open only to allowed networks\n"}
+	tests := []struct {
+		name, from, release, xff string
+		want                     answer
+	}{
+		{"public from outside", "127.0.0.2", "", "", answer{Code: 200, ServedBy: "blue", Body: "release blue"}},
+		{"live by header from outside", "127.0.0.2", "blue", "", answer{Code: 200, ServedBy: "blue", Body: "release blue"}},
+		{"next from outside", "127.0.0.2", "green", "", refused},
+		{"rollback target from outside", "127.0.0.2", "old", "", refused},
+		{"unknown from outside", "127.0.0.2", "purple", "", refused},
+		{"next from the allowed network", "127.0.0.1", "green", "", answer{Code: 200, ServedBy: "green", Body: "release green"}},
+		{"unknown from the allowed network", "127.0.0.1", "purple", "", answer{Code: 404, Body: "unknown release purple\n"}},
+		{"trusted proxy's allowed client", "127.0.0.1", "old", "203.0.113.9, 198.51.100.9", answer{Code: 200, ServedBy: "old", Body: "release old"}},
+		{"trusted proxy's outside client", "127.0.0.1", "old", "198.51.100.9, 203.0.113.9", refused},
+		{"forwarded by an undeclared proxy", "127.0.0.2", "green", "198.51.100.9", refused},
+	}
+	for _, tt := range tests {
+		// The reload is asynchronous: retry until the new workers answer.
+		var got answer
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if got = ask(tt.from, tt.release, tt.xff); got == tt.want {
+				break
+			}
+		}
+		if diff := cmp.Diff(got, tt.want); diff != "" {
+			t.Errorf("%s (-got +want):\n%s", tt.name, diff)
+		}
+	}
+
+	table.Maintenance = &router.Maintenance{RetryAfter: 9 * time.Second, Releases: []string{"green"}}
+	if err := n.Switch(t.Context(), table); err != nil {
+		t.Fatal(err)
+	}
+	held := answer{Code: 503, Body: "down for maintenance, back soon\n"}
+	for _, release := range []string{"", "green"} {
+		var got answer
+		var retry string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+p.addr+"/", nil)
+			req.Header.Set(router.PreviewHeader, release)
+			resp, err := client("127.0.0.1").Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got, retry = answer{Code: resp.StatusCode, ServedBy: resp.Header.Get(router.ServedByHeader), Body: string(b)}, resp.Header.Get("Retry-After")
+			if got == held {
+				break
+			}
+		}
+		if got != held || retry != "9" {
+			t.Errorf("preview %q during the window: %+v Retry-After %q; want 503 with Retry-After 9", release, got, retry)
+		}
+	}
+	if got := ask("127.0.0.1", "old", ""); got.ServedBy != "old" {
+		t.Errorf("a preview the window does not hold: %+v", got)
+	}
 }
