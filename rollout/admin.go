@@ -82,6 +82,9 @@ func (srv *server) startAdmin(ctx context.Context) (stop func(context.Context), 
 	mux.Handle("/", http.RedirectHandler(dashboard.Prefix, http.StatusFound))
 	hs := &http.Server{Handler: adminAuth(o.Env.Router.AdminAuth, mux), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() { _ = hs.Serve(ln) }()
+	srv.mu.Lock()
+	srv.admin = ln.Addr().String()
+	srv.mu.Unlock()
 	o.printf("dashboard, status and metrics on http://%s%s (admin address)\n", ln.Addr(), dashboard.Prefix)
 	return func(c context.Context) {
 		cancel()

@@ -29,6 +29,9 @@ type server struct {
 	router  *builtin.Router
 	started time.Time
 
+	// admin is the bound admin address, "" when it could not bind.
+	admin string
+
 	mu     sync.Mutex
 	groups map[string]*local.Group
 	status control.Status
@@ -217,7 +220,7 @@ func (srv *server) apply(ctx context.Context) error {
 			procs[name] = append(procs[name], control.ProcRow{Name: p.Name, PID: p.PID, Running: p.Running, Restarts: p.Restarts, LastExit: p.LastExit})
 		}
 	}
-	srv.status = control.Status{PID: os.Getpid(), Started: srv.started, Applied: o.Now(), Listen: srv.router.Addr(), Live: s.Live,
+	srv.status = control.Status{PID: os.Getpid(), Started: srv.started, Applied: o.Now(), Listen: srv.router.Addr(), Admin: srv.admin, Live: s.Live,
 		Backends: urls, Maintenance: s.Maintenance != nil, Processes: procs}
 	return errors.Join(errs...)
 }

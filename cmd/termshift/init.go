@@ -96,9 +96,13 @@ releases:
 
 router:
   provider: local
-  listen: "127.0.0.1:8100"
+  listen: "127.0.0.1:8100"         # public traffic
+  admin_listen: "127.0.0.1:8099"   # dashboard, status, metrics: never on the public address
   host: lms.localhost
   retention: 72h
+  preview:
+    allow: ["127.0.0.0/8", "::1/128"]   # who may preview a release that is not live
+    # grant_key: "${TERMSHIFT_PREVIEW_KEY}"  # enables signed links: termshift preview-link
 
 verify:
   health_path: /heartbeat

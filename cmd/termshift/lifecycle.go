@@ -35,12 +35,18 @@ func (a *app) serveCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "serve",
 		Short: "Run the router on the public address and supervise local releases (long-running)",
-		Long: `Run the environment's router: public traffic goes to the live release; QA
-previews any other running release with the header X-Termshift-Release: NAME,
-the host NAME.HOST, or the cookie set by /_termshift/preview/NAME. serve also
-runs local releases' commands, restarting them with backoff, and converges on
-state whenever a command (deploy, cutover, rollback) asks through the control
-socket in the state directory. Stop it with Ctrl-C or SIGTERM.`,
+		Long: `Run the environment's router on router.listen: public traffic goes to the
+live release. Previews of any other running release (the header
+X-Termshift-Release: NAME, the host NAME.HOST, or the cookie set by
+/_termshift/preview/NAME) are served only to the networks in
+router.preview.allow (loopback by default) or with a signed grant from
+` + "`termshift preview-link`" + `; the rollback target is never public. The dashboard,
+/_termshift/status and /_termshift/metrics are on router.admin_listen (default
+127.0.0.1:8099), never on the public address. serve also runs local releases'
+commands, restarting them with backoff, converges on state whenever a command
+(deploy, cutover, rollback) asks through the control socket in the state
+directory, and follows a shared state (state.backend s3) every 250 ms. Stop it
+with Ctrl-C or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o, err := a.orchestrator(cmd, args)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/termshift/termshift/rollout/control"
 	"github.com/termshift/termshift/rollout/envfile"
 	"github.com/termshift/termshift/rollout/store"
 )
@@ -42,7 +44,11 @@ func (a *app) statusCommand() *cobra.Command {
 				}
 				return a.printJSON(map[string]any{"environment": env.Name, "state": s, "lock": lock})
 			}
-			return writeStatus(a, env, s, holder)
+			if err := writeStatus(a, env, s, holder); err != nil {
+				return err
+			}
+			a.writeServe(cmd.Context(), env)
+			return nil
 		},
 	}
 	a.addJSONFlag(cmd)
@@ -158,4 +164,30 @@ func writeReleaseRow(tw *tabwriter.Writer, s *store.State, name, version string)
 		}
 	}
 	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, version, role, steps, verify, nss)
+}
+
+// writeServe says where this machine's serve routes and shows its
+// dashboard, when one runs here.
+func (a *app) writeServe(ctx context.Context, env *envfile.Environment) {
+	ctl := control.NewClient(env.StateDir)
+	if !ctl.Running() {
+		fmt.Fprintln(a.stdout, "\nserve: not running on this machine")
+		return
+	}
+	st, err := ctl.Status(ctx)
+	if err != nil {
+		fmt.Fprintf(a.stdout, "\nserve: %v\n", err)
+		return
+	}
+	fmt.Fprintf(a.stdout, "\nserve: pid %d, public http://%s, live %s", st.PID, st.Listen, orNone(st.Live))
+	if st.Admin != "" {
+		fmt.Fprintf(a.stdout, ", dashboard http://%s/_termshift/", st.Admin)
+	}
+	if st.Maintenance {
+		fmt.Fprint(a.stdout, ", MAINTENANCE WINDOW ON")
+	}
+	fmt.Fprintln(a.stdout)
+	if st.StateError != "" {
+		fmt.Fprintf(a.stdout, "serve: %s\n", st.StateError)
+	}
 }

@@ -25,10 +25,13 @@ var ErrNotRunning = errors.New("termshift serve is not running for this environm
 
 // Status is what serve reports it has applied.
 type Status struct {
-	PID         int                  `json:"pid"`
-	Started     time.Time            `json:"started"`
-	Applied     time.Time            `json:"applied"`
-	Listen      string               `json:"listen"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+	Applied time.Time `json:"applied"`
+	Listen  string    `json:"listen"`
+	// Admin is the address of the dashboard, status and metrics; "" when
+	// it could not bind.
+	Admin       string               `json:"admin,omitempty"`
 	Live        string               `json:"live"`
 	Backends    map[string]string    `json:"backends"` // release -> URL
 	Maintenance bool                 `json:"maintenance"`
