@@ -7,14 +7,19 @@ package kubetest
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"net"
+	"slices"
+	"sort"
 	"testing"
 	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/rest"
 
 	"github.com/termshift/termshift"
@@ -118,4 +123,64 @@ func Unreachable(t testing.TB, admin *kube.Client) *kube.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// ServedPods lists the pods a Service's EndpointSlices name as ready
+// endpoints, sorted.
+func ServedPods(ctx context.Context, c *kube.Client, namespace, service string) ([]string, error) {
+	list, err := c.DiscoveryV1().EndpointSlices(namespace).List(ctx, metav1.ListOptions{LabelSelector: discoveryv1.LabelServiceName + "=" + service})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range list.Items {
+		for _, e := range s.Endpoints {
+			if e.TargetRef != nil && (e.Conditions.Ready == nil || *e.Conditions.Ready) {
+				out = append(out, e.TargetRef.Name)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// ReleasePods lists the pods of a release, sorted.
+func ReleasePods(ctx context.Context, c *kube.Client, namespace, env, release string) ([]string, error) {
+	l, err := c.CoreV1().Pods(namespace).List(ctx, metav1.ListOptions{LabelSelector: labels.SelectorFromSet(kube.Selector(env, release)).String()})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil {
+			out = append(out, p.Name)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// WaitServed waits until a Service's EndpointSlices list exactly the
+// release's pods, polling every interval, and returns the time it took.
+func WaitServed(ctx context.Context, c *kube.Client, namespace, service, env, release string, interval time.Duration) (time.Duration, error) {
+	start := time.Now()
+	want, err := ReleasePods(ctx, c, namespace, env, release)
+	if err != nil {
+		return 0, err
+	}
+	var got []string
+	for {
+		got, err = ServedPods(ctx, c, namespace, service)
+		if err != nil {
+			return 0, err
+		}
+		if len(want) > 0 && slices.Equal(got, want) {
+			return time.Since(start), nil
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("service %s/%s serves %v, want release %s's pods %v: %w", namespace, service, got, release, want, ctx.Err())
+		case <-time.After(interval):
+		}
+	}
 }
