@@ -13,9 +13,11 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/termshift/termshift"
 	rmongo "github.com/termshift/termshift/restore/mongo"
@@ -25,6 +27,9 @@ import (
 	"github.com/termshift/termshift/rollout"
 	"github.com/termshift/termshift/rollout/control"
 	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/kube"
+	kuberouter "github.com/termshift/termshift/rollout/router/kubernetes"
+	kuberunner "github.com/termshift/termshift/rollout/runner/kubernetes"
 	"github.com/termshift/termshift/rollout/router/builtin"
 	"github.com/termshift/termshift/rollout/router/elbv2"
 	"github.com/termshift/termshift/rollout/router/nginx"
@@ -135,8 +140,14 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 		p.Pool = slices.Sorted(maps.Keys(m.Clusters))
 	}
 	ctl := control.NewClient(env.StateDir)
+	kc, err := kubeClient(env)
+	if err != nil {
+		return p, err
+	}
 	for _, r := range env.Releases {
 		switch r.Runner {
+		case "kubernetes":
+			p.Runners[r.Name] = kubeRunner(kc, env, r)
 		case "local":
 			p.Runners[r.Name] = &local.Runner{Release: r.Name, Port: r.Port, HealthPath: env.Verify.HealthPath, Control: ctl}
 		case "external":
@@ -159,6 +170,8 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 			return p, fmt.Errorf("aws config for router.elbv2: %w", err)
 		}
 		p.Router = &elbv2.ELBv2{Client: elasticloadbalancingv2.NewFromConfig(cfg), ListenerARN: e.ListenerARN, TargetGroups: e.TargetGroups}
+	case "kubernetes":
+		p.Router = kubeRouter(kc, env)
 	default:
 		return p, fmt.Errorf("unknown router provider %q: %w", env.Router.Provider, termshift.ErrInvalid)
 	}
@@ -226,9 +239,60 @@ var (
 	_ rollout.Switcher   = (*builtin.Remote)(nil)
 	_ rollout.Switcher   = (*nginx.Nginx)(nil)
 	_ rollout.Switcher   = (*elbv2.ELBv2)(nil)
+	_ rollout.Runner     = (*kuberunner.Runner)(nil)
+	_ rollout.Switcher   = (*kuberouter.Router)(nil)
 	_ rollout.Counter    = (*tmysql.Counter)(nil)
 	_ rollout.Counter    = (*tmongo.Counter)(nil)
 	_ rollout.Scrubber   = (*scrub.MySQL)(nil)
 	_ rollout.Scrubber   = (*scrub.Mongo)(nil)
 	_ rollout.PoolCarver = (*tmemcached.Carver)(nil)
 )
+
+// kubeClient builds the client of the environment's cluster when a
+// release or the router runs there (nil otherwise); it does not contact
+// the server.
+func kubeClient(env *envfile.Environment) (*kube.Client, error) {
+	used := env.Router.Provider == "kubernetes"
+	for _, r := range env.Releases {
+		used = used || r.Runner == "kubernetes"
+	}
+	if !used {
+		return nil, nil
+	}
+	cfg := kube.Config{}
+	if k := env.Kubernetes; k != nil {
+		cfg = kube.Config{Kubeconfig: envfile.Resolve(env.Dir, k.Kubeconfig), Context: k.Context, InCluster: k.InCluster}
+		if strings.HasPrefix(k.Kubeconfig, "~/") {
+			cfg.Kubeconfig = k.Kubeconfig // kube.New expands the home directory
+		}
+	}
+	c, err := kube.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes section of %s: %w", env.Path, err)
+	}
+	return c, nil
+}
+
+func kubeRunner(c *kube.Client, env *envfile.Environment, r envfile.ReleaseSpec) *kuberunner.Runner {
+	k := r.Kubernetes
+	spec := kuberunner.Spec{Namespace: env.ReleaseNamespace(r), Image: k.Image, Command: k.Command, Args: k.Args,
+		Requests: k.Resources.Requests, Limits: k.Resources.Limits, Env: k.Env, ConfigPath: k.ConfigPath, ProgressDeadline: k.ProgressDeadline.Duration}
+	if k.Replicas != nil {
+		spec.Replicas = *k.Replicas
+	}
+	for _, port := range k.Ports {
+		spec.Ports = append(spec.Ports, kuberunner.Port{Name: port.Name, Port: port.Port})
+	}
+	return &kuberunner.Runner{Client: c, Environment: env.Name, Release: r.Name, Spec: spec, HealthPath: env.Verify.HealthPath}
+}
+
+func kubeRouter(c *kube.Client, env *envfile.Environment) *kuberouter.Router {
+	k := env.Router.Kubernetes
+	rt := &kuberouter.Router{Client: c, Environment: env.Name, Namespace: env.RouterNamespace(), Service: k.Service,
+		ServiceType: corev1.ServiceType(k.ServiceType), Port: k.Port, Host: env.Router.Host, Previews: k.Previews,
+		IngressClass: k.IngressClass, IngressAnnotations: k.IngressAnnotations, TLSSecret: k.TLSSecret}
+	if g := k.Gateway; g != nil {
+		rt.Gateway = kuberouter.Gateway{Name: g.Name, Namespace: g.Namespace, SectionName: g.SectionName}
+	}
+	return rt
+}
