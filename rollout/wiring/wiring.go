@@ -28,12 +28,12 @@ import (
 	"github.com/termshift/termshift/rollout/control"
 	"github.com/termshift/termshift/rollout/envfile"
 	"github.com/termshift/termshift/rollout/kube"
-	kuberouter "github.com/termshift/termshift/rollout/router/kubernetes"
-	kuberunner "github.com/termshift/termshift/rollout/runner/kubernetes"
 	"github.com/termshift/termshift/rollout/router/builtin"
 	"github.com/termshift/termshift/rollout/router/elbv2"
+	kuberouter "github.com/termshift/termshift/rollout/router/kubernetes"
 	"github.com/termshift/termshift/rollout/router/nginx"
 	"github.com/termshift/termshift/rollout/runner/external"
+	kuberunner "github.com/termshift/termshift/rollout/runner/kubernetes"
 	"github.com/termshift/termshift/rollout/runner/local"
 	"github.com/termshift/termshift/rollout/store"
 	localstore "github.com/termshift/termshift/rollout/store/local"
@@ -144,17 +144,8 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 	if err != nil {
 		return p, err
 	}
-	for _, r := range env.Releases {
-		switch r.Runner {
-		case "kubernetes":
-			p.Runners[r.Name] = kubeRunner(kc, env, r)
-		case "local":
-			p.Runners[r.Name] = &local.Runner{Release: r.Name, Port: r.Port, HealthPath: env.Verify.HealthPath, Control: ctl}
-		case "external":
-			p.Runners[r.Name] = &external.Runner{Release: r.Name, HealthURL: r.HealthURL}
-		default:
-			return p, fmt.Errorf("release %s: unknown runner %q: %w", termshift.Quote(r.Name), r.Runner, termshift.ErrInvalid)
-		}
+	if p.Runners, err = runners(env, ctl, kc); err != nil {
+		return p, err
 	}
 	switch env.Router.Provider {
 	case "local":
@@ -176,6 +167,33 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 		return p, fmt.Errorf("unknown router provider %q: %w", env.Router.Provider, termshift.ErrInvalid)
 	}
 	return p, nil
+}
+
+// Runners builds each release's runner (`status` asks them how ready the
+// releases are).
+func Runners(env *envfile.Environment) (map[string]rollout.Runner, error) {
+	kc, err := kubeClient(env)
+	if err != nil {
+		return nil, err
+	}
+	return runners(env, control.NewClient(env.StateDir), kc)
+}
+
+func runners(env *envfile.Environment, ctl *control.Client, kc *kube.Client) (map[string]rollout.Runner, error) {
+	out := map[string]rollout.Runner{}
+	for _, r := range env.Releases {
+		switch r.Runner {
+		case "local":
+			out[r.Name] = &local.Runner{Release: r.Name, Port: r.Port, HealthPath: env.Verify.HealthPath, Control: ctl}
+		case "external":
+			out[r.Name] = &external.Runner{Release: r.Name, HealthURL: r.HealthURL}
+		case "kubernetes":
+			out[r.Name] = kubeRunner(kc, env, r)
+		default:
+			return nil, fmt.Errorf("release %s: unknown runner %q: %w", termshift.Quote(r.Name), r.Runner, termshift.ErrInvalid)
+		}
+	}
+	return out, nil
 }
 
 // carvers opens a service's carver with the environment's admin access.

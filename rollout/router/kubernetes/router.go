@@ -253,7 +253,7 @@ type ChangedError struct {
 	At            time.Time
 	// Selector is the Service's selector now.
 	Selector string
-	To      string
+	To       string
 }
 
 func (e *ChangedError) Error() string {
