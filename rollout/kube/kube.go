@@ -93,6 +93,11 @@ func NewForConfig(rc *rest.Config, inCluster bool) (*Client, error) {
 	if rc.Timeout == 0 {
 		rc.Timeout = RequestTimeout
 	}
+	if rc.QPS == 0 {
+		// client-go's default (5 per second) would make the permission
+		// check before a switch, a dozen small requests, take seconds.
+		rc.QPS, rc.Burst = 50, 100
+	}
 	if rc.UserAgent == "" {
 		rc.UserAgent = "termshift"
 	}
