@@ -26,7 +26,9 @@ func BenchmarkK8sSwitch(b *testing.B) {
 	green := c.deploy(b, "green", 3)
 	r := c.router()
 	ctx := b.Context()
-	table := func(live string) router.Table { return router.Table{Live: live, Backends: []router.Backend{blue, green}} }
+	table := func(live string) router.Table {
+		return router.Table{Live: live, Backends: []router.Backend{blue, green}}
+	}
 	switchTo := func(live string) time.Duration {
 		b.Helper()
 		if err := r.Ready(ctx); err != nil { // the plan, as a cutover reads it
