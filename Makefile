@@ -58,5 +58,12 @@ bench-state: services
 	@$(WITH_ENV) out=$$($(GO) test -run '^$$' -bench StateConvergence -benchtime 10x -timeout 10m ./rollout/ 2>&1) || { echo "$$out"; exit 1; }; \
 	echo "$$out" | grep -v '^bench-state: routers converged'; echo "$$out" | grep '^bench-state: routers converged' | tail -1
 
+# Kubernetes on the local API server (kwok pods): deploy of a 3-replica release until Available, and
+# cutover and rollback until the public Service's EndpointSlices list only the new release's pods.
+# Last line: bench-k8s: cutover N ms, rollback N ms, deploy N.Ns
+bench-k8s: services
+	@$(WITH_ENV) out=$$($(GO) test -run '^$$' -bench K8sSwitch -benchtime 5x -timeout 10m ./rollout/router/kubernetes/ 2>&1) || { echo "$$out"; exit 1; }; \
+	echo "$$out" | grep -v '^bench-k8s: cutover'; echo "$$out" | grep '^bench-k8s: cutover' | tail -1
+
 clean:
 	rm -rf bin

@@ -13,7 +13,6 @@ import (
 	"github.com/termshift/termshift/rollout/envfile"
 	"github.com/termshift/termshift/rollout/render"
 	"github.com/termshift/termshift/rollout/router"
-	"github.com/termshift/termshift/rollout/runner"
 	"github.com/termshift/termshift/rollout/store"
 	"github.com/termshift/termshift/verify"
 )
@@ -128,7 +127,7 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	countsc := make(chan *store.SwitchCounts, 1)
 	go func() { countsc <- o.takeCounts(ctx, rs) }()
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err = runner.WaitHealthy(hctx, ep.Health, 200*time.Millisecond)
+	err = waitHealthy(hctx, r, release, ep, 200*time.Millisecond)
 	cancel()
 	if err != nil {
 		return refuse("it is not healthy: "+err.Error(), "its logs are in "+o.LogDir(release))

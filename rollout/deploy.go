@@ -54,7 +54,7 @@ func (o *Orchestrator) deployment(spec envfile.ReleaseSpec, d *render.Data) (run
 		cmds[n] = argv
 	}
 	return runner.Deployment{Release: spec.Name, Version: spec.Version, ConfigDir: d.ConfigDir, Files: files,
-		Commands: cmds, Env: d.Env(), WorkDir: o.Env.Dir, LogDir: o.LogDir(spec.Name)}, nil
+		Commands: cmds, Env: d.Env(), WorkDir: o.Env.Dir, LogDir: o.LogDir(spec.Name), Progress: o.Out}, nil
 }
 
 // Deploy renders the release's configuration, has its runner start it
@@ -108,7 +108,7 @@ func (o *Orchestrator) Deploy(ctx context.Context, release string) error {
 	o.printf("waiting for %s to be healthy at %s ...\n", release, ep.Health)
 	wctx, cancel := context.WithTimeout(ctx, DeployTimeout)
 	defer cancel()
-	if err := runner.WaitHealthy(wctx, ep.Health, 250*time.Millisecond); err != nil {
+	if err := waitHealthy(wctx, r, release, ep, 250*time.Millisecond); err != nil {
 		err = fmt.Errorf("deploy %s: not healthy within %s: %w", termshift.Quote(release), DeployTimeout, err)
 		o.journal(ctx, release, "deploy", "failed", err.Error())
 		return termshift.WithHint(err, "its logs are in "+o.LogDir(release))

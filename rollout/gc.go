@@ -57,6 +57,7 @@ func (o *Orchestrator) GC(ctx context.Context, yes bool) ([]GCItem, error) {
 			items = append(items, GCItem{Kind: "orphan", Release: n.Release, Namespace: &ns, Outcome: "would drop", Why: "marked as this environment's release " + termshift.Quote(n.Release) + ", which state does not know"})
 		}
 	}
+	items = append(items, o.orphanObjectItems(ctx, s)...)
 	if !yes {
 		return items, nil
 	}
@@ -71,6 +72,11 @@ func (o *Orchestrator) GC(ctx context.Context, yes bool) ([]GCItem, error) {
 		switch it.Kind {
 		case "release":
 			if _, err := o.Teardown(ctx, it.Release, true); err != nil {
+				it.Outcome, it.Error = "failed", err.Error()
+				continue
+			}
+		case GCObjects:
+			if err := o.removeOrphanObjects(ctx, it.Release); err != nil {
 				it.Outcome, it.Error = "failed", err.Error()
 				continue
 			}

@@ -88,6 +88,7 @@ func (o *Orchestrator) Namespaces(ctx context.Context, release string) ([]Namesp
 		}
 		out = append(out, others...)
 	}
+	out = append(out, o.orphanObjectRows(ctx, s, release)...)
 	sort.SliceStable(out, func(i, j int) bool {
 		if out[i].Release != out[j].Release {
 			return out[i].Release < out[j].Release

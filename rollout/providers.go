@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/restore"
@@ -65,6 +66,36 @@ type Runner interface {
 	Stop(ctx context.Context, release string) error
 	Endpoint(release string) (runner.Endpoint, error)
 	Status(ctx context.Context, release string) (runner.Status, error)
+}
+
+// healthWaiter is a runner that knows a release's health itself (a
+// Kubernetes Deployment's ready pods) where this machine cannot reach its
+// health URL.
+type healthWaiter interface {
+	WaitHealthy(ctx context.Context, release string) error
+}
+
+// waitHealthy waits for a release's health: through its runner when the
+// runner knows it, else by polling its health URL.
+func waitHealthy(ctx context.Context, r Runner, release string, ep runner.Endpoint, interval time.Duration) error {
+	if hw, ok := r.(healthWaiter); ok {
+		return hw.WaitHealthy(ctx, release)
+	}
+	return runner.WaitHealthy(ctx, ep.Health, interval)
+}
+
+// orphanLister is a runner whose platform keeps objects labelled with their
+// release (Kubernetes Deployments, Services, Ingresses): gc and namespaces
+// list those of releases state does not know, and gc removes them.
+type orphanLister interface {
+	Labelled(ctx context.Context) ([]runner.Object, error)
+	RemoveRelease(ctx context.Context, release string) error
+}
+
+// previewer is a router that knows how this machine reaches a release for
+// verify's HTTP checks; an error says why it cannot from here.
+type previewer interface {
+	Preview(ctx context.Context, release string) (string, error)
 }
 
 // Switcher applies a routing table to the environment's router.

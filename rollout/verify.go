@@ -121,7 +121,13 @@ func (o *Orchestrator) verifyTarget(ctx context.Context, s *store.State, release
 	if s.Releases[release].StepDone("restore") {
 		t.Scrub = append(t.Scrub, rules...)
 	}
-	if s.Releases[release].Running && o.Control().Running() {
+	if pv, ok := o.P.Router.(previewer); ok && s.Releases[release].Running {
+		if u, err := pv.Preview(ctx, release); err != nil {
+			t.Unreachable = "not reachable from here: " + err.Error()
+		} else {
+			t.RouterURL = u
+		}
+	} else if s.Releases[release].Running && o.Control().Running() {
 		t.RouterURL = "http://" + o.Env.Router.Listen
 	}
 	for _, sc := range o.Env.Verify.Smoke {

@@ -47,6 +47,9 @@ func planHealth(t Target, _ Options) []job {
 	if path == "" {
 		path = "/"
 	}
+	if t.Unreachable != "" {
+		return single(path, Unknown, t.Unreachable)
+	}
 	if t.RouterURL == "" {
 		return single(path, Skip, "release not deployed")
 	}
@@ -71,6 +74,10 @@ func planSmoke(t Target, _ Options) []job {
 		name := sc.Name
 		if name == "" {
 			name = sc.Path
+		}
+		if t.Unreachable != "" {
+			jobs = append(jobs, single(name, Unknown, t.Unreachable)...)
+			continue
 		}
 		if t.RouterURL == "" {
 			jobs = append(jobs, single(name, Skip, "release not deployed")...)

@@ -113,6 +113,10 @@ type Target struct {
 	// RouterURL is the router's base URL; "" when nothing routes to the
 	// release yet.
 	RouterURL string
+	// Unreachable, when set, says why the release runs but cannot be
+	// reached from here (a cluster network this machine is not on): health
+	// and smoke checks are then unknown, not skipped.
+	Unreachable string
 	// PreviewHeader is the header that routes a request to Release
 	// (X-Termshift-Release).
 	PreviewHeader string

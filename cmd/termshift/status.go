@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/termshift/termshift/rollout/control"
 	"github.com/termshift/termshift/rollout/envfile"
 	"github.com/termshift/termshift/rollout/store"
+	"github.com/termshift/termshift/rollout/wiring"
 )
 
 func (a *app) statusCommand() *cobra.Command {
@@ -36,15 +40,16 @@ func (a *app) statusCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ready := readiness(cmd.Context(), env, s)
 			if a.jsonOut {
 				lock := map[string]any{"holder": holder}
 				if holder != nil {
 					gone, why := store.Stale(*holder, time.Now())
 					lock["stale"], lock["why"] = gone, why
 				}
-				return a.printJSON(map[string]any{"environment": env.Name, "state": s, "lock": lock})
+				return a.printJSON(map[string]any{"environment": env.Name, "state": s, "lock": lock, "ready": ready})
 			}
-			if err := writeStatus(a, env, s, holder); err != nil {
+			if err := writeStatus(a, env, s, holder, ready); err != nil {
 				return err
 			}
 			a.writeServe(cmd.Context(), env)
@@ -55,7 +60,56 @@ func (a *app) statusCommand() *cobra.Command {
 	return cmd
 }
 
-func writeStatus(a *app, env *envfile.Environment, s *store.State, holder *store.LockInfo) error {
+// readyStatus is how ready a running release is, as its runner says.
+type readyStatus struct {
+	Ready   int    `json:"ready"`
+	Desired int    `json:"desired"`
+	Detail  string `json:"detail,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// readinessTimeout bounds how long status waits for the runners.
+const readinessTimeout = 5 * time.Second
+
+// readiness asks the runner of each running release how ready it is (pods
+// of a Deployment, processes under serve), all at once, within
+// readinessTimeout.
+func readiness(ctx context.Context, env *envfile.Environment, s *store.State) map[string]readyStatus {
+	out := map[string]readyStatus{}
+	runners, err := wiring.Runners(env)
+	if err != nil {
+		for _, n := range s.Names() {
+			if s.Releases[n].Running {
+				out[n] = readyStatus{Error: err.Error()}
+			}
+		}
+		return out
+	}
+	ctx, cancel := context.WithTimeout(ctx, readinessTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, n := range s.Names() {
+		r, ok := runners[n]
+		if !ok || !s.Releases[n].Running {
+			continue
+		}
+		wg.Go(func() {
+			st, err := r.Status(ctx, n)
+			rs := readyStatus{Ready: st.Ready, Desired: st.Desired, Detail: st.Detail}
+			if err != nil {
+				rs.Error = err.Error()
+			}
+			mu.Lock()
+			out[n] = rs
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func writeStatus(a *app, env *envfile.Environment, s *store.State, holder *store.LockInfo, ready map[string]readyStatus) error {
 	w := a.stdout
 	fmt.Fprintf(w, "environment %s (%s)\n", env.Name, env.Path)
 	live := s.Live
@@ -82,7 +136,7 @@ func writeStatus(a *app, env *envfile.Environment, s *store.State, holder *store
 		fmt.Fprintln(w, "lock: free")
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nRELEASE\tVERSION\tROLE\tSTEPS\tVERIFY\tNAMESPACES")
+	fmt.Fprintln(tw, "\nRELEASE\tVERSION\tROLE\tREADY\tSTEPS\tVERIFY\tNAMESPACES")
 	names := map[string]bool{}
 	for _, r := range env.Releases {
 		names[r.Name] = true
@@ -91,14 +145,21 @@ func writeStatus(a *app, env *envfile.Environment, s *store.State, holder *store
 		names[n] = true
 	}
 	for _, r := range env.Releases {
-		writeReleaseRow(tw, s, r.Name, r.Version)
+		writeReleaseRow(tw, s, r.Name, r.Version, ready)
 		delete(names, r.Name)
 	}
 	for n := range names {
-		writeReleaseRow(tw, s, n, "(not in environment file)")
+		writeReleaseRow(tw, s, n, "(not in environment file)", ready)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, n := range slices.Sorted(maps.Keys(ready)) {
+		if r := ready[n]; r.Error != "" {
+			fmt.Fprintf(w, "%s: its runner could not say how ready it is: %s\n", n, r.Error)
+		} else if r.Ready < r.Desired && r.Detail != "" {
+			fmt.Fprintf(w, "%s: %s\n", n, r.Detail)
+		}
 	}
 	for _, n := range s.Names() {
 		r := s.Releases[n]
@@ -121,7 +182,7 @@ func writeStatus(a *app, env *envfile.Environment, s *store.State, holder *store
 	return nil
 }
 
-func writeReleaseRow(tw *tabwriter.Writer, s *store.State, name, version string) {
+func writeReleaseRow(tw *tabwriter.Writer, s *store.State, name, version string, ready map[string]readyStatus) {
 	role := "-"
 	switch name {
 	case s.Live:
@@ -163,7 +224,14 @@ func writeReleaseRow(tw *tabwriter.Writer, s *store.State, name, version string)
 			role = "running"
 		}
 	}
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", name, version, role, steps, verify, nss)
+	rd := "-"
+	if r, ok := ready[name]; ok {
+		rd = fmt.Sprintf("%d/%d", r.Ready, r.Desired)
+		if r.Error != "" {
+			rd = "?"
+		}
+	}
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, version, role, rd, steps, verify, nss)
 }
 
 // writeServe says where this machine's serve routes and shows its

@@ -38,6 +38,72 @@ type Environment struct {
 	Templates []Template    `yaml:"templates"`
 	Router    RouterConfig  `yaml:"router"`
 	Verify    VerifyConfig  `yaml:"verify"`
+	// Kubernetes says how to reach the cluster of releases with runner
+	// kubernetes and of router kubernetes.
+	Kubernetes *KubernetesConfig `yaml:"kubernetes"`
+}
+
+// KubernetesConfig is how termshift reaches a Kubernetes cluster: a
+// kubeconfig file and context, or the service account of the pod it runs
+// in.
+type KubernetesConfig struct {
+	Kubeconfig string `yaml:"kubeconfig"` // default $KUBECONFIG or ~/.kube/config
+	Context    string `yaml:"context"`    // default the kubeconfig's current context
+	InCluster  bool   `yaml:"in_cluster"`
+	// Namespace is the default namespace of releases and of the router.
+	Namespace string `yaml:"namespace"`
+}
+
+// KubernetesRelease is how a release with runner kubernetes runs: a
+// Deployment of Image, its configuration files in a Secret mounted at
+// ConfigPath, a preview Service to the port named http.
+type KubernetesRelease struct {
+	Namespace        string              `yaml:"namespace"` // default kubernetes.namespace
+	Image            string              `yaml:"image"`
+	Replicas         *int32              `yaml:"replicas"` // default 1
+	Command          []string            `yaml:"command"`
+	Args             []string            `yaml:"args"`
+	Resources        KubernetesResources `yaml:"resources"`
+	Ports            []KubernetesPort    `yaml:"ports"` // default [{name: http, port: 8000}]
+	Env              map[string]string   `yaml:"env"`
+	ConfigPath       string              `yaml:"config_path"`       // default /etc/termshift
+	ProgressDeadline Duration            `yaml:"progress_deadline"` // default 10m
+}
+
+// KubernetesResources are a container's resource requests and limits
+// (cpu: 500m, memory: 1Gi).
+type KubernetesResources struct {
+	Requests map[string]string `yaml:"requests"`
+	Limits   map[string]string `yaml:"limits"`
+}
+
+// KubernetesPort is a container port; the one named http gets traffic.
+type KubernetesPort struct {
+	Name string `yaml:"name"`
+	Port int32  `yaml:"port"`
+}
+
+// KubernetesRouter configures the kubernetes router provider.
+type KubernetesRouter struct {
+	Namespace   string `yaml:"namespace"`    // default kubernetes.namespace
+	Service     string `yaml:"service"`      // the public Service, default the environment's name
+	ServiceType string `yaml:"service_type"` // ClusterIP (default), NodePort, LoadBalancer
+	Port        int32  `yaml:"port"`         // the public Service's port, default 80
+	// Previews is ingress (default: an Ingress per release on
+	// RELEASE.HOST), gateway (HTTPRoutes matching X-Termshift-Release on
+	// Gateway) or none.
+	Previews           string            `yaml:"previews"`
+	IngressClass       string            `yaml:"ingress_class"`
+	IngressAnnotations map[string]string `yaml:"ingress_annotations"`
+	TLSSecret          string            `yaml:"tls_secret"`
+	Gateway            *GatewayRef       `yaml:"gateway"`
+}
+
+// GatewayRef names a Gateway API gateway.
+type GatewayRef struct {
+	Name        string `yaml:"name"`
+	Namespace   string `yaml:"namespace"`
+	SectionName string `yaml:"section_name"`
 }
 
 // Servers holds the shared servers and their admin credentials.
@@ -127,11 +193,12 @@ type ScrubRule = termshift.ScrubRule
 type ReleaseSpec struct {
 	Name       string              `yaml:"name"`
 	Version    string              `yaml:"version"`
-	Runner     string              `yaml:"runner"` // local (default) or external
+	Runner     string              `yaml:"runner"` // local (default), external or kubernetes
 	Port       int                 `yaml:"port"`
 	Commands   map[string][]string `yaml:"commands"`
 	PreCutover [][]string          `yaml:"pre_cutover"`
 	HealthURL  string              `yaml:"health_url"`
+	Kubernetes *KubernetesRelease  `yaml:"kubernetes"`
 }
 
 // Template is a configuration template rendered per release.
@@ -142,13 +209,14 @@ type Template struct {
 
 // RouterConfig configures how traffic reaches releases.
 type RouterConfig struct {
-	Provider  string         `yaml:"provider"` // local (default), nginx, elbv2
-	Listen    string         `yaml:"listen"`
-	Host      string         `yaml:"host"`
-	Retention Duration       `yaml:"retention"`
-	Nginx     *NginxConfig   `yaml:"nginx"`
-	ELBv2     *ELBv2Config   `yaml:"elbv2"`
-	Maintain  MaintainConfig `yaml:"maintenance"`
+	Provider   string            `yaml:"provider"` // local (default), nginx, elbv2, kubernetes
+	Listen     string            `yaml:"listen"`
+	Host       string            `yaml:"host"`
+	Retention  Duration          `yaml:"retention"`
+	Nginx      *NginxConfig      `yaml:"nginx"`
+	ELBv2      *ELBv2Config      `yaml:"elbv2"`
+	Kubernetes *KubernetesRouter `yaml:"kubernetes"`
+	Maintain   MaintainConfig    `yaml:"maintenance"`
 	// AdminListen is the internal address of the dashboard, status and
 	// metrics of `termshift serve`; "" means DefaultAdminListen.
 	AdminListen string        `yaml:"admin_listen"`

@@ -193,6 +193,7 @@ func applyDefaults(env *Environment) {
 			env.Releases[i].Runner = "local"
 		}
 	}
+	applyKubernetesDefaults(env)
 	for i := range env.Verify.Smoke {
 		if env.Verify.Smoke[i].Method == "" {
 			env.Verify.Smoke[i].Method = "GET"
@@ -506,8 +507,10 @@ func (v *validator) validate(env *Environment) {
 			if r.HealthURL == "" {
 				v.fail(f+".health_url", "is required for the external runner: termshift only waits for it")
 			}
+		case "kubernetes":
+			v.validateKubernetesRelease(env, f, r)
 		default:
-			v.fail(f+".runner", "must be local or external, not %q", r.Runner)
+			v.fail(f+".runner", "must be local, external or kubernetes, not %q", r.Runner)
 		}
 		if r.Port < 0 || r.Port > 65535 {
 			v.fail(f+".port", "%d is not a TCP port", r.Port)
@@ -517,7 +520,7 @@ func (v *validator) validate(env *Environment) {
 			}
 			ports[r.Port] = r.Name
 		}
-		if r.Port == 0 && r.HealthURL == "" {
+		if r.Port == 0 && r.HealthURL == "" && r.Runner != "kubernetes" {
 			v.fail(f+".port", "is required (or health_url): how else would the router reach the release?")
 		}
 		for j, argv := range r.PreCutover {
@@ -543,6 +546,7 @@ func (v *validator) validate(env *Environment) {
 		targets[t.Target] = true
 	}
 	v.validateRouter(env)
+	v.validateKubernetes(env)
 	v.validateState(env.State)
 	for i, s := range env.Verify.Smoke {
 		f := fmt.Sprintf("verify.smoke.%d", i)
@@ -698,8 +702,9 @@ func (v *validator) validateRouter(env *Environment) {
 				}
 			}
 		}
+	case "kubernetes": // validateKubernetes
 	default:
-		v.fail("router.provider", "must be local, nginx or elbv2, not %q", r.Provider)
+		v.fail("router.provider", "must be local, nginx, elbv2 or kubernetes, not %q", r.Provider)
 	}
 	v.validateAccess(env)
 }

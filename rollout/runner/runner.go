@@ -8,6 +8,7 @@ package runner
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
@@ -31,6 +32,9 @@ type Deployment struct {
 	WorkDir string
 	// LogDir receives the processes' logs, for runners that keep them here.
 	LogDir string
+	// Progress receives human progress lines while a runner waits (a
+	// rollout's replicas); nil discards them.
+	Progress io.Writer
 }
 
 // Endpoint is where a release is reached.
@@ -61,4 +65,20 @@ func URLEndpoint(release, healthURL string) (Endpoint, error) {
 		return Endpoint{}, fmt.Errorf("release %s: health_url %q is not an absolute URL: %w", termshift.Quote(release), healthURL, termshift.ErrInvalid)
 	}
 	return Endpoint{URL: &url.URL{Scheme: u.Scheme, Host: u.Host}, Health: healthURL}, nil
+}
+
+// Object is something a runner made on its platform for a release, found
+// by the labels it carries (a Kubernetes Deployment, Service, Ingress).
+type Object struct {
+	Release   string `json:"release"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"`
+	Name      string `json:"name"`
+}
+
+func (o Object) String() string {
+	if o.Namespace == "" {
+		return o.Kind + " " + o.Name
+	}
+	return o.Kind + " " + o.Namespace + "/" + o.Name
 }

@@ -13,9 +13,11 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/termshift/termshift"
 	rmongo "github.com/termshift/termshift/restore/mongo"
@@ -25,10 +27,13 @@ import (
 	"github.com/termshift/termshift/rollout"
 	"github.com/termshift/termshift/rollout/control"
 	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/kube"
 	"github.com/termshift/termshift/rollout/router/builtin"
 	"github.com/termshift/termshift/rollout/router/elbv2"
+	kuberouter "github.com/termshift/termshift/rollout/router/kubernetes"
 	"github.com/termshift/termshift/rollout/router/nginx"
 	"github.com/termshift/termshift/rollout/runner/external"
+	kuberunner "github.com/termshift/termshift/rollout/runner/kubernetes"
 	"github.com/termshift/termshift/rollout/runner/local"
 	"github.com/termshift/termshift/rollout/store"
 	localstore "github.com/termshift/termshift/rollout/store/local"
@@ -135,15 +140,12 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 		p.Pool = slices.Sorted(maps.Keys(m.Clusters))
 	}
 	ctl := control.NewClient(env.StateDir)
-	for _, r := range env.Releases {
-		switch r.Runner {
-		case "local":
-			p.Runners[r.Name] = &local.Runner{Release: r.Name, Port: r.Port, HealthPath: env.Verify.HealthPath, Control: ctl}
-		case "external":
-			p.Runners[r.Name] = &external.Runner{Release: r.Name, HealthURL: r.HealthURL}
-		default:
-			return p, fmt.Errorf("release %s: unknown runner %q: %w", termshift.Quote(r.Name), r.Runner, termshift.ErrInvalid)
-		}
+	kc, err := kubeClient(env)
+	if err != nil {
+		return p, err
+	}
+	if p.Runners, err = runners(env, ctl, kc); err != nil {
+		return p, err
 	}
 	switch env.Router.Provider {
 	case "local":
@@ -161,10 +163,39 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 		}
 		p.Router = &elbv2.ELBv2{Client: elasticloadbalancingv2.NewFromConfig(cfg), ListenerARN: e.ListenerARN, TargetGroups: e.TargetGroups,
 			Allow: env.Router.Preview.AllowPrefixes()}
+	case "kubernetes":
+		p.Router = kubeRouter(kc, env)
 	default:
 		return p, fmt.Errorf("unknown router provider %q: %w", env.Router.Provider, termshift.ErrInvalid)
 	}
 	return p, nil
+}
+
+// Runners builds each release's runner (`status` asks them how ready the
+// releases are).
+func Runners(env *envfile.Environment) (map[string]rollout.Runner, error) {
+	kc, err := kubeClient(env)
+	if err != nil {
+		return nil, err
+	}
+	return runners(env, control.NewClient(env.StateDir), kc)
+}
+
+func runners(env *envfile.Environment, ctl *control.Client, kc *kube.Client) (map[string]rollout.Runner, error) {
+	out := map[string]rollout.Runner{}
+	for _, r := range env.Releases {
+		switch r.Runner {
+		case "local":
+			out[r.Name] = &local.Runner{Release: r.Name, Port: r.Port, HealthPath: env.Verify.HealthPath, Control: ctl}
+		case "external":
+			out[r.Name] = &external.Runner{Release: r.Name, HealthURL: r.HealthURL}
+		case "kubernetes":
+			out[r.Name] = kubeRunner(kc, env, r)
+		default:
+			return nil, fmt.Errorf("release %s: unknown runner %q: %w", termshift.Quote(r.Name), r.Runner, termshift.ErrInvalid)
+		}
+	}
+	return out, nil
 }
 
 // carvers opens a service's carver with the environment's admin access.
@@ -228,9 +259,60 @@ var (
 	_ rollout.Switcher   = (*builtin.Remote)(nil)
 	_ rollout.Switcher   = (*nginx.Nginx)(nil)
 	_ rollout.Switcher   = (*elbv2.ELBv2)(nil)
+	_ rollout.Runner     = (*kuberunner.Runner)(nil)
+	_ rollout.Switcher   = (*kuberouter.Router)(nil)
 	_ rollout.Counter    = (*tmysql.Counter)(nil)
 	_ rollout.Counter    = (*tmongo.Counter)(nil)
 	_ rollout.Scrubber   = (*scrub.MySQL)(nil)
 	_ rollout.Scrubber   = (*scrub.Mongo)(nil)
 	_ rollout.PoolCarver = (*tmemcached.Carver)(nil)
 )
+
+// kubeClient builds the client of the environment's cluster when a
+// release or the router runs there (nil otherwise); it does not contact
+// the server.
+func kubeClient(env *envfile.Environment) (*kube.Client, error) {
+	used := env.Router.Provider == "kubernetes"
+	for _, r := range env.Releases {
+		used = used || r.Runner == "kubernetes"
+	}
+	if !used {
+		return nil, nil
+	}
+	cfg := kube.Config{}
+	if k := env.Kubernetes; k != nil {
+		cfg = kube.Config{Kubeconfig: envfile.Resolve(env.Dir, k.Kubeconfig), Context: k.Context, InCluster: k.InCluster}
+		if strings.HasPrefix(k.Kubeconfig, "~/") {
+			cfg.Kubeconfig = k.Kubeconfig // kube.New expands the home directory
+		}
+	}
+	c, err := kube.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes section of %s: %w", env.Path, err)
+	}
+	return c, nil
+}
+
+func kubeRunner(c *kube.Client, env *envfile.Environment, r envfile.ReleaseSpec) *kuberunner.Runner {
+	k := r.Kubernetes
+	spec := kuberunner.Spec{Namespace: env.ReleaseNamespace(r), Image: k.Image, Command: k.Command, Args: k.Args,
+		Requests: k.Resources.Requests, Limits: k.Resources.Limits, Env: k.Env, ConfigPath: k.ConfigPath, ProgressDeadline: k.ProgressDeadline.Duration}
+	if k.Replicas != nil {
+		spec.Replicas = *k.Replicas
+	}
+	for _, port := range k.Ports {
+		spec.Ports = append(spec.Ports, kuberunner.Port{Name: port.Name, Port: port.Port})
+	}
+	return &kuberunner.Runner{Client: c, Environment: env.Name, Release: r.Name, Spec: spec, HealthPath: env.Verify.HealthPath}
+}
+
+func kubeRouter(c *kube.Client, env *envfile.Environment) *kuberouter.Router {
+	k := env.Router.Kubernetes
+	rt := &kuberouter.Router{Client: c, Environment: env.Name, Namespace: env.RouterNamespace(), Service: k.Service,
+		ServiceType: corev1.ServiceType(k.ServiceType), Port: k.Port, Host: env.Router.Host, Previews: k.Previews,
+		IngressClass: k.IngressClass, IngressAnnotations: k.IngressAnnotations, TLSSecret: k.TLSSecret}
+	if g := k.Gateway; g != nil {
+		rt.Gateway = kuberouter.Gateway{Name: g.Name, Namespace: g.Namespace, SectionName: g.SectionName}
+	}
+	return rt
+}
