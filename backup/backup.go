@@ -100,6 +100,14 @@ type Snapshot interface {
 	Close() error
 }
 
+// TableHash is a table's rows and an order-independent hash of them (the
+// sum modulo 2^256 of each row's SHA-256), as a MySQL snapshot computes it
+// inside the snapshot and over a copy.
+type TableHash struct {
+	Rows int64  `json:"rows"`
+	Hash string `json:"hash"`
+}
+
 // Version is the termshift version recorded in manifests: the main
 // module's version and VCS revision when the binary knows them.
 func Version() string {

@@ -8,24 +8,19 @@ import (
 	"sync"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/backup"
 )
-
-// TableHash is a table's rows and their order-independent hash.
-type TableHash struct {
-	Rows int64  `json:"rows"`
-	Hash string `json:"hash"`
-}
 
 // Hashes returns, for every table of the schema named name in the backup,
 // its rows and their hash inside the snapshot: from the data files read
 // whole (with Request.Hash), or, for a table that was not read (a resumed
 // sync kept it), read again inside the snapshot.
-func (s *Snapshot) Hashes(ctx context.Context, name string) (map[string]TableHash, error) {
+func (s *Snapshot) Hashes(ctx context.Context, name string) (map[string]backup.TableHash, error) {
 	sc := s.schemaNamed(name)
 	if sc == nil {
 		return nil, fmt.Errorf("schema %s is not in the snapshot: %w", termshift.Quote(name), termshift.ErrNotFound)
 	}
-	out := map[string]TableHash{}
+	out := map[string]backup.TableHash{}
 	var todo []job
 	s.mu.Lock()
 	for _, t := range sc.tables {
@@ -42,7 +37,7 @@ func (s *Snapshot) Hashes(ctx context.Context, name string) (map[string]TableHas
 			rows += r.rows
 		}
 		if whole {
-			out[t.name] = TableHash{Rows: rows, Hash: sum.hex()}
+			out[t.name] = backup.TableHash{Rows: rows, Hash: sum.hex()}
 			continue
 		}
 		for i := range t.chunks {
@@ -70,7 +65,7 @@ func (s *Snapshot) Hashes(ctx context.Context, name string) (map[string]TableHas
 // schema target on the same server (a copy of it: a sync's target) and
 // hashes it as Hashes does, with the same columns and ranges, Threads at
 // once.
-func (s *Snapshot) HashCopy(ctx context.Context, name, target string) (map[string]TableHash, error) {
+func (s *Snapshot) HashCopy(ctx context.Context, name, target string) (map[string]backup.TableHash, error) {
 	sc := s.schemaNamed(name)
 	if sc == nil {
 		return nil, fmt.Errorf("schema %s is not in the snapshot: %w", termshift.Quote(name), termshift.ErrNotFound)
@@ -109,7 +104,7 @@ type job struct {
 
 // hashJobs hashes data ranges, Threads at once, on connections from get;
 // target "" reads the snapshot's schema, else that schema.
-func (s *Snapshot) hashJobs(ctx context.Context, todo []job, get func(context.Context) (*sql.Conn, func(), error), target string) (map[string]TableHash, error) {
+func (s *Snapshot) hashJobs(ctx context.Context, todo []job, get func(context.Context) (*sql.Conn, func(), error), target string) (map[string]backup.TableHash, error) {
 	type acc struct {
 		rows int64
 		sum  multiset
@@ -149,9 +144,9 @@ func (s *Snapshot) hashJobs(ctx context.Context, todo []job, get func(context.Co
 	if first != nil {
 		return nil, first
 	}
-	out := map[string]TableHash{}
+	out := map[string]backup.TableHash{}
 	for t, a := range byTab {
-		out[t.name] = TableHash{Rows: a.rows, Hash: a.sum.hex()}
+		out[t.name] = backup.TableHash{Rows: a.rows, Hash: a.sum.hex()}
 	}
 	return out, nil
 }

@@ -120,6 +120,7 @@ traffic over, and rolls back with one command.
 		a.namespacesCommand(),
 		a.teardownCommand(),
 		a.backupsCommand(),
+		a.backupCommand(),
 		a.restoreCommand(),
 		a.scrubCommand(),
 		a.verifyCommand(),
