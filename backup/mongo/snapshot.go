@@ -89,7 +89,7 @@ func (s *Snapshot) String() string {
 	for _, d := range s.dbs {
 		names = append(names, d.server)
 	}
-	return "mongodb://" + strings.Join(names, ",") + " (snapshot " + s.taken.UTC().Format(time.RFC3339) + ")"
+	return "mongodb://" + strings.Join(names, ",")
 }
 
 // Snapshot lists the databases req.Names names (server -> name in the

@@ -85,7 +85,7 @@ func (s *Snapshot) String() string {
 	for _, sc := range s.schemas {
 		names = append(names, sc.server)
 	}
-	return "mysql://" + s.addr + "/" + strings.Join(names, ",") + " (snapshot " + s.info.Taken.UTC().Format(time.RFC3339) + ")"
+	return "mysql://" + s.addr + "/" + strings.Join(names, ",")
 }
 
 // sessionSetup is what every connection sets: raw bytes out (as mydumper's

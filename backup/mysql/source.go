@@ -36,7 +36,8 @@ func (s *Snapshot) layout() {
 		}
 		s.files[name] = f
 	}
-	add("metadata", &file{metadata: true})
+	// The metadata is written anew on each read: its fingerprint is its name.
+	add("metadata", &file{metadata: true, etag: "metadata"})
 	for _, sc := range s.schemas {
 		add(sc.name+"-schema-create.sql", &file{content: []byte(sc.createDB)})
 		if sc.post != nil {

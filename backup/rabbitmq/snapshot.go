@@ -73,7 +73,7 @@ func (s *Snapshot) String() string {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return strings.TrimSuffix(s.d.ManagementURL, "/") + " vhosts " + strings.Join(names, ",") + " (snapshot " + s.taken.UTC().Format(time.RFC3339) + ")"
+	return strings.TrimSuffix(s.d.ManagementURL, "/") + " vhosts " + strings.Join(names, ",")
 }
 
 // Snapshot reads the definitions of the vhosts req.Names names (server ->

@@ -121,6 +121,7 @@ traffic over, and rolls back with one command.
 		a.teardownCommand(),
 		a.backupsCommand(),
 		a.backupCommand(),
+		a.syncCommand(),
 		a.restoreCommand(),
 		a.scrubCommand(),
 		a.verifyCommand(),
