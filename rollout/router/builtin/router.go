@@ -85,6 +85,8 @@ type Router struct {
 	addr    atomic.Pointer[string]
 	ready   chan struct{}
 	started atomic.Bool
+
+	inflight inflight // requests being served, for Drain (drain.go)
 }
 
 // New returns a Router with no live release: it answers 503 until Update.
@@ -152,7 +154,7 @@ func (r *Router) Update(live string, backends []Backend) {
 }
 
 // Switch applies a whole routing table: live, backends and maintenance.
-func (r *Router) Switch(_ context.Context, t router.Table) error {
+func (r *Router) Switch(ctx context.Context, t router.Table) error {
 	for _, b := range t.Backends {
 		if b.URL == nil {
 			return fmt.Errorf("switch router to %s: backend %s has no URL: %w", termshift.Quote(t.Live), termshift.Quote(b.Release), termshift.ErrInvalid)
@@ -165,6 +167,7 @@ func (r *Router) Switch(_ context.Context, t router.Table) error {
 	if want := t.Maintenance != nil; want != maint {
 		if want {
 			r.SetMaintenance(true, t.Maintenance.RetryAfter, t.Maintenance.Message)
+			return r.Drain(ctx)
 		} else {
 			r.SetMaintenance(false, 0, "")
 		}
@@ -276,6 +279,7 @@ func (r *Router) Addr() string {
 
 // ServeHTTP routes one request.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	defer r.inflight.enter()() // before the table is read: see inflight
 	t := r.table.Load()
 	if strings.HasPrefix(req.URL.Path, controlPrefix) {
 		r.serveControl(w, req, t)
