@@ -20,9 +20,11 @@ type UpgradeOptions struct {
 	// (journaled, with the reason).
 	AcceptUnproven bool
 	Cutover        bool
-	DryRun         bool
-	Threads        int
-	Progress       restore.Progress
+	// FinalSync makes the cutover a final sync (CutoverOptions.FinalSync).
+	FinalSync bool
+	DryRun    bool
+	Threads   int
+	Progress  restore.Progress
 }
 
 // PlanStep is one step of an upgrade plan and whether it will run.
@@ -117,6 +119,8 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	switch {
 	case s.Live == release:
 		add("cutover", "skip", "already live")
+	case opts.Cutover && opts.FinalSync:
+		add("cutover", "run", "maintenance window: sync "+orNone(s.Live)+"'s data into "+release+" with proof, pre_cutover, verify; then switch traffic from "+orNone(s.Live)+" (kept running as the rollback target)")
 	case opts.Cutover:
 		add("cutover", "run", "switch traffic from "+orNone(s.Live)+" (kept running as the rollback target)")
 	default:
@@ -195,7 +199,7 @@ func (o *Orchestrator) Upgrade(ctx context.Context, release string, opts Upgrade
 				rep.Verify = s.Releases[release].Verify
 			}
 		case "cutover":
-			rep.Cutover, err = o.Cutover(ctx, release, CutoverOptions{})
+			rep.Cutover, err = o.Cutover(ctx, release, CutoverOptions{FinalSync: opts.FinalSync, Threads: opts.Threads, Progress: opts.Progress})
 		}
 		rep.Seconds[p.Step] = time.Since(start).Seconds()
 		if err != nil {

@@ -44,6 +44,11 @@ type Maintenance struct {
 	Since   time.Time `json:"since"`
 	Release string    `json:"release"`
 	Message string    `json:"message"`
+	// Token is the lock token of the command that opened the window, and
+	// Command its command line: a window whose token no longer holds the
+	// environment's lock is stale (its holder is gone).
+	Token   string `json:"token,omitempty"`
+	Command string `json:"command,omitempty"`
 }
 
 // ReleaseState is one release as state knows it.
