@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/termshift/termshift/loadgen"
+	"github.com/termshift/termshift/rollout"
+	localstore "github.com/termshift/termshift/rollout/store/local"
+)
+
+// withMigrations gives next a pre_cutover command: the demo LMS's
+// migrations, which a final sync must run again on the synced data (the
+// live release's 1.0 schema gets next's 2.0 migration).
+func (e *e2e) withMigrations() {
+	e.t.Helper()
+	data, err := os.ReadFile(e.env)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "  - {name: "+e.nxt+",") {
+			line = strings.TrimSuffix(line, "}") + fmt.Sprintf(`, pre_cutover: [[%s/demo-lms, migrate, --config, "{{.ConfigDir}}/lms.env.json"]]}`, filepath.Join(e.dir, "bin"))
+		}
+		out = append(out, line)
+	}
+	if err := os.WriteFile(e.env, []byte(strings.Join(out, "\n")), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// finalSyncRun is the production cutover under write load: current is
+// live and takes writes through the router (each with a unique id) while
+// `upgrade next --cutover --final-sync` runs; the load goes on until a
+// little after the switch.
+type finalSyncRun struct {
+	Load     loadgen.Result
+	Code     int
+	Stdout   string
+	Stderr   string
+	Report   *rollout.UpgradeReport
+	Window   *rollout.WindowReport
+	Lost     int // acknowledged writes missing from next (check-writes)
+	CheckOut string
+}
+
+func (e *e2e) finalSync(rate int) finalSyncRun {
+	t := e.t
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var run finalSyncRun
+	done := make(chan struct{})
+	res, err := loadgen.Run(ctx, loadgen.Options{URL: "http://" + e.router + "/api/writes", Rate: rate, Duration: 10 * time.Minute, Writes: true,
+		Events: []loadgen.Event{{Name: "final sync", At: 2 * time.Second, Want: e.nxt, Do: func() {
+			var out, errb bytes.Buffer
+			run.Code = runCLI(context.Background(), []string{"--env", e.env, "upgrade", e.nxt, "--cutover", "--final-sync", "--json", "--reason", "e2e: final sync under load"}, &out, &errb)
+			run.Stdout, run.Stderr = out.String(), errb.String()
+			close(done)
+			// Writes go on to the new live release for a while.
+			time.Sleep(2 * time.Second)
+			cancel()
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	run.Load = res
+	if err := json.Unmarshal([]byte(run.Stdout), &run.Report); err == nil && run.Report.Cutover != nil {
+		run.Window = run.Report.Cutover.Window
+	}
+	// Every acknowledged write must be in next's MySQL table and forum
+	// collection: the demo LMS's own check.
+	ids := filepath.Join(e.dir, "acked.txt")
+	if err := os.WriteFile(ids, []byte(strings.Join(res.Acked, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(e.dir, ".termshift", "releases", e.nxt, "config", "lms.env.json")
+	// check-writes exits 1 when a write is lost: its summary line says so.
+	out, _ := exec.Command(filepath.Join(e.dir, "bin", "demo-lms"), "check-writes", "--config", cfg, "--ids", ids).CombinedOutput()
+	run.CheckOut = strings.TrimSpace(string(out))
+	i := strings.Index(run.CheckOut, "check-writes:")
+	if i < 0 {
+		t.Fatalf("check-writes said %q", run.CheckOut)
+	}
+	if _, err := fmt.Sscanf(run.CheckOut[i:], "check-writes: lost %d of", &run.Lost); err != nil {
+		t.Fatalf("check-writes said %q (%v)", run.CheckOut, err)
+	}
+	return run
+}
+
+// runCLI is run, the CLI's entry point.
+var runCLI = run
+
+func TestFinalSyncLosesNoWrite(t *testing.T) {
+	e := newE2E(t)
+	e.withMigrations()
+	e.serve()
+	e.must("upgrade", e.cur, "--cutover", "--reason", "e2e: current goes live")
+	e.must("upgrade", e.nxt, "--reason", "e2e: next restored from last night, verified")
+
+	run := e.finalSync(50)
+	t.Logf("load: %s", run.Load)
+	if run.Code != 0 {
+		t.Fatalf("upgrade --cutover --final-sync: exit %d\n%s\n%s", run.Code, run.Stdout, run.Stderr)
+	}
+	if run.Lost != 0 || len(run.Load.Acked) == 0 {
+		t.Errorf("%s (acknowledged: %d)", run.CheckOut, len(run.Load.Acked))
+	}
+	// During the window: 503 only; never another 5xx, never a lost connection.
+	for _, c := range []loadgen.Class{loadgen.ClassServerError, loadgen.ClassOther, loadgen.ClassNoAnswer} {
+		if n := run.Load.ByClass[c].Count; n != 0 {
+			t.Errorf("%d requests answered %s during the final sync: %v", n, c, run.Load.Errors)
+		}
+	}
+	if run.Load.ByClass[loadgen.ClassMaintenance].Count == 0 {
+		t.Errorf("no request met the maintenance window: %s", run.Load)
+	}
+	if run.Load.ServedBy[e.cur] == 0 || run.Load.ServedBy[e.nxt] == 0 {
+		t.Errorf("writes served by %v: want both releases, before and after the switch", run.Load.ServedBy)
+	}
+	w := run.Window
+	if w == nil {
+		t.Fatalf("no window in the report:\n%s", run.Stdout)
+	}
+	t.Logf("window %s", w.Parts())
+	if want := "drain sync migrations verify switch"; strings.Join(w.Ran, " ") != want || w.Failed != "" {
+		t.Errorf("window ran %v (failed %q), want %s", w.Ran, w.Failed, want)
+	}
+	if w.SyncReport == nil || !w.SyncReport.Proven || !w.SyncReport.InWindow {
+		t.Errorf("sync report %+v: want proven, inside the window", w.SyncReport)
+	}
+	s := e.state()
+	if s.Live != e.nxt || s.Maintenance != nil {
+		t.Errorf("after the final sync: live %q, maintenance %+v", s.Live, s.Maintenance)
+	}
+	entries, _, err := localstore.New(filepath.Join(e.dir, ".termshift")).ReadJournal(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var journaled string
+	for _, en := range entries {
+		if en.Step == "window" && en.Outcome == "done" {
+			journaled = en.Detail
+		}
+	}
+	if !strings.Contains(journaled, "drain") || !strings.Contains(journaled, "sync") || !strings.Contains(journaled, "switch") {
+		t.Errorf("journal's window line %q: want its parts", journaled)
+	}
+}
