@@ -334,7 +334,11 @@ func (c *copier) copyFile(ctx context.Context, snap Snapshot, dst Destination, d
 	var w io.Writer = c.buf
 	if gz {
 		if c.zw == nil {
-			c.zw = gzip.NewWriter(c.buf)
+			// The fastest level: a backup streams hundreds of megabytes,
+			// and compressing harder costs more CPU than the bytes it saves
+			// are worth (level 1 writes about 20% more than gzip -6 at a
+			// third of the CPU).
+			c.zw, _ = gzip.NewWriterLevel(c.buf, gzip.BestSpeed)
 		} else {
 			c.zw.Reset(c.buf)
 		}

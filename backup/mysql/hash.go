@@ -168,28 +168,16 @@ func (s *Snapshot) hashRange(ctx context.Context, get func(context.Context) (*sq
 	if w := j.t.chunks[j.chunk].where; w != "" {
 		q += " WHERE " + w
 	}
-	rows, err := c.QueryContext(ctx, q)
-	if err != nil {
-		return 0, sum, fmt.Errorf("mysql %s: hash %s.%s (%s): %w", s.addr, j.t.schema.name, j.t.name, where, err)
-	}
-	defer rows.Close()
-	vals := make([]sql.RawBytes, len(j.t.columns))
-	ptrs := make([]any, len(vals))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
 	h := sha256.New()
 	var digest []byte
 	var n int64
-	for rows.Next() {
-		if err := rows.Scan(ptrs...); err != nil {
-			return n, sum, err
-		}
+	err = rawRows(ctx, c, q, len(j.t.columns), func(vals [][]byte) error {
 		digest = rowDigest(h, vals, digest[:0])
 		sum.add(digest)
 		n++
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return n, sum, fmt.Errorf("mysql %s: hash %s.%s (%s): %w", s.addr, j.t.schema.name, j.t.name, where, err)
 	}
 	return n, sum, nil

@@ -137,8 +137,12 @@ func (sc *schema) readDDL(ctx context.Context, c *sql.Conn) error {
 	// up: it does not travel.
 	create = commentRE.ReplaceAllString(create, "")
 	sc.createDB = rename(create, sc.server, sc.name) + ";\n"
+	info, err := sc.readColumns(ctx, c)
+	if err != nil {
+		return err
+	}
 	for _, t := range sc.tables {
-		if err := t.readDDL(ctx, c); err != nil {
+		if err := t.readDDL(ctx, c, info); err != nil {
 			return err
 		}
 	}
@@ -150,27 +154,78 @@ func (sc *schema) readDDL(ctx context.Context, c *sql.Conn) error {
 	return sc.readPost(ctx, c)
 }
 
-func (t *table) readDDL(ctx context.Context, c *sql.Conn) error {
+// schemaInfo is what information_schema says of a schema's tables, read
+// in one query per kind: columns, primary keys, triggers.
+type schemaInfo struct {
+	columns  map[string][]columnInfo
+	pk       map[string][]columnInfo
+	triggers map[string][]string
+}
+
+type columnInfo struct{ name, typ, extra string }
+
+func (sc *schema) readColumns(ctx context.Context, c *sql.Conn) (*schemaInfo, error) {
+	info := &schemaInfo{columns: map[string][]columnInfo{}, pk: map[string][]columnInfo{}, triggers: map[string][]string{}}
+	read := func(what, q string, each func(table string, vals []string)) error {
+		rows, err := c.QueryContext(ctx, q, sc.server)
+		if err != nil {
+			return fmt.Errorf("%s of %s: %w", what, termshift.Quote(sc.server), err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				return fmt.Errorf("%s of %s: %w", what, termshift.Quote(sc.server), err)
+			}
+			strs := make([]string, len(vals)-1)
+			for i, v := range vals[1:] {
+				strs[i] = v.String
+			}
+			each(vals[0].String, strs)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("%s of %s: %w", what, termshift.Quote(sc.server), err)
+		}
+		return nil
+	}
+	if err := read("columns", `SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE, EXTRA FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION`, func(t string, v []string) {
+		info.columns[t] = append(info.columns[t], columnInfo{name: v[0], typ: v[1], extra: v[2]})
+	}); err != nil {
+		return nil, err
+	}
+	if err := read("primary keys", `SELECT s.TABLE_NAME, s.COLUMN_NAME, c.DATA_TYPE FROM information_schema.STATISTICS s
+JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
+WHERE s.TABLE_SCHEMA = ? AND s.INDEX_NAME = 'PRIMARY'`, func(t string, v []string) {
+		info.pk[t] = append(info.pk[t], columnInfo{name: v[0], typ: v[1]})
+	}); err != nil {
+		return nil, err
+	}
+	if err := read("triggers", `SELECT EVENT_OBJECT_TABLE, TRIGGER_NAME FROM information_schema.TRIGGERS
+WHERE EVENT_OBJECT_SCHEMA = ? ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER`, func(t string, v []string) {
+		info.triggers[t] = append(info.triggers[t], v[0])
+	}); err != nil {
+		return nil, err
+	}
+	return info, nil
+}
+
+func (t *table) readDDL(ctx context.Context, c *sql.Conn, info *schemaInfo) error {
 	sc := t.schema
 	var name, create string
 	if err := c.QueryRowContext(ctx, "SHOW CREATE TABLE "+t.qualified()).Scan(&name, &create); err != nil {
 		return fmt.Errorf("show create table %s.%s: %w", termshift.Quote(sc.server), termshift.Quote(t.name), err)
 	}
 	t.create = []byte(setNames + "/*!40014 SET FOREIGN_KEY_CHECKS=0*/;\n\n/*!40103 SET TIME_ZONE='+00:00' */;\n" + rename(create, sc.server, sc.name) + ";\n")
-	rows, err := c.QueryContext(ctx, `SELECT COLUMN_NAME, DATA_TYPE, COALESCE(EXTRA, ''), COALESCE(COLUMN_KEY, '')
-FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`, sc.server, t.name)
-	if err != nil {
-		return fmt.Errorf("columns of %s.%s: %w", termshift.Quote(sc.server), termshift.Quote(t.name), err)
-	}
 	var dumped []string
 	skipped := false
-	for rows.Next() {
-		var col, typ, extra, key string
-		if err := rows.Scan(&col, &typ, &extra, &key); err != nil {
-			rows.Close()
-			return err
-		}
-		extra = strings.ToUpper(extra)
+	for _, col := range info.columns[t.name] {
+		extra := strings.ToUpper(col.extra)
 		if strings.Contains(extra, "GENERATED") || strings.Contains(extra, "VIRTUAL") || strings.Contains(extra, "PERSISTENT") {
 			skipped = true // computed again by the server on insert
 			continue
@@ -178,11 +233,8 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 		if strings.Contains(extra, "INVISIBLE") {
 			skipped = true // SELECT * would leave it out: name it
 		}
-		dumped = append(dumped, termshift.QuoteMySQL(col))
-		t.columns = append(t.columns, column{name: col, numeric: numericType(typ)})
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("columns of %s.%s: %w", termshift.Quote(sc.server), termshift.Quote(t.name), err)
+		dumped = append(dumped, termshift.QuoteMySQL(col.name))
+		t.columns = append(t.columns, column{name: col.name, numeric: numericType(col.typ)})
 	}
 	if len(t.columns) == 0 {
 		return fmt.Errorf("table %s.%s has no column to dump: %w", termshift.Quote(sc.server), termshift.Quote(t.name), termshift.ErrInvalid)
@@ -191,10 +243,10 @@ FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER 
 	if skipped {
 		t.colList = " (" + t.selectList + ")"
 	}
-	if err := t.readPrimaryKey(ctx, c); err != nil {
-		return err
+	if pk := info.pk[t.name]; len(pk) == 1 && integerType(pk[0].typ) {
+		t.pk = termshift.QuoteMySQL(pk[0].name)
 	}
-	return t.readTriggers(ctx, c)
+	return t.readTriggers(ctx, c, info.triggers[t.name])
 }
 
 // numericType reports the types mydumper writes unquoted.
@@ -214,37 +266,7 @@ func integerType(typ string) bool {
 	return false
 }
 
-// readPrimaryKey finds a one-column integer primary key to cut on.
-func (t *table) readPrimaryKey(ctx context.Context, c *sql.Conn) error {
-	rows, err := c.QueryContext(ctx, `SELECT s.COLUMN_NAME, c.DATA_TYPE FROM information_schema.STATISTICS s
-JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME AND c.COLUMN_NAME = s.COLUMN_NAME
-WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.INDEX_NAME = 'PRIMARY'`, t.schema.server, t.name)
-	if err != nil {
-		return fmt.Errorf("primary key of %s.%s: %w", termshift.Quote(t.schema.server), termshift.Quote(t.name), err)
-	}
-	var cols, types []string
-	for rows.Next() {
-		var col, typ string
-		if err := rows.Scan(&col, &typ); err != nil {
-			rows.Close()
-			return err
-		}
-		cols, types = append(cols, col), append(types, typ)
-	}
-	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("primary key of %s.%s: %w", termshift.Quote(t.schema.server), termshift.Quote(t.name), err)
-	}
-	if len(cols) == 1 && integerType(types[0]) {
-		t.pk = termshift.QuoteMySQL(cols[0])
-	}
-	return nil
-}
-
-func (t *table) readTriggers(ctx context.Context, c *sql.Conn) error {
-	names, err := listStrings(ctx, c, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = ? AND EVENT_OBJECT_TABLE = ? ORDER BY ACTION_ORDER", t.schema.server, t.name)
-	if err != nil {
-		return fmt.Errorf("triggers of %s.%s: %w", termshift.Quote(t.schema.server), termshift.Quote(t.name), err)
-	}
+func (t *table) readTriggers(ctx context.Context, c *sql.Conn, names []string) error {
 	var b bytes.Buffer
 	for _, n := range names {
 		vals, err := showCreate(ctx, c, "SHOW CREATE TRIGGER "+termshift.QuoteMySQL(n))
