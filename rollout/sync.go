@@ -311,56 +311,66 @@ func allOK(objs []SyncObject) bool {
 // syncService copies one service's namespaces (names: source -> source,
 // targets: source -> target) from one snapshot and proves each.
 func (o *Orchestrator) syncService(ctx context.Context, svc termshift.Service, release string, names, targets map[string]string, _ string, opts SyncOptions) ([]SyncResult, time.Duration, []string, error) {
+	t0 := o.Now()
 	snap, err := o.P.Snapshotters[svc](ctx, backup.Request{Names: names, Threads: opts.Threads, Hash: svc == termshift.MySQL, Logger: o.Logger})
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("sync %s: snapshot of %s: %w", svc, opts.From, err)
 	}
 	defer snap.Close()
+	o.Logger.Debug("sync: snapshot open", "service", svc, "elapsed", o.Now().Sub(t0))
 	loader := o.P.Loaders[svc]
-	var results []SyncResult
-	var errs []error
 	srcs := make([]string, 0, len(names))
 	for n := range names {
 		srcs = append(srcs, n)
 	}
 	sort.Strings(srcs)
-	for _, src := range srcs {
-		dst := targets[src]
-		res := SyncResult{Namespace: termshift.Namespace{Service: svc, Name: dst}, From: src}
-		req := restore.Request{From: src, To: dst, Threads: opts.Threads, DropExisting: true, Progress: opts.Progress, Logger: o.Logger}
-		path := ""
-		switch svc {
-		case termshift.MySQL:
-			req.Resume, req.Checkpoint = true, o.syncCheckpointPath(release, dst)
-		case termshift.RabbitMQ:
-			// Definitions are declared again over what the vhost holds
-			// (idempotent): the release's running consumers keep their
-			// queues.
-			req.DropExisting, req.Resume = false, true
-			path = "definitions.json"
-		}
-		o.printf("syncing %s %s -> %s ...\n", svc, termshift.Quote(src), termshift.Quote(dst))
-		lrep, err := loader.Load(ctx, snap, path, req)
-		res.Report = lrep
-		if err == nil {
-			res.Objects, err = o.proveSync(ctx, snap, svc, src, dst, lrep)
-		}
-		res.Status = "synced"
-		if err != nil {
-			res.Status, res.Error = "failed", err.Error()
-			errs = append(errs, fmt.Errorf("%s %s: %w", svc, termshift.Quote(dst), err))
-		}
-		if svc == termshift.RabbitMQ {
-			res.Note = "definitions only: messages in queues are not copied"
-		}
-		results = append(results, res)
+	// The namespaces load at once, each from the same snapshot.
+	results := make([]SyncResult, len(srcs))
+	errs := make([]error, len(srcs))
+	var wg sync.WaitGroup
+	for i, src := range srcs {
+		wg.Go(func() {
+			dst := targets[src]
+			res := SyncResult{Namespace: termshift.Namespace{Service: svc, Name: dst}, From: src}
+			req := restore.Request{From: src, To: dst, Threads: opts.Threads, DropExisting: true, Progress: opts.Progress, Logger: o.Logger}
+			path := ""
+			switch svc {
+			case termshift.MySQL:
+				req.Resume, req.Checkpoint = true, o.syncCheckpointPath(release, dst)
+			case termshift.RabbitMQ:
+				// Definitions are declared again over what the vhost holds
+				// (idempotent): the release's running consumers keep their
+				// queues.
+				req.DropExisting, req.Resume = false, true
+				path = "definitions.json"
+			}
+			o.printf("syncing %s %s -> %s ...\n", svc, termshift.Quote(src), termshift.Quote(dst))
+			lrep, err := loader.Load(ctx, snap, path, req)
+			res.Report = lrep
+			o.Logger.Debug("sync: loaded", "namespace", dst, "elapsed", o.Now().Sub(t0))
+			if err == nil {
+				res.Objects, err = o.proveSync(ctx, snap, svc, src, dst, lrep)
+				o.Logger.Debug("sync: proved", "namespace", dst, "elapsed", o.Now().Sub(t0))
+			}
+			res.Status = "synced"
+			if err != nil {
+				res.Status, res.Error = "failed", err.Error()
+				errs[i] = fmt.Errorf("%s %s: %w", svc, termshift.Quote(dst), err)
+			}
+			if svc == termshift.RabbitMQ {
+				res.Note = "definitions only: messages in queues are not copied"
+			}
+			results[i] = res
+		})
 	}
+	wg.Wait()
 	var held time.Duration
 	info, ierr := snap.Info(ctx)
 	if ierr == nil {
 		held = info.LockHeld
 	}
 	changes, cerr := snap.Changes(ctx)
+	o.Logger.Debug("sync: source compared with its snapshot", "service", svc, "elapsed", o.Now().Sub(t0))
 	if cerr != nil {
 		errs = append(errs, fmt.Errorf("sync %s: compare %s with its snapshot: %w", svc, opts.From, cerr))
 	}

@@ -197,11 +197,14 @@ func (s *Snapshot) readDatabase(ctx context.Context, db *database) error {
 			if c.before, err = mdb.Collection(ci.Name).CountDocuments(ctx, bson.D{}); err != nil {
 				return fmt.Errorf("mongo snapshot: count %s.%s: %w", db.server, ci.Name, err)
 			}
-			var st struct {
-				Size int64 `bson:"size"`
-			}
-			if err := mdb.RunCommand(ctx, bson.D{{Key: "collStats", Value: ci.Name}}).Decode(&st); err == nil {
-				c.size = st.Size
+			if s.req.Archive {
+				// The archive's prelude gives each collection's size.
+				var st struct {
+					Size int64 `bson:"size"`
+				}
+				if err := mdb.RunCommand(ctx, bson.D{{Key: "collStats", Value: ci.Name}}).Decode(&st); err == nil {
+					c.size = st.Size
+				}
 			}
 		}
 		meta, err := metadataJSON(ci, indexes)

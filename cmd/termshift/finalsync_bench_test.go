@@ -45,6 +45,8 @@ func benchFinalSync(b *testing.B, rows int) finalSyncRun {
 	edxapp := "edxapp_" + e.cur
 	if rows > 0 {
 		t0 := time.Now()
+		// The LMS has its own courseware_studentmodule: the bench's table
+		// is bench_studentmodule.
 		fillBench(b, e, edxapp, rows)
 		fmt.Printf("== %s: %d rows of courseware_studentmodule written in %.0fs (the semester's data)\n", edxapp, rows, time.Since(t0).Seconds())
 	}
@@ -61,6 +63,11 @@ func benchFinalSync(b *testing.B, rows int) finalSyncRun {
 	fmt.Printf("== final sync, %s: window %s\n", label, w.Parts())
 	fmt.Printf("   load: %s\n", run.Load)
 	fmt.Printf("   %s\n", run.CheckOut)
+	for _, l := range strings.Split(run.Stderr, "\n") {
+		if strings.Contains(l, "msg=\"sync: ") || strings.Contains(l, "msg=\"router: drained") {
+			fmt.Printf("   %s\n", l)
+		}
+	}
 	if bad := run.Load.ByClass[loadgen.ClassServerError].Count + run.Load.ByClass[loadgen.ClassNoAnswer].Count + run.Load.ByClass[loadgen.ClassOther].Count; bad > 0 {
 		fmt.Printf("   %d requests failed otherwise than 503: %v\n", bad, run.Load.Errors)
 	}
@@ -92,7 +99,7 @@ func fillBench(b *testing.B, e *e2e, schema string, rows int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	sql := strings.NewReplacer("@ROWS@", fmt.Sprint(rows), "@USERS@", fmt.Sprint(rows/40+1)).Replace(string(text))
+	sql := strings.NewReplacer("@ROWS@", fmt.Sprint(rows), "@USERS@", fmt.Sprint(rows/40+1), "courseware_studentmodule", "bench_studentmodule").Replace(string(text))
 	conn, err := e.db.Conn(context.Background())
 	if err != nil {
 		b.Fatal(err)

@@ -63,7 +63,7 @@ func (e *e2e) finalSync(rate int) finalSyncRun {
 	res, err := loadgen.Run(ctx, loadgen.Options{URL: "http://" + e.router + "/api/writes", Rate: rate, Duration: 10 * time.Minute, Writes: true,
 		Events: []loadgen.Event{{Name: "final sync", At: 2 * time.Second, Want: e.nxt, Do: func() {
 			var out, errb bytes.Buffer
-			run.Code = runCLI(context.Background(), []string{"--env", e.env, "upgrade", e.nxt, "--cutover", "--final-sync", "--json", "--reason", "e2e: final sync under load"}, &out, &errb)
+			run.Code = runCLI(context.Background(), []string{"--env", e.env, "--log-level", "debug", "upgrade", e.nxt, "--cutover", "--final-sync", "--json", "--reason", "e2e: final sync under load"}, &out, &errb)
 			run.Stdout, run.Stderr = out.String(), errb.String()
 			close(done)
 			// Writes go on to the new live release for a while.
@@ -133,6 +133,11 @@ func TestFinalSyncLosesNoWrite(t *testing.T) {
 		t.Fatalf("no window in the report:\n%s", run.Stdout)
 	}
 	t.Logf("window %s", w.Parts())
+	for _, l := range strings.Split(run.Stderr, "\n") {
+		if strings.Contains(l, "msg=\"sync: ") {
+			t.Logf("%s", l)
+		}
+	}
 	if want := "drain sync migrations verify switch"; strings.Join(w.Ran, " ") != want || w.Failed != "" {
 		t.Errorf("window ran %v (failed %q), want %s", w.Ran, w.Failed, want)
 	}
