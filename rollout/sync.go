@@ -324,12 +324,20 @@ func (o *Orchestrator) syncService(ctx context.Context, svc termshift.Service, r
 		srcs = append(srcs, n)
 	}
 	sort.Strings(srcs)
-	// The namespaces load at once, each from the same snapshot.
+	// MySQL namespaces load at once, each from the same snapshot; MongoDB
+	// ones one after the other (FerretDB's SQLite backend has answered
+	// concurrent collection and index creation in several databases with
+	// spurious "index already exists").
 	results := make([]SyncResult, len(srcs))
 	errs := make([]error, len(srcs))
 	var wg sync.WaitGroup
+	var serial sync.Mutex
 	for i, src := range srcs {
 		wg.Go(func() {
+			if svc == termshift.MongoDB {
+				serial.Lock()
+				defer serial.Unlock()
+			}
 			dst := targets[src]
 			res := SyncResult{Namespace: termshift.Namespace{Service: svc, Name: dst}, From: src}
 			req := restore.Request{From: src, To: dst, Threads: opts.Threads, DropExisting: true, Progress: opts.Progress, Logger: o.Logger}
@@ -346,6 +354,13 @@ func (o *Orchestrator) syncService(ctx context.Context, svc termshift.Service, r
 			}
 			o.printf("syncing %s %s -> %s ...\n", svc, termshift.Quote(src), termshift.Quote(dst))
 			lrep, err := loader.Load(ctx, snap, path, req)
+			if err != nil && svc == termshift.MongoDB && !errors.Is(err, termshift.ErrRefused) && !errors.Is(err, termshift.ErrVerifyFailed) && ctx.Err() == nil {
+				// A failed MongoDB load drops what it created: it is loaded
+				// once more, and the report keeps the first failure.
+				res.Note = "loaded twice: the first attempt failed: " + err.Error()
+				o.Logger.Warn("sync: loading again", "namespace", dst, "err", err)
+				lrep, err = loader.Load(ctx, snap, path, req)
+			}
 			res.Report = lrep
 			o.Logger.Debug("sync: loaded", "namespace", dst, "elapsed", o.Now().Sub(t0))
 			if err == nil {

@@ -75,6 +75,11 @@ func (s *Snapshot) HashCopy(ctx context.Context, name, target string) (map[strin
 	}
 	var todo []job
 	for _, t := range sc.tables {
+		if len(t.chunks) == 0 {
+			// Empty in the snapshot: the copy is read whole, and must be
+			// empty too.
+			todo = append(todo, job{t: t, chunk: -1})
+		}
 		for i := range t.chunks {
 			todo = append(todo, job{t: t, chunk: i})
 		}
@@ -99,7 +104,7 @@ func (s *Snapshot) schemaNamed(name string) *schema {
 
 type job struct {
 	t     *table
-	chunk int
+	chunk int // -1: the whole table
 }
 
 // hashJobs hashes data ranges, Threads at once, on connections from get;
@@ -165,8 +170,8 @@ func (s *Snapshot) hashRange(ctx context.Context, get func(context.Context) (*sq
 		where = target
 	}
 	q := "SELECT " + j.t.selectList + " FROM " + from
-	if w := j.t.chunks[j.chunk].where; w != "" {
-		q += " WHERE " + w
+	if j.chunk >= 0 && j.t.chunks[j.chunk].where != "" {
+		q += " WHERE " + j.t.chunks[j.chunk].where
 	}
 	h := sha256.New()
 	var digest []byte

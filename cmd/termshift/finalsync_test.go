@@ -9,8 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/termshift/termshift/loadgen"
 	"github.com/termshift/termshift/rollout"
@@ -160,5 +163,102 @@ func TestFinalSyncLosesNoWrite(t *testing.T) {
 	}
 	if !strings.Contains(journaled, "drain") || !strings.Contains(journaled, "sync") || !strings.Contains(journaled, "switch") {
 		t.Errorf("journal's window line %q: want its parts", journaled)
+	}
+}
+
+// killDuringSync starts `cutover next --final-sync` as its own process and
+// kills it (SIGKILL) as soon as its sync has started.
+func (e *e2e) killDuringSync(bin string) {
+	t := e.t
+	t.Helper()
+	journal := filepath.Join(e.dir, ".termshift", "journal.jsonl")
+	before, _ := os.ReadFile(journal)
+	cmd := exec.Command(bin, "--env", e.env, "cutover", e.nxt, "--final-sync", "--reason", "e2e: killed")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		data, _ := os.ReadFile(journal)
+		lines := strings.Split(string(data[min(len(before), len(data)):]), "\n")
+		started := false
+		for _, l := range lines {
+			started = started || strings.Contains(l, `"release":"`+e.nxt+`"`) && strings.Contains(l, `"step":"sync"`) && strings.Contains(l, `"outcome":"started"`) && strings.Contains(l, "killed")
+		}
+		if started {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("the final sync did not start its sync in 3 minutes:\n%s", out.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
+// kill -9 during a final sync: the window stays on (stale: its holder is
+// gone), the live release is never written to; another command lifts it;
+// the same final sync run again after another kill keeps it and finishes.
+func TestFinalSyncKilled(t *testing.T) {
+	e := newE2E(t)
+	e.withMigrations()
+	e.serve()
+	e.must("upgrade", e.cur, "--cutover", "--reason", "e2e: current goes live")
+	e.must("upgrade", e.nxt, "--reason", "e2e: next restored, verified")
+	live := e.liveSnapshot(e.cur)
+	bin := filepath.Join(e.dir, "bin", "termshift")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build termshift: %v\n%s", err, out)
+	}
+
+	e.killDuringSync(bin)
+	s := e.state()
+	if s.Maintenance == nil || s.Live != e.cur {
+		t.Fatalf("after kill -9: maintenance %+v, live %q; want the window still on, live unchanged", s.Maintenance, s.Live)
+	}
+	if _, code := e.version(nil); code != 503 {
+		t.Errorf("public traffic during the killed window: %d, want 503", code)
+	}
+	// Any command that takes the lock finds the window stale and lifts it.
+	code, _, stderr := e.cli("carve", e.nxt)
+	if code != 0 || !strings.Contains(stderr, "lifted the stale maintenance window") {
+		t.Errorf("carve after the kill: exit %d, did not say it lifted the window:\n%s", code, stderr)
+	}
+	if got, code := e.version(nil); got != e.cur || code != 200 {
+		t.Errorf("public traffic after the window was lifted: %q %d, want %s 200", got, code, e.cur)
+	}
+	if s := e.state(); s.Maintenance != nil {
+		t.Errorf("the window is still in state: %+v", s.Maintenance)
+	}
+
+	// Killed again; the same final sync run again keeps the window and
+	// finishes.
+	e.killDuringSync(bin)
+	code, stdout, stderr := e.cli("cutover", e.nxt, "--final-sync", "--reason", "e2e: killed", "--json")
+	if code != 0 {
+		t.Fatalf("final sync run again: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var rep rollout.SwitchReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Window == nil || rep.Window.Kept == "" || rep.Window.SyncReport == nil || !rep.Window.SyncReport.Proven {
+		t.Errorf("window of the run again: %+v; want the killed window kept and a proven sync", rep.Window)
+	}
+	if s := e.state(); s.Live != e.nxt || s.Maintenance != nil {
+		t.Errorf("after the final sync: live %q, maintenance %+v", s.Live, s.Maintenance)
+	}
+	if got, code := e.version(nil); got != e.nxt || code != 200 {
+		t.Errorf("public traffic after the final sync: %q %d, want %s", got, code, e.nxt)
+	}
+	// The live release (now the rollback target) was only ever read.
+	if diff := cmp.Diff(e.liveSnapshot(e.cur), live); diff != "" {
+		t.Errorf("the live release's data changed (-after +before):\n%s", diff)
 	}
 }
