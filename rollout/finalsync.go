@@ -107,6 +107,11 @@ func (o *Orchestrator) maintenanceWindow(ctx context.Context, s *store.State, sp
 		token = o.lock.Info().Token
 	}
 	s.Maintenance = &store.Maintenance{Since: w.Started, Release: release, Message: o.Env.Router.Maintain.Message, Token: token, Command: o.Command}
+	if opts.FinalSync {
+		// The previews of both releases are held too: the sync reads one
+		// and writes the other.
+		s.Maintenance.Releases = []string{live, release}
+	}
 	if err := o.SaveState(ctx, s); err != nil {
 		return err
 	}

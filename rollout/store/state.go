@@ -44,6 +44,9 @@ type Maintenance struct {
 	Since   time.Time `json:"since"`
 	Release string    `json:"release"`
 	Message string    `json:"message"`
+	// Releases are the releases whose previews the window holds too (a
+	// final sync writes into them): their previews get 503 as well.
+	Releases []string `json:"releases,omitempty"`
 	// Token is the lock token of the command that opened the window, and
 	// Command its command line: a window whose token no longer holds the
 	// environment's lock is stale (its holder is gone).
