@@ -299,6 +299,12 @@ func (o *Orchestrator) Sync(ctx context.Context, release string, opts SyncOption
 	return rep, nil
 }
 
+// retriableLoad reports a failed load worth trying again: not a refusal,
+// not a proof that does not hold, not a cancelled context.
+func retriableLoad(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && !errors.Is(err, termshift.ErrRefused) && !errors.Is(err, termshift.ErrVerifyFailed) && !errors.Is(err, termshift.ErrInvalid)
+}
+
 func allOK(objs []SyncObject) bool {
 	for _, o := range objs {
 		if !o.OK {
@@ -354,11 +360,17 @@ func (o *Orchestrator) syncService(ctx context.Context, svc termshift.Service, r
 			}
 			o.printf("syncing %s %s -> %s ...\n", svc, termshift.Quote(src), termshift.Quote(dst))
 			lrep, err := loader.Load(ctx, snap, path, req)
-			if err != nil && svc == termshift.MongoDB && !errors.Is(err, termshift.ErrRefused) && !errors.Is(err, termshift.ErrVerifyFailed) && ctx.Err() == nil {
-				// A failed MongoDB load drops what it created: it is loaded
-				// once more, and the report keeps the first failure.
-				res.Note = "loaded twice: the first attempt failed: " + err.Error()
-				o.Logger.Warn("sync: loading again", "namespace", dst, "err", err)
+			// A failed MongoDB load drops what it created and is tried
+			// again, twice, after a pause: FerretDB's SQLite backend has been
+			// seen to report a collection or index it had just dropped as
+			// existing for a moment. The report keeps the failures.
+			for attempt := 1; err != nil && attempt <= 2 && svc == termshift.MongoDB && retriableLoad(ctx, err); attempt++ {
+				res.Note = strings.TrimPrefix(res.Note+"; ", "; ") + fmt.Sprintf("attempt %d failed: %v", attempt, err)
+				o.Logger.Warn("sync: loading again", "namespace", dst, "attempt", attempt+1, "err", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Duration(attempt) * time.Second):
+				}
 				lrep, err = loader.Load(ctx, snap, path, req)
 			}
 			res.Report = lrep
