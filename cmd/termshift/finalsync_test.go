@@ -15,7 +15,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/loadgen"
+	"github.com/termshift/termshift/restore"
 	"github.com/termshift/termshift/rollout"
 	localstore "github.com/termshift/termshift/rollout/store/local"
 )
@@ -163,6 +165,42 @@ func TestFinalSyncLosesNoWrite(t *testing.T) {
 	}
 	if !strings.Contains(journaled, "drain") || !strings.Contains(journaled, "sync") || !strings.Contains(journaled, "switch") {
 		t.Errorf("journal's window line %q: want its parts", journaled)
+	}
+
+	// The new live release's nightly backup: to the environment's backup
+	// source (S3, streamed), under the backup names, the newest complete
+	// snapshot, and restore takes it with its manifest's proof.
+	id := "2099-01-01T02:00:00Z"
+	if code, out, errs := e.cli("backup", e.nxt, "--id", id, "--json"); code != 0 {
+		t.Fatalf("backup %s: exit %d\n%s\n%s", e.nxt, code, out, errs)
+	}
+	var snaps []restore.Snapshot
+	if err := json.Unmarshal([]byte(e.must("backups", "list", "--json")), &snaps); err != nil {
+		t.Fatal(err)
+	}
+	if len(snaps) == 0 || snaps[0].ID != id || !snaps[0].Manifest || strings.Join(snaps[0].Services, ",") != "mysql,mongo,rabbitmq" {
+		t.Fatalf("backups list: %+v; want %s first, with its manifest and every service", snaps, id)
+	}
+	scratch := randName(t, "bkrst_", 8)
+	t.Cleanup(func() { _, _ = e.db.Exec("DROP DATABASE IF EXISTS " + termshift.QuoteMySQL(scratch)) })
+	env, err := os.ReadFile(e.env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var source string
+	for _, l := range strings.Split(string(env), "\n") {
+		if v, ok := strings.CutPrefix(l, "  source: "); ok {
+			source = v
+		}
+	}
+	if code, out, errs := e.cli("restore", "mysql", "--source", source, "--snapshot", id, "--from", "edxapp_residential_live", "--to", scratch, "--dsn", "$TERMSHIFT_MYSQL_DSN"); code != 0 || !strings.Contains(out, "backup complete: manifest.json") {
+		t.Fatalf("restore of %s's backup: exit %d\n%s\n%s", e.nxt, code, out, errs)
+	}
+	var want, got int
+	_ = e.db.QueryRow("SELECT COUNT(*) FROM " + termshift.QuoteMySQL("edxapp_"+e.nxt) + ".demo_writes").Scan(&want)
+	_ = e.db.QueryRow("SELECT COUNT(*) FROM " + termshift.QuoteMySQL(scratch) + ".demo_writes").Scan(&got)
+	if got != want || got < len(run.Load.Acked) {
+		t.Errorf("the backup restored %d writes, %s holds %d (%d acknowledged)", got, e.nxt, want, len(run.Load.Acked))
 	}
 }
 
