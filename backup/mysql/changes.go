@@ -17,9 +17,6 @@ import (
 // is not kept across a server restart: an UPDATE that changes no count
 // within the second the snapshot was taken can go unseen.
 func (s *Snapshot) Changes(ctx context.Context) ([]string, error) {
-	if err := s.waitCounts(ctx); err != nil {
-		return nil, err
-	}
 	c, err := s.conn(ctx)
 	if err != nil {
 		return nil, err
@@ -55,9 +52,10 @@ func (s *Snapshot) Changes(ctx context.Context) ([]string, error) {
 			if err := c.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t.qualified()).Scan(&rows); err != nil {
 				return nil, fmt.Errorf("mysql %s: count %s.%s: %w", s.addr, sc.server, t.name, err)
 			}
-			s.mu.Lock()
-			was := s.counts[t]
-			s.mu.Unlock()
+			was, _, err := s.snapshotCount(ctx, t)
+			if err != nil {
+				return nil, err
+			}
 			switch {
 			case rows != was:
 				out = append(out, fmt.Sprintf("table %s.%s: %d rows in the snapshot, %d now", sc.server, t.name, was, rows))

@@ -62,7 +62,8 @@ type Snapshot struct {
 
 	countsDone chan struct{}
 	countErr   error
-	counts     map[*table]int64
+	counts     map[*table]int64 // COUNT(*) inside the snapshot
+	counterMu  sync.Mutex       // the counter connection is used by one at a time
 
 	mu     sync.Mutex
 	chunks map[string]chunkResult // data file -> what its last whole read gave
@@ -341,14 +342,22 @@ func binlogPosition(ctx context.Context, c *sql.Conn, version string) (*restore.
 }
 
 // count takes every table's COUNT(*) inside the snapshot, on its own
-// connection, while the data files are read.
+// connection, while the data files are read: for a sync (Request.Hash),
+// whose proof compares it with what is loaded. A backup's counts are the
+// rows its data files read inside the snapshot (snapshotCount).
 func (s *Snapshot) count() {
 	defer close(s.countsDone)
+	if !s.req.Hash {
+		return
+	}
 	ctx := context.Background()
 	for _, sc := range s.schemas {
 		for _, t := range sc.tables {
+			s.counterMu.Lock()
 			var n int64
-			if err := s.counter.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t.qualified()).Scan(&n); err != nil {
+			err := s.counter.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t.qualified()).Scan(&n)
+			s.counterMu.Unlock()
+			if err != nil {
 				s.countErr = fmt.Errorf("mysql %s: count %s.%s in the snapshot: %w", s.addr, sc.server, t.name, err)
 				return
 			}
@@ -370,23 +379,55 @@ func (s *Snapshot) waitCounts(ctx context.Context) error {
 	}
 }
 
-// Info implements backup.Snapshot: the counts taken inside the snapshot,
-// once they are in. A table whose data files were all read, and whose rows
-// read differ from its count, is an error: the data files would not hold
-// the table.
-func (s *Snapshot) Info(ctx context.Context) (backup.Info, error) {
+// snapshotCount is a table's rows inside the snapshot: its COUNT(*) when
+// one was taken, else the rows its data files read (all of them, each
+// whole), else 0 for a table found empty, else a COUNT(*) now.
+func (s *Snapshot) snapshotCount(ctx context.Context, t *table) (n int64, counted bool, err error) {
 	if err := s.waitCounts(ctx); err != nil {
-		return backup.Info{}, err
+		return 0, false, err
 	}
+	s.mu.Lock()
+	n, counted = s.counts[t]
+	read, whole := s.readRows(t)
+	s.mu.Unlock()
+	switch {
+	case counted:
+		return n, true, nil
+	case len(t.chunks) == 0:
+		return 0, false, nil
+	case whole:
+		return read, false, nil
+	}
+	s.counterMu.Lock()
+	err = s.counter.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t.qualified()).Scan(&n)
+	s.counterMu.Unlock()
+	if err != nil {
+		return 0, false, fmt.Errorf("mysql %s: count %s.%s in the snapshot: %w", s.addr, t.schema.server, t.name, err)
+	}
+	s.mu.Lock()
+	s.counts[t] = n
+	s.mu.Unlock()
+	return n, true, nil
+}
+
+// Info implements backup.Snapshot: every table with its rows inside the
+// snapshot (snapshotCount). A table whose data files were all read, and
+// whose rows read differ from its COUNT(*) in the snapshot, is an error:
+// the data files would not hold the table.
+func (s *Snapshot) Info(ctx context.Context) (backup.Info, error) {
 	info := s.info
 	info.Objects = nil
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, sc := range s.schemas {
 		for _, t := range sc.tables {
-			n := s.counts[t]
+			n, counted, err := s.snapshotCount(ctx, t)
+			if err != nil {
+				return backup.Info{}, err
+			}
 			info.Objects = append(info.Objects, restore.ManifestObject{Service: string(termshift.MySQL), Database: sc.name, Name: t.name, Count: n})
-			if read, whole := s.readRows(t); whole && read != n {
+			s.mu.Lock()
+			read, whole := s.readRows(t)
+			s.mu.Unlock()
+			if counted && whole && read != n {
 				return info, fmt.Errorf("mysql %s: the data files of %s.%s hold %d rows, COUNT(*) in the same snapshot says %d: %w", s.addr, sc.server, t.name, read, n, termshift.ErrVerifyFailed)
 			}
 		}

@@ -45,7 +45,8 @@ take, and that myloader and the mariadb client read.
 MySQL is read inside one consistent snapshot across all connections:
 FLUSH TABLES WITH READ LOCK is held only while every connection starts START
 TRANSACTION WITH CONSISTENT SNAPSHOT and the binary log position is read; the
-report says how long. Counts per table are taken inside the same snapshot.
+report says how long. Counts per table are taken inside the same snapshot: the
+rows its data files read (a sync also takes COUNT(*) there, to prove its copy).
 
 manifest.json is written last: every file with its size and sha256, every
 table and collection with its count, server versions, the binary log position.
