@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,6 +53,18 @@ type app struct {
 	lookupEnv      func(string) (string, bool)
 }
 
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 // usageError marks errors of the command line itself.
 type usageError struct{ err error }
 
@@ -59,6 +72,12 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if _, ok := stderr.(*os.File); !ok {
+		// Logs, progress and step lines reach stderr from several
+		// goroutines at once; a file takes each write whole, a buffer
+		// needs a lock.
+		stderr = &lockedWriter{w: stderr}
+	}
 	a := &app{stdout: stdout, stderr: stderr, now: time.Now, lookupEnv: lookupEnv}
 	root := a.rootCommand()
 	root.SetArgs(args)
