@@ -48,6 +48,12 @@ bench-tenancy: services
 bench-restore: services
 	$(WITH_ENV) bash restore/mysql/bench/run.sh
 
+bench-backup: services
+	$(WITH_ENV) bash backup/bench/run.sh
+
+bench-final-sync: services build
+	$(WITH_ENV) set -o pipefail; $(GO) test -run '^$$' -bench FinalSync -benchtime 1x -timeout 60m ./cmd/termshift/ | tee $(DEV)/bench-final-sync.log && grep '^bench-final-sync:' $(DEV)/bench-final-sync.log | tail -1
+
 bench-cutover: services build
 	$(WITH_ENV) $(GO) test -run '^$$' -bench Cutover -benchtime 1x -timeout 10m ./rollout/bench/
 

@@ -266,6 +266,16 @@ func (s *S3) Delete(ctx context.Context, dir string) (int, error) {
 	return deleted, nil
 }
 
+// Remove deletes one object (name relative to the source's prefix); a
+// missing object is no error.
+func (s *S3) Remove(ctx context.Context, name string) error {
+	key := s.key(name)
+	if _, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)}); err != nil && !isS3NotFound(err) {
+		return fmt.Errorf("delete %s: %w", s.uri(key), err)
+	}
+	return nil
+}
+
 // Upload copies every file under dir of src to prefix in dst, streaming each
 // one. It returns how many files and bytes it copied; on failure, what was
 // copied before it.

@@ -23,7 +23,18 @@ type Snapshot struct {
 	Services []string
 	Bytes    int64
 	Files    int
+	// Manifest: the snapshot holds a manifest (ManifestName), which proves
+	// it complete once verified. Partial: it holds PartialMarker and no
+	// manifest: a termshift backup that did not finish (killed, or still
+	// running), never picked as the newest.
+	Manifest bool
+	Partial  bool
 }
+
+// PartialMarker is the file a termshift backup writes at a snapshot's root
+// before anything else and removes after its manifest: a snapshot holding
+// it and no manifest is not complete.
+const PartialMarker = "termshift-backup.partial"
 
 // snapshotServices are the directories that make a directory a snapshot.
 var snapshotServices = []string{string(termshift.MySQL), string(termshift.MongoDB), string(termshift.RabbitMQ)}
@@ -64,6 +75,18 @@ func Snapshots(ctx context.Context, src Source) ([]Snapshot, error) {
 	}
 	byID := map[string]*acc{}
 	var subdirFiles = map[string][]FileInfo{}
+	// Manifests and partial markers, by snapshot ID ("." for the root).
+	marks := map[string]map[string]bool{}
+	mark := func(id, name string) {
+		if name == ManifestName || name == PartialMarker {
+			if marks[id] == nil {
+				marks[id] = map[string]bool{}
+			}
+			marks[id][name] = true
+		}
+	}
+	markRoot := func(name string) { mark(".", name) }
+	markSub := func(id, name string) { mark(id, name) }
 	for _, f := range files {
 		parts := strings.Split(f.Name, "/")
 		var id, svc string
@@ -75,6 +98,12 @@ func Snapshots(ctx context.Context, src Source) ([]Snapshot, error) {
 		}
 		if len(parts) >= 2 {
 			subdirFiles[parts[0]] = append(subdirFiles[parts[0]], f)
+		}
+		switch {
+		case len(parts) == 1:
+			markRoot(f.Name)
+		case len(parts) == 2:
+			markSub(parts[0], parts[1])
 		}
 		if id == "" {
 			continue
@@ -113,6 +142,8 @@ func Snapshots(ctx context.Context, src Source) ([]Snapshot, error) {
 			}
 		}
 		a.snap.Time = a.newest
+		a.snap.Manifest = marks[id][ManifestName]
+		a.snap.Partial = marks[id][PartialMarker] && !a.snap.Manifest
 		if t, ok := parseSnapshotTime(id); ok {
 			a.snap.Time = t
 		}
@@ -137,7 +168,8 @@ func parseSnapshotTime(id string) (time.Time, bool) {
 }
 
 // OpenSnapshot returns the snapshot id of src as a Source rooted at the
-// snapshot, and its description. An empty id picks the newest.
+// snapshot, and its description. An empty id picks the newest that is not
+// Partial.
 func OpenSnapshot(ctx context.Context, src Source, id string) (Source, Snapshot, error) {
 	snaps, err := Snapshots(ctx, src)
 	if err != nil {
@@ -147,7 +179,12 @@ func OpenSnapshot(ctx context.Context, src Source, id string) (Source, Snapshot,
 		return nil, Snapshot{}, fmt.Errorf("no backup snapshot in %s: expected directories holding mysql/, mongo/ or rabbitmq/: %w", src, termshift.ErrNotFound)
 	}
 	if id == "" {
-		return snapshotSource(src, snaps[0]), snaps[0], nil
+		for _, s := range snaps {
+			if !s.Partial {
+				return snapshotSource(src, s), s, nil
+			}
+		}
+		return nil, Snapshot{}, fmt.Errorf("no complete backup snapshot in %s: every one is a termshift backup that did not finish (%s without %s): %w", src, PartialMarker, ManifestName, termshift.ErrNotFound)
 	}
 	ids := make([]string, 0, len(snaps))
 	for _, s := range snaps {

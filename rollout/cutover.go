@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/restore"
 	"github.com/termshift/termshift/rollout/envfile"
 	"github.com/termshift/termshift/rollout/render"
 	"github.com/termshift/termshift/rollout/router"
@@ -24,6 +25,11 @@ type CutoverOptions struct {
 	// (journaled with the reason): e.g. isolation on a server that could
 	// not tell.
 	Waive []string
+	// FinalSync copies the live release's data into the release inside the
+	// maintenance window, then verifies it (finalsync.go).
+	FinalSync bool
+	Threads   int
+	Progress  restore.Progress
 }
 
 // SwitchReport says how a cutover or rollback went.
@@ -35,6 +41,8 @@ type SwitchReport struct {
 	Maintained time.Duration `json:"maintained_ns"` // maintenance window, 0 without pre_cutover commands
 	Stranded   *Stranded     `json:"stranded,omitempty"`
 	Forced     string        `json:"forced,omitempty"`
+	// Window is the maintenance window, when there was one.
+	Window *WindowReport `json:"window,omitempty"`
 }
 
 // gate refuses a cutover to a release whose latest verify failed, is
@@ -156,33 +164,22 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	o.journal(ctx, release, "cutover", "started", "from "+orNone(s.Live))
 	rep := &SwitchReport{From: s.Live, To: release, Forced: forced}
 
-	// Maintenance window for pre_cutover commands (migrations).
-	if len(spec.PreCutover) > 0 {
-		mStart := o.Now()
-		s.Maintenance = &store.Maintenance{Since: mStart, Release: release, Message: o.Env.Router.Maintain.Message}
-		if err := o.SaveState(ctx, s); err != nil {
-			return nil, err
+	// Maintenance window: final sync, pre_cutover commands (migrations),
+	// verify (finalsync.go).
+	if len(spec.PreCutover) > 0 || opts.FinalSync {
+		if err := o.maintenanceWindow(ctx, s, spec, opts, rep); err != nil {
+			if rep.Window == nil {
+				return nil, err
+			}
+			return rep, err
 		}
-		if err := o.route(ctx, s); err != nil {
-			s.Maintenance = nil
-			_ = o.SaveState(ctx, s)
-			return nil, err
-		}
-		if err := o.runPreCutover(ctx, s, spec); err != nil {
-			s.Maintenance = nil
-			_ = o.SaveState(ctx, s)
-			_ = o.route(ctx, s)
-			err = fmt.Errorf("cutover %s: pre_cutover failed, maintenance lifted, traffic stays on %s: %w", termshift.Quote(release), orNone(s.Live), err)
-			o.journal(ctx, release, "cutover", "failed", err.Error())
-			return nil, err
-		}
-		rep.Maintained = o.Now().Sub(mStart)
+		rs = s.Releases[release]
 	}
 	// Counts of the new live release at the switch, for rollback's report;
-	// after a maintenance window they are taken again, past its migrations.
+	// after a maintenance window they are taken again, past its work.
 	rs.Switch = <-countsc
 	o.Logger.Debug("cutover: counted", "release", release, "elapsed", o.Now().Sub(start))
-	if rep.Maintained > 0 {
+	if rep.Window != nil {
 		rs.Switch = o.takeCounts(ctx, rs)
 	}
 	if err := o.checkLock(ctx); err != nil {
@@ -207,6 +204,10 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	}
 	rep.Switched = o.Now()
 	rep.Duration = rep.Switched.Sub(start)
+	if w := rep.Window; w != nil {
+		o.closeWindow(ctx, release, w)
+		rep.Maintained = w.Total
+	}
 	o.journal(ctx, release, "cutover", "done", fmt.Sprintf("live (was %s); switched in %s", orNone(prev), rep.Duration.Round(time.Millisecond)))
 	return rep, nil
 }

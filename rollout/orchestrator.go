@@ -39,6 +39,9 @@ type Orchestrator struct {
 	Command string
 	// Reason is the operator's --reason, journaled with each step.
 	Reason string
+	// KeepWindow names the release whose stale maintenance window this
+	// command keeps instead of lifting it (a final sync run again).
+	KeepWindow string
 
 	lock store.Lock
 }
@@ -90,6 +93,9 @@ func (o *Orchestrator) Locked(ctx context.Context, fn func() error) error {
 		_, why := store.Stale(*stale, time.Now())
 		o.journal(ctx, "", "lock", "forced", "took over the lock of "+stale.String()+": "+why)
 		o.printf("took over a stale lock: %s (%s)\n", stale, why)
+	}
+	if err := o.liftStaleWindow(ctx); err != nil {
+		return err
 	}
 	return fn()
 }

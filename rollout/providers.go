@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/backup"
 	"github.com/termshift/termshift/restore"
 	"github.com/termshift/termshift/restore/scrub"
 	"github.com/termshift/termshift/rollout/router"
@@ -47,6 +48,26 @@ type PoolCarver interface {
 // Loader restores one service's backup into a namespace, with proof.
 type Loader interface {
 	Load(ctx context.Context, src restore.Source, path string, req restore.Request) (*restore.Report, error)
+}
+
+// Snapshotter opens a read-only snapshot of some of one service's
+// namespaces (req.Names: name on the server -> name in the snapshot),
+// served in the layout restore reads: the backup and sync steps' source.
+type Snapshotter func(ctx context.Context, req backup.Request) (backup.Snapshot, error)
+
+// contentHasher is a snapshot that can prove a copy of one of its
+// namespaces row for row (MySQL): the hash of every table inside the
+// snapshot, and of the copy in target.
+type contentHasher interface {
+	Hashes(ctx context.Context, name string) (map[string]backup.TableHash, error)
+	HashCopy(ctx context.Context, name, target string) (map[string]backup.TableHash, error)
+}
+
+// cacheFlusher is a carver that can empty a namespace it carved (a
+// memcached cluster) and keep it marked as its owner's: a sync's cold
+// cache.
+type cacheFlusher interface {
+	Flush(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) error
 }
 
 // Scrubber runs scrub rules on one namespace.
@@ -124,10 +145,13 @@ func (o *Orchestrator) routerReady(ctx context.Context) error {
 type Providers struct {
 	State store.Backend
 	// Carver opens a service's carver; the caller closes it.
-	Carver    func(ctx context.Context, svc termshift.Service) (Carver, error)
-	Loaders   map[termshift.Service]Loader
-	Scrubbers map[termshift.Service]Scrubber
-	Counters  map[termshift.Service]Counter
+	Carver  func(ctx context.Context, svc termshift.Service) (Carver, error)
+	Loaders map[termshift.Service]Loader
+	// Snapshotters open snapshots of a release's namespaces (backup,
+	// sync, the final sync of a cutover).
+	Snapshotters map[termshift.Service]Snapshotter
+	Scrubbers    map[termshift.Service]Scrubber
+	Counters     map[termshift.Service]Counter
 	// Probers tell whether a credential gets into a namespace (verify's
 	// connectivity and isolation checks).
 	Probers map[termshift.Service]verify.Prober

@@ -20,9 +20,11 @@ type UpgradeOptions struct {
 	// (journaled, with the reason).
 	AcceptUnproven bool
 	Cutover        bool
-	DryRun         bool
-	Threads        int
-	Progress       restore.Progress
+	// FinalSync makes the cutover a final sync (CutoverOptions.FinalSync).
+	FinalSync bool
+	DryRun    bool
+	Threads   int
+	Progress  restore.Progress
 	// Waive names verify checks whose unknown results the cutover accepts.
 	Waive []string
 }
@@ -119,6 +121,8 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	switch {
 	case s.Live == release:
 		add("cutover", "skip", "already live")
+	case opts.Cutover && opts.FinalSync:
+		add("cutover", "run", "maintenance window: sync "+orNone(s.Live)+"'s data into "+release+" with proof, pre_cutover, verify; then switch traffic from "+orNone(s.Live)+" (kept running as the rollback target)")
 	case opts.Cutover:
 		add("cutover", "run", "switch traffic from "+orNone(s.Live)+" (kept running as the rollback target)")
 	default:
@@ -197,7 +201,7 @@ func (o *Orchestrator) Upgrade(ctx context.Context, release string, opts Upgrade
 				rep.Verify = s.Releases[release].Verify
 			}
 		case "cutover":
-			rep.Cutover, err = o.Cutover(ctx, release, CutoverOptions{Waive: opts.Waive})
+			rep.Cutover, err = o.Cutover(ctx, release, CutoverOptions{FinalSync: opts.FinalSync, Threads: opts.Threads, Progress: opts.Progress, Waive: opts.Waive})
 		}
 		rep.Seconds[p.Step] = time.Since(start).Seconds()
 		if err != nil {

@@ -145,6 +145,8 @@ traffic over, and rolls back with one command.
 		a.namespacesCommand(),
 		a.teardownCommand(),
 		a.backupsCommand(),
+		a.backupCommand(),
+		a.syncCommand(),
 		a.restoreCommand(),
 		a.scrubCommand(),
 		a.verifyCommand(),

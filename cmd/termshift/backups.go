@@ -34,11 +34,27 @@ func (a *app) backupsCommand() *cobra.Command {
 				return nil
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SNAPSHOT\tTIME\tSERVICES\tFILES\tSIZE")
+			fmt.Fprintln(tw, "SNAPSHOT\tTIME\tSERVICES\tFILES\tSIZE\tCOMPLETE")
+			partial := 0
 			for _, s := range snaps {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", s.ID, s.Time.UTC().Format(time.RFC3339), strings.Join(s.Services, ","), s.Files, human(float64(s.Bytes)))
+				complete := "no manifest"
+				switch {
+				case s.Manifest:
+					complete = "manifest"
+				case s.Partial:
+					complete = "PARTIAL"
+					partial++
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", s.ID, s.Time.UTC().Format(time.RFC3339), strings.Join(s.Services, ","), s.Files, human(float64(s.Bytes)), complete)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintln(a.stdout, "manifest: written last by termshift backup, checked by restore (files, sha256, counts); no manifest: another tool's backup, proven by its own trailer or finish line")
+			if partial > 0 {
+				fmt.Fprintf(a.stdout, "PARTIAL: a termshift backup that did not finish (%d): never picked as the newest; run it again with the same --id to replace it\n", partial)
+			}
+			return nil
 		},
 	}
 	a.addJSONFlag(list)

@@ -35,7 +35,7 @@ import (
 
 const backupSnapshot = "../../testdata/backup/2026-11-20T02:00:00Z"
 
-func randName(t *testing.T, prefix string, n int) string {
+func randName(t testing.TB, prefix string, n int) string {
 	t.Helper()
 	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
 	b := make([]byte, n)
@@ -48,7 +48,7 @@ func randName(t *testing.T, prefix string, n int) string {
 	return prefix + string(b)
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -61,7 +61,7 @@ func freePort(t *testing.T) int {
 // e2e is one end-to-end environment: two releases of the demo LMS on the
 // real local servers, a backup snapshot in the local S3, termshift serve.
 type e2e struct {
-	t        *testing.T
+	t        testing.TB
 	env      string
 	dir      string
 	cur, nxt string
@@ -116,7 +116,7 @@ func (e *e2e) version(header http.Header) (string, int) {
 	return v.Release, resp.StatusCode
 }
 
-func newE2E(t *testing.T) *e2e {
+func newE2E(t testing.TB) *e2e {
 	dsn := termshift.RequireLocalSetting(t, "TERMSHIFT_MYSQL_DSN")
 	mongoURI := termshift.RequireLocalSetting(t, "TERMSHIFT_MONGO_URI")
 	for _, k := range []string{"TERMSHIFT_RABBITMQ_URL", "TERMSHIFT_RABBITMQ_MANAGEMENT_URL", "TERMSHIFT_S3_ENDPOINT", "TERMSHIFT_S3_BUCKET"} {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -63,33 +64,95 @@ func (a *app) cutoverCommand() *cobra.Command {
 	var opts rollout.CutoverOptions
 	var reason string
 	cmd := &cobra.Command{
-		Use:   "cutover RELEASE --reason TEXT",
+		Use:   "cutover RELEASE --reason TEXT [--final-sync]",
 		Short: "Switch public traffic to a verified, running, healthy release (atomic; journaled)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Switch public traffic to RELEASE: verify gate, then (with pre_cutover commands or
+--final-sync) a maintenance window, then the atomic switch.
+
+--final-sync is the production cutover that loses no write: the maintenance
+window opens (public traffic gets 503 with Retry-After; requests already in
+flight on the live release finish first), the live release's data is synced
+into RELEASE with proof (see 'termshift sync'), RELEASE's pre_cutover commands
+(migrations) run, verify runs again on the synced data and must pass, then
+traffic switches and the window closes. If any part fails, the window is
+lifted, traffic stays on the live release, untouched, and the report says which
+parts ran; running the same command again starts the window again. A command
+that finds the window of a killed final sync (its lock's holder gone) lifts it;
+the same final sync run again keeps it, so the live release takes no write in
+between. A final sync into the rollback target is refused (exit 4).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return lockedRelease(a, cmd, args, reason, func(ctx context.Context, o *rollout.Orchestrator, release string) (*rollout.SwitchReport, error) {
-				return o.Cutover(ctx, release, opts)
-			}, func(release string, rep *rollout.SwitchReport) {
-				if rep.From == rep.To {
-					fmt.Fprintf(a.stdout, "%s is already live: nothing to do\n", release)
-					return
+			release, err := releaseArg(args)
+			if err != nil {
+				return err
+			}
+			o, err := a.orchestrator(cmd, args)
+			if err != nil {
+				return err
+			}
+			o.Reason = reason
+			if opts.FinalSync {
+				o.KeepWindow = release
+				if !a.jsonOut {
+					opts.Progress = newProgress(a.stderr).Event
 				}
-				fmt.Fprintf(a.stdout, "%s is live (was %s); switched %s after the command started", release, orNone(rep.From), rep.Duration.Round(time.Millisecond))
-				if rep.Maintained > 0 {
-					fmt.Fprintf(a.stdout, "; maintenance window %s", rep.Maintained.Round(time.Millisecond))
-				}
-				fmt.Fprintln(a.stdout)
-				if rep.From != "" {
-					fmt.Fprintf(a.stdout, "%s keeps running as the rollback target: termshift rollback --reason TEXT\n", rep.From)
-				}
+			}
+			var rep *rollout.SwitchReport
+			err = o.Locked(cmd.Context(), func() error {
+				var err error
+				rep, err = o.Cutover(cmd.Context(), release, opts)
+				return err
 			})
+			if rep == nil {
+				return err
+			}
+			if a.jsonOut {
+				if jerr := a.printJSON(rep); jerr != nil {
+					return errors.Join(err, jerr)
+				}
+				return err
+			}
+			a.printCutover(release, rep)
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required, journaled)")
 	cmd.Flags().BoolVar(&opts.SkipVerify, "skip-verify", false, "cut over although verify failed or is stale (journaled with --reason)")
 	cmd.Flags().StringSliceVar(&opts.Waive, "waive", nil, "accept that verify could not tell for this check (e.g. isolation); repeatable; journaled with --reason")
+	cmd.Flags().BoolVar(&opts.FinalSync, "final-sync", false, "inside a maintenance window, sync the live release's data into RELEASE with proof, migrate and verify before the switch")
+	cmd.Flags().IntVar(&opts.Threads, "threads", 0, "--final-sync: parallel connections, tables and collections (default: CPU count)")
 	a.addJSONFlag(cmd)
 	return cmd
+}
+
+func (a *app) printCutover(release string, rep *rollout.SwitchReport) {
+	if rep.From == rep.To {
+		fmt.Fprintf(a.stdout, "%s is already live: nothing to do\n", release)
+		return
+	}
+	if w := rep.Window; w != nil {
+		if w.SyncReport != nil {
+			a.printSync(w.SyncReport)
+		}
+		if w.Kept != "" {
+			fmt.Fprintf(a.stdout, "kept %s\n", w.Kept)
+		}
+		for _, n := range w.Notes {
+			fmt.Fprintf(a.stdout, "note: %s\n", n)
+		}
+		if w.Failed != "" {
+			fmt.Fprintf(a.stdout, "maintenance window FAILED at %s after %s; lifted: traffic stays on %s\n", w.Failed, w.Parts(), orNone(rep.From))
+			return
+		}
+		fmt.Fprintf(a.stdout, "maintenance window %s\n", w.Parts())
+	}
+	if rep.Switched.IsZero() {
+		return
+	}
+	fmt.Fprintf(a.stdout, "%s is live (was %s); switched %s after the command started\n", release, orNone(rep.From), rep.Duration.Round(time.Millisecond))
+	if rep.From != "" {
+		fmt.Fprintf(a.stdout, "%s keeps running as the rollback target: termshift rollback --reason TEXT\n", rep.From)
+	}
 }
 
 func (a *app) rollbackCommand() *cobra.Command {
@@ -195,6 +258,12 @@ step. --dry-run prints only the plan.`,
 			if !a.jsonOut {
 				opts.Progress = newProgress(a.stderr).Event
 			}
+			if opts.FinalSync && !opts.Cutover {
+				return usageError{fmt.Errorf("--final-sync needs --cutover: it is how the cutover copies the live release's data")}
+			}
+			if opts.FinalSync {
+				o.KeepWindow = release
+			}
 			plan, err := o.Plan(cmd.Context(), release, opts)
 			if err != nil {
 				return err
@@ -232,6 +301,7 @@ step. --dry-run prints only the plan.`,
 	f := cmd.Flags()
 	f.StringVar(&opts.Snapshot, "snapshot", "", "backup snapshot (default: the newest)")
 	f.BoolVar(&opts.Cutover, "cutover", false, "cut over at the end instead of stopping for approval")
+	f.BoolVar(&opts.FinalSync, "final-sync", false, "with --cutover: sync the live release's data in a maintenance window, migrate and verify before the switch")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "print the plan only")
 	f.IntVar(&opts.Threads, "threads", 0, "restore parallelism (default: CPU count)")
 	f.BoolVar(&opts.DropExisting, "drop-existing", false, "replace data restored before (e.g. with --snapshot of a newer night)")
@@ -280,9 +350,19 @@ func (a *app) printUpgrade(rep *rollout.UpgradeReport) {
 		}
 		fmt.Fprintln(a.stdout)
 	}
-	if c := rep.Cutover; c != nil {
+	if c := rep.Cutover; c != nil && c.Window != nil && c.Window.SyncReport != nil {
+		a.printSync(c.Window.SyncReport)
+	}
+	if c := rep.Cutover; c != nil && c.Window != nil {
+		if c.Window.Failed != "" {
+			fmt.Fprintf(a.stdout, "  maintenance window FAILED at %s after %s; lifted: traffic stays on %s\n", c.Window.Failed, c.Window.Parts(), orNone(c.From))
+		} else {
+			fmt.Fprintf(a.stdout, "  maintenance window %s\n", c.Window.Parts())
+		}
+	}
+	if c := rep.Cutover; c != nil && !c.Switched.IsZero() {
 		fmt.Fprintf(a.stdout, "  cutover: %s is live (was %s), switched in %s\n", c.To, orNone(c.From), c.Duration.Round(time.Millisecond))
-	} else {
+	} else if c == nil {
 		fmt.Fprintf(a.stdout, "  waiting for approval: termshift cutover %s --reason TEXT\n", rep.Release)
 	}
 }

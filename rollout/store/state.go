@@ -51,6 +51,11 @@ type Maintenance struct {
 	// Releases are the releases whose previews the window holds too (a
 	// final sync writes into them): their previews get 503 as well.
 	Releases []string `json:"releases,omitempty"`
+	// Token is the lock token of the command that opened the window, and
+	// Command its command line: a window whose token no longer holds the
+	// environment's lock is stale (its holder is gone).
+	Token   string `json:"token,omitempty"`
+	Command string `json:"command,omitempty"`
 }
 
 // RevokedGrant is a preview grant refused before its expiry. Once expired

@@ -20,6 +20,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/backup"
+	bmongo "github.com/termshift/termshift/backup/mongo"
+	bmysql "github.com/termshift/termshift/backup/mysql"
+	brabbitmq "github.com/termshift/termshift/backup/rabbitmq"
 	rmongo "github.com/termshift/termshift/restore/mongo"
 	rmysql "github.com/termshift/termshift/restore/mysql"
 	rrabbitmq "github.com/termshift/termshift/restore/rabbitmq"
@@ -91,13 +95,14 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 		return rollout.Providers{}, err
 	}
 	p := rollout.Providers{
-		State:     st,
-		Carver:    carvers(env),
-		Loaders:   map[termshift.Service]rollout.Loader{},
-		Scrubbers: map[termshift.Service]rollout.Scrubber{},
-		Counters:  map[termshift.Service]rollout.Counter{},
-		Probers:   map[termshift.Service]verify.Prober{},
-		Runners:   map[string]rollout.Runner{},
+		State:        st,
+		Carver:       carvers(env),
+		Loaders:      map[termshift.Service]rollout.Loader{},
+		Snapshotters: map[termshift.Service]rollout.Snapshotter{},
+		Scrubbers:    map[termshift.Service]rollout.Scrubber{},
+		Counters:     map[termshift.Service]rollout.Counter{},
+		Probers:      map[termshift.Service]verify.Prober{},
+		Runners:      map[string]rollout.Runner{},
 	}
 	// Scrub reports every skip; the log gets them only when debugging.
 	scrubLog := slog.New(slog.DiscardHandler)
@@ -108,6 +113,7 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 	if s.MySQL != nil {
 		dsn := termshift.Secret(s.MySQL.DSN)
 		p.Loaders[termshift.MySQL] = &rmysql.Loader{DSN: dsn}
+		p.Snapshotters[termshift.MySQL] = Snapshotter(termshift.MySQL, dsn, "", "")
 		p.Scrubbers[termshift.MySQL] = &scrub.MySQL{DSN: dsn, Logger: scrubLog}
 		p.Counters[termshift.MySQL] = &tmysql.Counter{DSN: dsn}
 		pr, err := tmysql.NewProber(tmysql.Config{DSN: dsn})
@@ -119,6 +125,7 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 	if s.Mongo != nil {
 		uri := termshift.Secret(s.Mongo.URI)
 		p.Loaders[termshift.MongoDB] = &rmongo.Loader{URI: uri}
+		p.Snapshotters[termshift.MongoDB] = Snapshotter(termshift.MongoDB, uri, "", "")
 		p.Scrubbers[termshift.MongoDB] = &scrub.Mongo{URI: uri, Logger: scrubLog}
 		p.Counters[termshift.MongoDB] = &tmongo.Counter{URI: uri}
 		pr, err := tmongo.NewProber(tmongo.Config{URI: uri})
@@ -130,6 +137,8 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 	if s.RabbitMQ != nil {
 		p.Loaders[termshift.RabbitMQ] = &rrabbitmq.Loader{ManagementURL: s.RabbitMQ.ManagementURL, User: s.RabbitMQ.ManagementUser,
 			Password: termshift.Secret(s.RabbitMQ.ManagementPassword)}
+		p.Snapshotters[termshift.RabbitMQ] = Snapshotter(termshift.RabbitMQ, termshift.Secret(s.RabbitMQ.ManagementURL), s.RabbitMQ.ManagementUser,
+			termshift.Secret(s.RabbitMQ.ManagementPassword))
 		pr, err := trabbitmq.NewProber(trabbitmq.Config{AMQPURL: s.RabbitMQ.URL, ManagementUser: s.RabbitMQ.ManagementUser})
 		if err != nil {
 			return p, err
@@ -250,7 +259,31 @@ func Loader(svc termshift.Service, admin termshift.Secret, mgmtUser string, mgmt
 	return nil, fmt.Errorf("restore: unsupported service %q: %w", svc, termshift.ErrInvalid)
 }
 
+// Snapshotter builds the snapshotter of one service from admin access:
+// the MySQL DSN, the MongoDB URI, or the RabbitMQ management URL with its
+// user and password (the standalone `backup mysql|mongo|rabbitmq`, and
+// each service of an environment).
+func Snapshotter(svc termshift.Service, admin termshift.Secret, mgmtUser string, mgmtPassword termshift.Secret) rollout.Snapshotter {
+	switch svc {
+	case termshift.MySQL:
+		d := &bmysql.Dumper{DSN: admin}
+		return func(ctx context.Context, req backup.Request) (backup.Snapshot, error) { return d.Snapshot(ctx, req) }
+	case termshift.MongoDB:
+		d := &bmongo.Dumper{URI: admin}
+		return func(ctx context.Context, req backup.Request) (backup.Snapshot, error) { return d.Snapshot(ctx, req) }
+	case termshift.RabbitMQ:
+		d := &brabbitmq.Dumper{ManagementURL: admin.Reveal(), User: mgmtUser, Password: mgmtPassword}
+		return func(ctx context.Context, req backup.Request) (backup.Snapshot, error) { return d.Snapshot(ctx, req) }
+	}
+	return func(context.Context, backup.Request) (backup.Snapshot, error) {
+		return nil, fmt.Errorf("backup: unsupported service %q: %w", svc, termshift.ErrInvalid)
+	}
+}
+
 var (
+	_ backup.Snapshot    = (*bmysql.Snapshot)(nil)
+	_ backup.Snapshot    = (*bmongo.Snapshot)(nil)
+	_ backup.Snapshot    = (*brabbitmq.Snapshot)(nil)
 	_ rollout.Loader     = (*rmysql.Loader)(nil)
 	_ rollout.Loader     = (*rmongo.Loader)(nil)
 	_ rollout.Loader     = (*rrabbitmq.Loader)(nil)

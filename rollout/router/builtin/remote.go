@@ -30,6 +30,9 @@ func (r *Remote) Switch(ctx context.Context, t router.Table) error {
 	if err != nil {
 		return err
 	}
+	if err := drainFailure(st.Errors); err != nil {
+		return err
+	}
 	if st.Live != t.Live {
 		return fmt.Errorf("serve routes to %s, want %s", orNone(st.Live), orNone(t.Live))
 	}

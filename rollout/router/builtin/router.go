@@ -122,6 +122,8 @@ type Router struct {
 	addr    atomic.Pointer[string]
 	ready   chan struct{}
 	started atomic.Bool
+
+	inflight inflight // requests being served, for Drain (drain.go)
 }
 
 // New returns a Router with no live release: it answers 503 until Update.
@@ -233,19 +235,24 @@ func (r *Router) update(live string, backends []Backend, how *switchInfo) {
 }
 
 // Switch applies a whole routing table: live, backends, maintenance and
-// revoked grants.
-func (r *Router) Switch(_ context.Context, t router.Table) error {
+// revoked grants. A switch into a maintenance window returns once the
+// requests in flight before it have finished (Drain), so that no write
+// acknowledged by the live release is left behind.
+func (r *Router) Switch(ctx context.Context, t router.Table) error {
 	for _, b := range t.Backends {
 		if b.URL == nil {
 			return fmt.Errorf("switch router to %s: backend %s has no URL: %w", termshift.Quote(t.Live), termshift.Quote(b.Release), termshift.ErrInvalid)
 		}
 	}
-	live, backends, _ := r.Table()
+	live, backends, maint := r.Table()
 	if live != t.Live || !SameBackends(backends, t.Backends) {
 		r.update(t.Live, t.Backends, &switchInfo{by: t.LiveBy, since: t.LiveSince})
 	}
 	r.setMaintenance(t.Maintenance)
 	r.setRevoked(t.RevokedGrants)
+	if t.Maintenance != nil && !maint {
+		return r.Drain(ctx)
+	}
 	return nil
 }
 
@@ -396,6 +403,7 @@ func (r *Router) Addr() string {
 
 // ServeHTTP routes one request of the public address.
 func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	defer r.inflight.enter()() // before the table is read: see inflight
 	t := r.table.Load()
 	if strings.HasPrefix(req.URL.Path, controlPrefix) {
 		r.serveControl(w, req, t)
