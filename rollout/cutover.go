@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -185,8 +186,10 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	if err := o.checkLock(ctx); err != nil {
 		return nil, err
 	}
-	prev := s.Live
+	prev, prevPrevious := s.Live, s.Previous
+	var prevRetired time.Time
 	if prev != "" {
+		prevRetired = s.Release(prev).RetiredAt
 		s.Previous = prev
 		s.Release(prev).RetiredAt = o.Now()
 	}
@@ -198,6 +201,21 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	}
 	o.Logger.Debug("cutover: state saved", "release", release, "elapsed", o.Now().Sub(start))
 	if err := o.route(ctx, s); err != nil {
+		if errors.Is(err, termshift.ErrRefused) {
+			// The router refused the switch (someone changed it since the
+			// plan): nothing moved, so state goes back to say so.
+			s.Live, s.Previous = prev, prevPrevious
+			if prev != "" {
+				s.Release(prev).RetiredAt = prevRetired
+			}
+			delete(rs.Steps, "cutover")
+			if serr := o.SaveState(context.WithoutCancel(ctx), s); serr != nil {
+				err = fmt.Errorf("%w; and state could not be put back: %v", err, serr)
+			}
+			err = fmt.Errorf("cutover %s: the router refused the switch; state put back, traffic stays on %s: %w", termshift.Quote(release), orNone(prev), err)
+			o.journal(ctx, release, "cutover", "refused", err.Error())
+			return nil, err
+		}
 		err = fmt.Errorf("cutover %s: state says live, but the router did not switch: %w", termshift.Quote(release), err)
 		o.journal(ctx, release, "cutover", "failed", err.Error())
 		return nil, err

@@ -412,3 +412,47 @@ func TestGateRefusesUnknownUnlessWaived(t *testing.T) {
 		t.Errorf("journal %+v lacks the waiver with its reason", entries)
 	}
 }
+
+// refusingRouter is the environment's real router, but the next switch is
+// refused as a router does when someone changed it since the plan.
+type refusingRouter struct {
+	rollout.Switcher
+	refuse bool
+}
+
+func (r *refusingRouter) Switch(ctx context.Context, t router.Table) error {
+	if r.refuse {
+		r.refuse = false
+		return fmt.Errorf("public Service \"lms\" was changed by \"someone-else\" since the plan: %w", termshift.ErrRefused)
+	}
+	return r.Switcher.Switch(ctx, t)
+}
+
+// A switch the router refuses leaves state as it was: it does not say a
+// release is live that gets no traffic.
+func TestRefusedSwitchPutsStateBack(t *testing.T) {
+	l := newLifecycle(t, "")
+	ctx := context.Background()
+	l.o.Reason = "test"
+	if _, err := l.o.Cutover(ctx, "current", rollout.CutoverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := l.o.LoadState(ctx)
+	rr := &refusingRouter{Switcher: l.o.P.Router, refuse: true}
+	l.o.P.Router = rr
+	_, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{})
+	if !errors.Is(err, termshift.ErrRefused) || !strings.Contains(err.Error(), "state put back, traffic stays on current") {
+		t.Fatalf("cutover refused by the router = %v", err)
+	}
+	after, _ := l.o.LoadState(ctx)
+	if after.Live != "current" || after.Previous != before.Previous || after.Releases["next"].StepDone("cutover") {
+		t.Errorf("state after a refused switch: live %q previous %q next's steps %v", after.Live, after.Previous, after.Releases["next"].Steps)
+	}
+	if body, _ := l.get(); !strings.Contains(body, `"current"`) {
+		t.Errorf("traffic after a refused switch: %s", body)
+	}
+	// The next cutover goes through.
+	if _, err := l.o.Cutover(ctx, "next", rollout.CutoverOptions{}); err != nil {
+		t.Fatalf("cutover after the refusal: %v", err)
+	}
+}
