@@ -372,10 +372,23 @@ func (g *namedGzip) Read(p []byte) (int, error) {
 	n, err := g.zr.Read(p)
 	g.n += int64(n)
 	if err != nil && err != io.EOF {
-		return n, fmt.Errorf("%s: gzip stream corrupt or truncated after %d uncompressed bytes: %v: %w", g.name, g.n, err, termshift.ErrInvalid)
+		return n, &gzipError{name: g.name, at: g.n, err: err}
 	}
 	return n, err
 }
+
+// gzipError is a compressed file that is corrupt or cut short.
+type gzipError struct {
+	name string
+	at   int64 // uncompressed bytes read before it
+	err  error
+}
+
+func (e *gzipError) Error() string {
+	return fmt.Sprintf("%s: gzip stream corrupt or truncated after %d uncompressed bytes: %v", e.name, e.at, e.err)
+}
+
+func (e *gzipError) Unwrap() []error { return []error{e.err, termshift.ErrInvalid} }
 
 func (g *namedGzip) Close() error { return g.zr.Close() }
 

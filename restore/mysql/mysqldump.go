@@ -13,8 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	driver "github.com/go-sql-driver/mysql"
-
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/restore"
 )
@@ -58,6 +56,7 @@ func dumpName(file string, header []byte) string {
 type dumpLoad struct {
 	r       *run
 	sp      *splitter
+	rest    io.Reader // the stream after what the splitter has read
 	tail    *tailReader
 	control *loaderConn
 	workers *pool
@@ -98,15 +97,19 @@ func (r *run) mysqldump(ctx context.Context) error {
 	d.headerTool = dumpTool(header)
 	d.hasHeader = d.headerTool != ""
 	d.sp = newSplitter(br, r.path, false)
+	d.rest = br
 	defer d.close()
-	return d.load(ctx)
+	if err := d.load(ctx); err != nil {
+		return d.cause(err)
+	}
+	return nil
 }
 
 func (d *dumpLoad) load(ctx context.Context) error {
 	r := d.r
 	for {
 		if err := d.err(); err != nil {
-			return d.cause(err)
+			return err
 		}
 		st, err := d.sp.next()
 		if errors.Is(err, io.EOF) {
@@ -131,23 +134,23 @@ func (d *dumpLoad) load(ctx context.Context) error {
 	return r.cp.update(func(cp *checkpoint) { cp.PostDone = true })
 }
 
-// cause returns the stream's own error when a worker's syntax error came
-// from a corrupt file (a gzip stream whose garbage decompressed before its
-// checksum failed): the rest of the file is read to find out.
+// cause returns the stream's own error when a failure came from a corrupt
+// file: a gzip stream's garbage decompresses into statements the server or
+// the splitter refuses before its checksum fails at the end, so the rest of
+// a compressed file is read to find out. The statement's error is kept in
+// the message.
 func (d *dumpLoad) cause(err error) error {
-	var me *driver.MySQLError
-	if !errors.As(err, &me) || me.Number != 1064 {
+	if !strings.HasSuffix(d.r.path, ".gz") || errors.Is(err, context.Canceled) {
 		return err
 	}
-	for {
-		_, rerr := d.sp.next()
-		if errors.Is(rerr, io.EOF) {
-			return err
-		}
-		if rerr != nil {
-			return rerr
-		}
+	var ge *gzipError
+	if errors.As(err, &ge) {
+		return err
 	}
+	if _, rerr := io.Copy(io.Discard, d.rest); rerr != nil {
+		return fmt.Errorf("%w (the failing statement was read from this corrupt stream: %v)", rerr, err)
+	}
+	return err
 }
 
 // statement handles one statement of the dump.

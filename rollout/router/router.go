@@ -22,6 +22,9 @@ import (
 const (
 	// PreviewHeader names the release a request previews.
 	PreviewHeader = "X-Termshift-Release"
+	// SplitCookie keeps a browser on one side of a weighted split for as
+	// long as the split's weight stays the same (Table.Split).
+	SplitCookie = "termshift_split"
 	// ServedByHeader is set on every proxied response to the release that
 	// served it.
 	ServedByHeader = "X-Termshift-Served-By"
@@ -84,6 +87,18 @@ type Table struct {
 	// LiveSince to the first response of the new live release.
 	LiveSince time.Time
 	LiveBy    string
+	// Split, when set, sends a share of public traffic to a second release
+	// (a progressive cutover of a release sharing Live's data). A router
+	// that cannot weigh traffic refuses a table with a Split.
+	Split *Split
+}
+
+// Split is a weighted share of public traffic: Percent of it (1-99) goes
+// to Release, the rest to the live release. Sticky: a browser keeps its
+// side (SplitCookie) while the weight does not change.
+type Split struct {
+	Release string
+	Percent int
 }
 
 // Backend returns the backend of a release.
