@@ -116,7 +116,7 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 		return &SwitchReport{From: release, To: release}, nil
 	}
 	rs := s.Releases[release]
-	if rs == nil || len(rs.Namespaces) == 0 {
+	if rs == nil || len(s.DataNamespaces(release)) == 0 {
 		return refuse("it has no namespaces", "run `termshift upgrade "+release+"`")
 	}
 	if !rs.Running {
