@@ -289,6 +289,7 @@ func (o *Orchestrator) Table(s *store.State) (router.Table, error) {
 		t.Maintenance = &router.Maintenance{RetryAfter: o.Env.Router.Maintain.RetryAfter.Duration, Message: s.Maintenance.Message}
 	}
 	routeAccess(&t, s, o.Now())
+	t.Split = split(s, t)
 	if len(errs) > 0 {
 		return t, fmt.Errorf("routing table: %s", strings.Join(errs, "; "))
 	}
