@@ -201,6 +201,10 @@ type ReleaseSpec struct {
 	PreCutover [][]string          `yaml:"pre_cutover"`
 	HealthURL  string              `yaml:"health_url"`
 	Kubernetes *KubernetesRelease  `yaml:"kubernetes"`
+	// Data says where the release's data lives: absent, in namespaces of
+	// its own (carved, restored, scrubbed); with shared_with, in another
+	// release's namespaces.
+	Data *DataSpec `yaml:"data"`
 }
 
 // Template is a configuration template rendered per release.

@@ -529,6 +529,7 @@ func (v *validator) validate(env *Environment) {
 			}
 		}
 	}
+	v.validateSharedData(env)
 	v.validateNameCollisions(env, pattern)
 	targets := map[string]bool{}
 	for i, t := range env.Templates {
