@@ -1,10 +1,10 @@
 package envfile
 
 // Progressive is the `progressive:` section: the defaults of a progressive
-// cutover (`cutover RELEASE --steps ...`), each overridden by its flag.
+// cutover (`cutover RELEASE --steps 5,25,50,100`), each overridden by its
+// flag.
 //
 //	progressive:
-//	  steps: [5, 25, 50, 100]
 //	  interval: 2m
 //	  max_error_rate: 1      # percent of 5xx answers
 //	  max_p99: 500ms
@@ -15,7 +15,6 @@ package envfile
 //	    queries:
 //	      - {name: db errors, query: 'sum(rate(lms_db_errors_total{release="{{release}}"}[{{window}}]))', condition: "< 0.1"}
 type Progressive struct {
-	Steps        []int      `yaml:"steps"`
 	Interval     Duration   `yaml:"interval"`
 	MaxErrorRate *float64   `yaml:"max_error_rate"`
 	MaxP99       Duration   `yaml:"max_p99"`
