@@ -30,6 +30,9 @@ func (o *Orchestrator) Carve(ctx context.Context, release string) ([]CarveResult
 	if _, err := o.spec(release); err != nil {
 		return nil, err
 	}
+	if skip, err := o.skipShared(ctx, release, "carve"); err != nil || skip {
+		return nil, err
+	}
 	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err

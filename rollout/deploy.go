@@ -23,11 +23,23 @@ func (o *Orchestrator) renderData(ctx context.Context, s *store.State, release s
 	if err != nil {
 		return nil, err
 	}
-	rs := s.Releases[release]
+	owner, err := o.sharedOwner(s, release)
+	if err != nil {
+		return nil, err
+	}
+	data := release // whose namespaces and credentials the configuration names
+	if owner != "" {
+		data = owner
+	}
+	rs := s.Releases[data]
 	if rs == nil || len(rs.Namespaces) == 0 {
+		if owner != "" {
+			return nil, termshift.WithHint(fmt.Errorf("release %s shares %s's data, but %s has no namespaces: %w", termshift.Quote(release), termshift.Quote(owner), termshift.Quote(owner), termshift.ErrNotFound),
+				"upgrade the release that owns the data first (`termshift upgrade "+owner+"`)")
+		}
 		return nil, termshift.WithHint(fmt.Errorf("release %s has no namespaces: %w", termshift.Quote(release), termshift.ErrNotFound), "run `termshift carve "+release+"` first")
 	}
-	creds, err := o.Store.Credentials(ctx, release)
+	creds, err := o.Store.Credentials(ctx, data)
 	if err != nil {
 		return nil, err
 	}
@@ -68,8 +80,22 @@ func (o *Orchestrator) Deploy(ctx context.Context, release string) error {
 	if err != nil {
 		return err
 	}
-	rs := s.Releases[release]
-	if rs == nil || !rs.StepDone("carve") {
+	owner, err := o.sharedOwner(s, release)
+	if err != nil {
+		o.journal(ctx, release, "deploy", "refused", err.Error())
+		return err
+	}
+	if owner != "" {
+		// Intent first: state knows whose data the release runs on
+		// before it runs.
+		s.Release(release).SharesData = owner
+		if ors := s.Releases[owner]; ors == nil || !ors.StepDone("carve") {
+			return termshift.WithHint(fmt.Errorf("release %s shares %s's data, but %s is not carved: %w", termshift.Quote(release), termshift.Quote(owner), termshift.Quote(owner), termshift.ErrNotFound),
+				"upgrade the release that owns the data first (`termshift upgrade "+owner+"`)")
+		}
+	}
+	rs := s.Release(release)
+	if owner == "" && !rs.StepDone("carve") {
 		return termshift.WithHint(fmt.Errorf("release %s is not carved: %w", termshift.Quote(release), termshift.ErrNotFound), "run `termshift carve "+release+"` first")
 	}
 	r, err := o.runner(release)

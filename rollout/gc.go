@@ -34,8 +34,12 @@ func (o *Orchestrator) GC(ctx context.Context, yes bool) ([]GCItem, error) {
 			continue
 		}
 		if age := o.Now().Sub(rs.RetiredAt); age > retention {
-			items = append(items, GCItem{Kind: "release", Release: name, Outcome: "would drop",
-				Why: fmt.Sprintf("retired %s ago, retention %s", age.Round(time.Minute), retention)})
+			it := GCItem{Kind: "release", Release: name, Outcome: "would drop",
+				Why: fmt.Sprintf("retired %s ago, retention %s", age.Round(time.Minute), retention)}
+			if err := o.refuseRunningSharers(s, name, "tear down"); err != nil {
+				it.Outcome, it.Why = "kept", it.Why+"; "+err.Error()
+			}
+			items = append(items, it)
 		}
 	}
 	live, err := o.Namespaces(ctx, "")

@@ -2,10 +2,12 @@ package rollout
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout/envfile"
+	"github.com/termshift/termshift/rollout/store"
 )
 
 // Namespace states as checked live on the servers.
@@ -61,7 +63,7 @@ func (o *Orchestrator) Namespaces(ctx context.Context, release string) ([]Namesp
 					continue
 				}
 				owned[ns.Name] = true
-				if release != "" && name != release {
+				if release != "" && name != release && name != s.DataOwner(release) {
 					continue
 				}
 				st := NamespaceStatus{Release: name, Service: svc, Logical: ns.Logical, Name: ns.Name, Status: ns.Status}
@@ -87,6 +89,11 @@ func (o *Orchestrator) Namespaces(ctx context.Context, release string) ([]Namesp
 			continue
 		}
 		out = append(out, others...)
+	}
+	out = append(out, borrowedRows(s, out, release)...)
+	if owner := s.DataOwner(release); release != "" && owner != release {
+		// The owner's rows were checked for the borrowed ones only.
+		out = slices.DeleteFunc(out, func(r NamespaceStatus) bool { return r.Release == owner })
 	}
 	out = append(out, o.orphanObjectRows(ctx, s, release)...)
 	sort.SliceStable(out, func(i, j int) bool {
@@ -160,4 +167,28 @@ func (o *Orchestrator) strangers(ctx context.Context, c Carver, svc termshift.Se
 		out = append(out, st)
 	}
 	return out, nil
+}
+
+// borrowedRows lists, for each release that shares another's data, the
+// owner's namespaces as it uses them: checked once (as the owner's rows),
+// never orphans, never dropped with the sharer.
+func borrowedRows(s *store.State, rows []NamespaceStatus, release string) []NamespaceStatus {
+	var out []NamespaceStatus
+	for _, name := range s.Names() {
+		owner := s.Releases[name].SharesData
+		if owner == "" || release != "" && name != release {
+			continue
+		}
+		for _, ns := range s.DataNamespaces(name) {
+			st := NamespaceStatus{Release: name, Service: ns.Service, Logical: ns.Logical, Name: ns.Name, Status: ns.Status, State: LiveUnknown}
+			for _, r := range rows {
+				if r.Release == owner && r.Service == ns.Service && r.Name == ns.Name {
+					st.State = r.State
+				}
+			}
+			st.Detail = "borrowed from " + termshift.Quote(owner) + " (shares its data): never dropped with " + termshift.Quote(name)
+			out = append(out, st)
+		}
+	}
+	return out
 }

@@ -225,11 +225,18 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 	if err := checkThreads(opts.Threads); err != nil {
 		return nil, restore.Snapshot{}, err
 	}
+	if skip, err := o.skipShared(ctx, release, "restore"); err != nil || skip {
+		return nil, restore.Snapshot{}, err
+	}
 	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, restore.Snapshot{}, err
 	}
 	if err := o.refuseProtected(s, release, "restore into"); err != nil {
+		o.journal(ctx, release, "restore", "refused", err.Error())
+		return nil, restore.Snapshot{}, err
+	}
+	if err := o.refuseRunningSharers(s, release, "restore into"); err != nil {
 		o.journal(ctx, release, "restore", "refused", err.Error())
 		return nil, restore.Snapshot{}, err
 	}

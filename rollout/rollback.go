@@ -93,7 +93,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*Swi
 		return nil, fmt.Errorf("%s is already live: %w", termshift.Quote(to), termshift.ErrRefused)
 	}
 	target := s.Releases[to]
-	if target == nil || len(target.Namespaces) == 0 || !target.TornDownAt.IsZero() {
+	if target == nil || len(s.DataNamespaces(to)) == 0 || !target.TornDownAt.IsZero() {
 		return nil, fmt.Errorf("cannot roll back to %s: it has no namespaces (torn down or never carved): %w", termshift.Quote(to), termshift.ErrRefused)
 	}
 	if !opts.DryRun {

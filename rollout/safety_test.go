@@ -45,6 +45,8 @@ type world struct {
 	backup   string
 	clusters []string
 	health   *httptest.Server
+	// shares maps a release to the release whose data it shares.
+	shares map[string]string
 }
 
 func newWorld(t *testing.T, pattern string, releases ...string) *world {
@@ -81,7 +83,11 @@ func (w *world) write() {
 		fmt.Fprintf(&pool, "      c%d: [%q]\n", i, c)
 	}
 	for _, r := range w.releases {
-		fmt.Fprintf(&rels, "  - {name: %s, version: \"1\", runner: external, health_url: %q}\n", r, w.health.URL+"/heartbeat")
+		data := ""
+		if owner := w.shares[r]; owner != "" {
+			data = ", data: {shared_with: " + owner + "}"
+		}
+		fmt.Fprintf(&rels, "  - {name: %s, version: \"1\", runner: external, health_url: %q%s}\n", r, w.health.URL+"/heartbeat", data)
 	}
 	yaml := fmt.Sprintf(`name: %s
 naming: %q

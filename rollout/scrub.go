@@ -40,11 +40,18 @@ func (o *Orchestrator) Scrub(ctx context.Context, release string) ([]ScrubResult
 	if _, err := o.spec(release); err != nil {
 		return nil, err
 	}
+	if skip, err := o.skipShared(ctx, release, "scrub"); err != nil || skip {
+		return nil, err
+	}
 	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if err := o.refuseProtected(s, release, "scrub"); err != nil {
+		o.journal(ctx, release, "scrub", "refused", err.Error())
+		return nil, err
+	}
+	if err := o.refuseRunningSharers(s, release, "scrub"); err != nil {
 		o.journal(ctx, release, "scrub", "refused", err.Error())
 		return nil, err
 	}

@@ -39,11 +39,12 @@ func (o *Orchestrator) refuseProtected(s *store.State, release, action string) e
 		mine[string(ns.Service)+" "+strings.ToLower(ns.Name)] = true
 	}
 	for _, other := range []string{s.Live, s.Previous} {
-		ors := s.Releases[other]
-		if other == "" || other == release || ors == nil {
+		if other == "" || other == release {
 			continue
 		}
-		for _, ns := range ors.Namespaces {
+		// A live release that shares another's data protects those
+		// namespaces as its own.
+		for _, ns := range s.DataNamespaces(other) {
 			if mine[string(ns.Service)+" "+strings.ToLower(ns.Name)] {
 				return termshift.WithHint(fmt.Errorf("refusing to %s %s: its namespace %s belongs to release %s (%s): %w",
 					action, termshift.Quote(release), ns.Namespace, termshift.Quote(other), s.Protected(other), termshift.ErrRefused),
@@ -62,11 +63,10 @@ func RefuseProtectedTarget(ctx context.Context, st store.Backend, svc termshift.
 		return err
 	}
 	for _, rel := range []string{s.Live, s.Previous} {
-		r := s.Releases[rel]
-		if rel == "" || r == nil {
+		if rel == "" {
 			continue
 		}
-		for _, ns := range r.Namespaces {
+		for _, ns := range s.DataNamespaces(rel) {
 			if ns.Service == svc && strings.EqualFold(ns.Name, name) {
 				return fmt.Errorf("refusing to restore into %s: it belongs to release %s (%s): %w", termshift.Quote(name), termshift.Quote(rel), s.Protected(rel), termshift.ErrRefused)
 			}
@@ -105,9 +105,22 @@ func (o *Orchestrator) Teardown(ctx context.Context, release string, yes bool) (
 		o.journal(ctx, release, "teardown", "refused", err.Error())
 		return nil, err
 	}
+	if err := o.refuseRunningSharers(s, release, "tear down"); err != nil {
+		o.journal(ctx, release, "teardown", "refused", err.Error())
+		return nil, err
+	}
 	targets, err := o.teardownTargets(s, release)
 	if err != nil {
 		return nil, err
+	}
+	owner := s.DataOwner(release)
+	if envOwner, ok := o.Env.SharesData(release); ok && owner == release {
+		owner = envOwner
+	}
+	if owner == release {
+		owner = ""
+	} else {
+		o.printf("teardown %s: shares %s's data: those namespaces are never dropped with it\n", release, owner)
 	}
 	results := make([]DropResult, len(targets))
 	for i, ns := range targets {
@@ -182,6 +195,7 @@ func (o *Orchestrator) Teardown(ctx context.Context, release string, yes bool) (
 		return results, termshift.WithHint(perr, "fix the failing server and run the same teardown again")
 	}
 	rs.Steps = nil
+	rs.SharesData = ""
 	rs.Verify = nil
 	rs.Snapshot = ""
 	rs.Switch = nil
@@ -197,20 +211,31 @@ func (o *Orchestrator) Teardown(ctx context.Context, release string, yes bool) (
 	if err := o.SaveState(ctx, s); err != nil {
 		return results, err
 	}
-	o.journal(ctx, release, "teardown", "done", fmt.Sprintf("%d namespaces dropped", len(done)))
+	detail := fmt.Sprintf("%d namespaces dropped", len(done))
+	if owner != "" {
+		detail += "; " + termshift.Quote(owner) + "'s namespaces, which it shared, are kept"
+	}
+	o.journal(ctx, release, "teardown", "done", detail)
 	return results, nil
 }
 
 // teardownTargets lists what a teardown drops: the namespaces in state, plus
-// derived names not in state (a carve that crashed before saving state).
+// derived names not in state (a carve that crashed before saving state). A
+// release that shares another's data holds no namespaces: only what state
+// records as its own (from before it shared) is dropped, never what it
+// borrows.
 func (o *Orchestrator) teardownTargets(s *store.State, release string) ([]termshift.Namespace, error) {
 	var out []termshift.Namespace
 	seen := map[string]bool{}
-	if rs := s.Releases[release]; rs != nil {
+	rs := s.Releases[release]
+	if rs != nil {
 		for _, ns := range rs.Namespaces {
 			out = append(out, ns.Namespace)
 			seen[string(ns.Service)+"/"+ns.Logical] = true
 		}
+	}
+	if _, shares := o.Env.SharesData(release); shares || rs != nil && rs.SharesData != "" {
+		return out, nil
 	}
 	for _, svc := range []termshift.Service{termshift.MySQL, termshift.MongoDB, termshift.RabbitMQ} {
 		for _, db := range o.Env.LogicalDBs(svc) {

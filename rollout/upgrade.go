@@ -69,8 +69,16 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	if rs == nil {
 		rs = &store.ReleaseState{Name: release}
 	}
+	owner, err := o.sharedOwner(s, release)
+	if err != nil {
+		return nil, err
+	}
+	if owner != "" {
+		return o.sharedPlan(ctx, s, spec, owner, opts)
+	}
 	var plan []PlanStep
 	add := func(step, action, why string) { plan = append(plan, PlanStep{Step: step, Action: action, Why: why}) }
+	add("data", "mode", ModeOwn+": carved, restored and scrubbed for "+release+" alone")
 	changed := o.patternChanges(rs)
 	switch {
 	case len(changed) > 0:
@@ -101,7 +109,7 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	switch {
 	case len(rules) == 0:
 		add("scrub", "skip", "no scrub rules")
-	case rs.StepDone("scrub") && plan[1].Action == "skip":
+	case rs.StepDone("scrub") && plan[2].Action == "skip":
 		add("scrub", "skip", "scrubbed "+rs.Steps["scrub"].At.Format(time.RFC3339))
 	default:
 		add("scrub", "run", fmt.Sprintf("%d scrub rules", len(rules)))
@@ -112,7 +120,7 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	} else {
 		add("deploy", "run", "render configuration, start the "+spec.Runner+" release, wait for health")
 	}
-	nothingChanges := plan[0].Action == "skip" && plan[1].Action == "skip" && plan[2].Action == "skip" && deployed
+	nothingChanges := plan[1].Action == "skip" && plan[2].Action == "skip" && plan[3].Action == "skip" && deployed
 	if nothingChanges && gate(rs, opts.Waive) == "" {
 		add("verify", "skip", "passed "+rs.Verify.At.Format(time.RFC3339))
 	} else {

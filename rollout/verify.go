@@ -37,7 +37,7 @@ func (o *Orchestrator) Verify(ctx context.Context, release string, opts VerifyOp
 		logger = o.Logger
 	}
 	rep := verify.Run(ctx, target, verify.Options{Only: opts.Only, Timeout: o.Env.Verify.Timeout.Duration, Logger: logger, Probers: o.P.Probers})
-	if err := o.stateChecks(s.Releases[release], rep, opts.Only); err != nil {
+	if err := o.stateChecks(s.Releases[o.Env.DataOwner(release)], rep, opts.Only); err != nil {
 		return rep, err
 	}
 	rec := &store.VerifyRecord{At: o.Now(), Passed: !rep.Failed(), Counts: map[string]int{}, Results: rep.Results}
@@ -85,6 +85,16 @@ func (o *Orchestrator) verifyTarget(ctx context.Context, s *store.State, release
 			t.Logical = append(t.Logical, db.Name)
 		}
 	}
+	// A release that shares another's data is checked against the owner's
+	// namespaces and credentials: they are its own for every check.
+	owner, err := o.sharedOwner(s, release)
+	if err != nil {
+		return t, err
+	}
+	data := release
+	if owner != "" {
+		data = owner
+	}
 	for _, name := range s.Names() {
 		rs := s.Releases[name]
 		creds, err := o.Store.Credentials(ctx, name)
@@ -97,12 +107,16 @@ func (o *Orchestrator) verifyTarget(ctx context.Context, s *store.State, release
 			if ns.Proof != nil {
 				v.Proof = &verify.Proof{Objects: ns.Proof.Objects, At: ns.Proof.At}
 			}
-			if name == release {
+			if name == data {
 				t.Own = append(t.Own, v)
 			} else {
 				t.Others = append(t.Others, v)
 			}
 		}
+	}
+	if len(t.Own) == 0 && owner != "" {
+		return t, termshift.WithHint(fmt.Errorf("release %s shares %s's data, but %s has no namespaces to verify against: %w", termshift.Quote(release), termshift.Quote(owner), termshift.Quote(owner), termshift.ErrNotFound),
+			"upgrade the release that owns the data first (`termshift upgrade "+owner+"`)")
 	}
 	if len(t.Own) == 0 {
 		return t, termshift.WithHint(fmt.Errorf("release %s has no namespaces to verify: %w", termshift.Quote(release), termshift.ErrNotFound), "run `termshift carve "+release+"` first")
@@ -118,16 +132,17 @@ func (o *Orchestrator) verifyTarget(ctx context.Context, s *store.State, release
 	if err != nil {
 		return t, err
 	}
-	if s.Releases[release].StepDone("restore") {
+	if s.Releases[data].StepDone("restore") {
 		t.Scrub = append(t.Scrub, rules...)
 	}
-	if pv, ok := o.P.Router.(previewer); ok && s.Releases[release].Running {
+	running := s.Release(release).Running
+	if pv, ok := o.P.Router.(previewer); ok && running {
 		if u, err := pv.Preview(ctx, release); err != nil {
 			t.Unreachable = "not reachable from here: " + err.Error()
 		} else {
 			t.RouterURL = u
 		}
-	} else if s.Releases[release].Running && o.Control().Running() {
+	} else if running && o.Control().Running() {
 		t.RouterURL = "http://" + o.Env.Router.Listen
 	}
 	for _, sc := range o.Env.Verify.Smoke {

@@ -217,6 +217,9 @@ func writeReleaseRow(tw *tabwriter.Writer, s *store.State, name, version string,
 			verify += " " + r.Verify.At.Local().Format("01-02 15:04")
 		}
 		nss = fmt.Sprint(len(r.Namespaces))
+		if r.SharesData != "" {
+			nss = "shares data with " + r.SharesData
+		}
 		if r.Version != "" {
 			version = r.Version
 		}

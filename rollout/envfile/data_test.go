@@ -94,3 +94,22 @@ releases:
 		})
 	}
 }
+
+func TestELBv2StickinessBounds(t *testing.T) {
+	head := `name: qa
+releases: [{name: next, version: "2", runner: external, health_url: "http://next/heartbeat"}]
+router:
+  provider: elbv2
+  elbv2:
+    listener_arn: arn:listener
+    target_groups: {next: arn:tg}
+`
+	if env, err := ParseEnvironment("termshift.yaml", []byte(head+"    stickiness: 10m\n"), noEnv); err != nil || env.Router.ELBv2.Stickiness.Minutes() != 10 {
+		t.Errorf("stickiness 10m: %v", err)
+	}
+	got := problems(t, head+"    stickiness: 200h\n")
+	want := []string{"termshift.yaml:8: router.elbv2.stickiness: 200h0m0s is outside 1s-168h (the load balancer's limits)"}
+	if diff := cmp.Diff(got, want); diff != "" {
+		t.Errorf("problems (-got +want):\n%s", diff)
+	}
+}

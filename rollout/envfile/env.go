@@ -248,6 +248,9 @@ type ELBv2Config struct {
 	Region       string            `yaml:"region"`
 	ListenerARN  string            `yaml:"listener_arn"`
 	TargetGroups map[string]string `yaml:"target_groups"`
+	// Stickiness is how long a browser stays on its side of a weighted
+	// split (target group stickiness); default 1h, at most 168h.
+	Stickiness Duration `yaml:"stickiness"`
 }
 
 // VerifyConfig configures `termshift verify`.

@@ -696,6 +696,9 @@ func (v *validator) validateRouter(env *Environment) {
 		if r.ELBv2 == nil || r.ELBv2.ListenerARN == "" {
 			v.fail("router.elbv2.listener_arn", "is required for the elbv2 router")
 		}
+		if r.ELBv2 != nil && (r.ELBv2.Stickiness.Duration < 0 || r.ELBv2.Stickiness.Duration > 168*time.Hour || r.ELBv2.Stickiness.Duration > 0 && r.ELBv2.Stickiness.Duration < time.Second) {
+			v.fail("router.elbv2.stickiness", "%s is outside 1s-168h (the load balancer's limits)", r.ELBv2.Stickiness.Duration)
+		}
 		if r.ELBv2 != nil {
 			for _, rel := range env.Releases {
 				if _, ok := r.ELBv2.TargetGroups[rel.Name]; !ok {

@@ -46,10 +46,16 @@ type Data struct {
 	Listen           string
 	CookieName       string
 	ConfigDir        string
-	MySQL            map[string]MySQLData
-	Mongo            map[string]MongoData
-	RabbitMQ         map[string]RabbitMQData
-	Memcached        map[string]MemcachedData
+	// SharesDataWith names the release whose namespaces and credentials
+	// the data holds, for a release that shares its data ("" otherwise).
+	// Such a release also uses the owner's session cookie: both sides of a
+	// progressive cutover read the same sessions, so a browser that moves
+	// between them stays logged in.
+	SharesDataWith string
+	MySQL          map[string]MySQLData
+	Mongo          map[string]MongoData
+	RabbitMQ       map[string]RabbitMQData
+	Memcached      map[string]MemcachedData
 
 	// secrets are the passwords in the data, for masking.
 	secrets []string
@@ -69,11 +75,15 @@ func (d *Data) Env() []string {
 func CookieName(release string) string { return "termshift_" + release + "_sessionid" }
 
 // NewData assembles a release's template data from the environment, its
-// namespaces and its credentials (keyed by store.CredKey).
+// namespaces and its credentials (keyed by store.CredKey): for a release
+// that shares another's data, the owner's namespaces and credentials.
 func NewData(env *envfile.Environment, spec envfile.ReleaseSpec, namespaces []*store.NamespaceState, creds map[string]termshift.Credential, configDir string) *Data {
 	d := &Data{Release: spec.Name, Version: spec.Version, Port: spec.Port, CookieName: CookieName(spec.Name),
 		ConfigDir: configDir, MySQL: map[string]MySQLData{}, Mongo: map[string]MongoData{},
 		RabbitMQ: map[string]RabbitMQData{}, Memcached: map[string]MemcachedData{}}
+	if owner, ok := env.SharesData(spec.Name); ok {
+		d.SharesDataWith, d.CookieName = owner, CookieName(owner)
+	}
 	if spec.Port > 0 {
 		d.Listen = "127.0.0.1:" + strconv.Itoa(spec.Port)
 	}

@@ -93,3 +93,33 @@ router: {listen: "127.0.0.1:0"}
 		t.Error("Argv with an unknown field succeeded")
 	}
 }
+
+// A release that shares another's data renders with the owner's
+// namespaces and credentials (the orchestrator passes them) and the
+// owner's session cookie: a browser that moves between the two during a
+// progressive cutover stays logged in.
+func TestSharedDataReleaseRendersWithTheOwnersSessions(t *testing.T) {
+	yaml := `name: patch
+servers: {mysql: {dsn: "root@tcp(db.internal:3306)/"}}
+databases: {mysql: [{name: edxapp}]}
+backup: {source: /backups}
+releases:
+  - {name: current, version: "1.0", runner: external, health_url: "http://a/heartbeat"}
+  - {name: patch, version: "1.0.1", runner: external, health_url: "http://b/heartbeat", data: {shared_with: current}}
+router: {listen: "127.0.0.1:0"}
+`
+	env, err := envfile.ParseEnvironment("termshift.yaml", []byte(yaml), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	my, _ := termshift.DeriveNamespace(termshift.MySQL, env.Naming, "edxapp", "current")
+	creds := map[string]termshift.Credential{store.CredKey(termshift.MySQL, "edxapp"): {User: my.User, Password: "CurPassw0rdCurPassw0rd"}}
+	nss := []*store.NamespaceState{{Namespace: my, Status: store.NSRestored}}
+	for _, tc := range []struct{ release, owner string }{{"patch", "current"}, {"current", ""}} {
+		spec, _ := env.Release(tc.release)
+		d := NewData(env, spec, nss, creds, t.TempDir())
+		if d.SharesDataWith != tc.owner || d.CookieName != "termshift_current_sessionid" || d.MySQL["edxapp"].Name != "edxapp_current" || d.Release != tc.release {
+			t.Errorf("%s: shares %q, cookie %q, database %q, release %q", tc.release, d.SharesDataWith, d.CookieName, d.MySQL["edxapp"].Name, d.Release)
+		}
+	}
+}

@@ -86,6 +86,12 @@ type ReleaseState struct {
 	Switch     *SwitchCounts `json:"switch,omitempty"`    // counts recorded when it became live
 	RetiredAt  time.Time     `json:"retired_at,omitzero"` // when it stopped being live
 	TornDownAt time.Time     `json:"torn_down_at,omitzero"`
+	// SharesData names the release whose namespaces this release runs on
+	// (envfile's data.shared_with), recorded before it first runs. Such a
+	// release holds no namespaces of its own: nothing done to it can reach
+	// the namespaces it borrows, and the owner is protected while it is
+	// live or the rollback target (State.Protected).
+	SharesData string `json:"shares_data_with,omitempty"`
 }
 
 // Step is the outcome of one upgrade step of a release.
@@ -175,7 +181,41 @@ func (s *State) Protected(name string) string {
 	case s.Previous:
 		return "it is the rollback target (the release that was live before " + termshift.Quote(s.Live) + ")"
 	}
+	for _, user := range []string{s.Live, s.Previous} {
+		if rs := s.Releases[user]; user != "" && rs != nil && rs.SharesData == name {
+			return "its namespaces are the data of release " + termshift.Quote(user) + ", which shares them and " + s.Protected(user)[len("it "):]
+		}
+	}
 	return ""
+}
+
+// DataOwner is the release whose namespaces name runs on: the release it
+// shares data with, else itself.
+func (s *State) DataOwner(name string) string {
+	if rs := s.Releases[name]; rs != nil && rs.SharesData != "" {
+		return rs.SharesData
+	}
+	return name
+}
+
+// DataNamespaces are the namespaces a release runs on: its own, or those
+// of the release whose data it shares. Read them; never write through them.
+func (s *State) DataNamespaces(name string) []*NamespaceState {
+	if rs := s.Releases[s.DataOwner(name)]; rs != nil {
+		return rs.Namespaces
+	}
+	return nil
+}
+
+// Sharers lists the releases in state that run on name's namespaces.
+func (s *State) Sharers(name string) []string {
+	var out []string
+	for _, n := range s.Names() {
+		if n != name && s.Releases[n].SharesData == name {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Namespace finds a release's namespace by service and logical name.

@@ -171,7 +171,7 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 			return p, fmt.Errorf("aws config for router.elbv2: %w", err)
 		}
 		p.Router = &elbv2.ELBv2{Client: elasticloadbalancingv2.NewFromConfig(cfg), ListenerARN: e.ListenerARN, TargetGroups: e.TargetGroups,
-			Allow: env.Router.Preview.AllowPrefixes()}
+			Allow: env.Router.Preview.AllowPrefixes(), Stickiness: e.Stickiness.Duration}
 	case "kubernetes":
 		p.Router = kubeRouter(kc, env)
 	default:

@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/elasticloadbalancingv2"
@@ -27,15 +28,55 @@ import (
 	"github.com/termshift/termshift/rollout/router"
 )
 
-// Switch forwards all public traffic to the table's live release, then
-// replaces termshift's preview rules. The listener has no maintenance page
-// of termshift's for public traffic (the window is kept by the release's
-// pre_cutover commands); held previews get a fixed 503.
+// Switch forwards all public traffic to the table's live release, or with
+// a split (Table.Split) a weighted share of it to the split's release
+// with target group stickiness, then replaces termshift's preview rules.
+// The listener has no maintenance page of termshift's for public traffic
+// (the window is kept by the release's pre_cutover commands); held
+// previews get a fixed 503.
 func (e *ELBv2) Switch(ctx context.Context, t router.Table) error {
-	if err := e.SwitchWeights(ctx, t.Live, nil); err != nil {
+	if sp := t.Split; sp != nil {
+		if err := checkSplit(t); err != nil {
+			return fmt.Errorf("elbv2 switch to %s: %w", termshift.Quote(t.Live), err)
+		}
+		weights := map[string]int32{t.Live: int32(100 - sp.Percent), sp.Release: int32(sp.Percent)}
+		if err := e.switchWeights(ctx, t.Live, weights, e.stickiness()); err != nil {
+			return err
+		}
+	} else if err := e.SwitchWeights(ctx, t.Live, nil); err != nil {
 		return err
 	}
 	return e.previewRules(ctx, t)
+}
+
+// checkSplit refuses a split the listener cannot apply: of a share outside
+// 1-99, to the live release itself, or to a release that is not running.
+func checkSplit(t router.Table) error {
+	sp := t.Split
+	switch {
+	case sp.Percent < 1 || sp.Percent > 99:
+		return fmt.Errorf("split of %d%% to %s: want 1 to 99 (0 is no split, 100 a cutover): %w", sp.Percent, termshift.Quote(sp.Release), termshift.ErrInvalid)
+	case sp.Release == t.Live:
+		return fmt.Errorf("split to %s: it is the live release already: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
+	}
+	if _, ok := t.Backend(sp.Release); !ok {
+		return fmt.Errorf("split to %s: it is not running: there is nothing to send its share to: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
+	}
+	return nil
+}
+
+// DefaultStickiness is how long the load balancer keeps a browser on the
+// target group it first reached during a split.
+const DefaultStickiness = time.Hour
+
+// maxStickiness is ELBv2's limit of target group stickiness (7 days).
+const maxStickiness = 7 * 24 * time.Hour
+
+func (e *ELBv2) stickiness() time.Duration {
+	if e.Stickiness <= 0 {
+		return DefaultStickiness
+	}
+	return e.Stickiness
 }
 
 // ELBv2 limits of one forward action.
@@ -57,6 +98,10 @@ type ELBv2 struct {
 	// RulePriority is the first of the 2×RuleSlots listener rule
 	// priorities termshift owns; default DefaultRulePriority.
 	RulePriority int32
+	// Stickiness is how long a browser stays on the side of a split it
+	// first reached (the load balancer's own AWSALBTG cookie; ELBv2 cannot
+	// set termshift_split); default DefaultStickiness, at most 7 days.
+	Stickiness time.Duration
 }
 
 // Termshift's listener rules: two banks of RuleSlots priorities from
@@ -76,7 +121,13 @@ const (
 // weight above zero. A release without a target group is an error and
 // nothing is sent.
 func (e *ELBv2) SwitchWeights(ctx context.Context, live string, weights map[string]int32) error {
-	input, err := e.modifyListenerInput(live, weights)
+	return e.switchWeights(ctx, live, weights, 0)
+}
+
+// switchWeights is SwitchWeights with target group stickiness for sticky
+// above zero.
+func (e *ELBv2) switchWeights(ctx context.Context, live string, weights map[string]int32, sticky time.Duration) error {
+	input, err := e.modifyListenerInput(live, weights, sticky)
 	if err != nil {
 		return fmt.Errorf("elbv2 switch to %s: %w", termshift.Quote(live), err)
 	}
@@ -86,9 +137,12 @@ func (e *ELBv2) SwitchWeights(ctx context.Context, live string, weights map[stri
 	return nil
 }
 
-func (e *ELBv2) modifyListenerInput(live string, weights map[string]int32) (*elasticloadbalancingv2.ModifyListenerInput, error) {
+func (e *ELBv2) modifyListenerInput(live string, weights map[string]int32, sticky time.Duration) (*elasticloadbalancingv2.ModifyListenerInput, error) {
 	if e.Client == nil || e.ListenerARN == "" {
 		return nil, fmt.Errorf("client and listener ARN are required: %w", termshift.ErrInvalid)
+	}
+	if sticky < 0 || sticky > maxStickiness || sticky > 0 && sticky < time.Second {
+		return nil, fmt.Errorf("stickiness %s is outside 1s-%s: %w", sticky, maxStickiness, termshift.ErrInvalid)
 	}
 	if len(weights) == 0 {
 		weights = map[string]int32{live: 1}
@@ -113,11 +167,15 @@ func (e *ELBv2) modifyListenerInput(live string, weights map[string]int32) (*ela
 		}
 		tuples = append(tuples, types.TargetGroupTuple{TargetGroupArn: aws.String(arn), Weight: aws.Int32(w)})
 	}
+	fc := &types.ForwardActionConfig{TargetGroups: tuples}
+	if sticky > 0 {
+		fc.TargetGroupStickinessConfig = &types.TargetGroupStickinessConfig{Enabled: aws.Bool(true), DurationSeconds: aws.Int32(int32(sticky / time.Second))}
+	}
 	return &elasticloadbalancingv2.ModifyListenerInput{
 		ListenerArn: aws.String(e.ListenerARN),
 		DefaultActions: []types.Action{{
 			Type:          types.ActionTypeEnumForward,
-			ForwardConfig: &types.ForwardActionConfig{TargetGroups: tuples},
+			ForwardConfig: fc,
 		}},
 	}, nil
 }

@@ -168,6 +168,14 @@ func (r *Router) Live(ctx context.Context) (string, error) {
 // table's backends. A Service changed by someone else since is refused,
 // naming who changed it, and nothing is switched.
 func (r *Router) Switch(ctx context.Context, t router.Table) error {
+	if sp := t.Split; sp != nil {
+		// A Service spreads its traffic over every pod it selects: the
+		// share of a release would be its share of the pods, and no
+		// browser would keep its side.
+		return termshift.WithHint(fmt.Errorf("kubernetes router: cannot send %d%% of public traffic to %s: a Service selector cannot weigh traffic or keep a browser on one side: %w",
+			sp.Percent, termshift.Quote(sp.Release), termshift.ErrRefused),
+			"use router.provider nginx, elbv2 or local (termshift serve) for a progressive cutover, or cut over at once without --steps")
+	}
 	if t.Live != "" {
 		if err := kube.CheckLabelValue("release", t.Live); err != nil {
 			return err

@@ -362,3 +362,18 @@ func installHTTPRouteCRD(t *testing.T, c *kube.Client) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// A weighted split is refused before the cluster is asked anything: a
+// Service selector cannot weigh.
+func TestRouterRefusesSplit(t *testing.T) {
+	t.Parallel()
+	r := &rk.Router{Environment: "qa", Namespace: "lms", Service: "lms"} // no client: nothing may be sent
+	u := &url.URL{Scheme: "http", Host: "10.0.0.9:8000"}
+	table := router.Table{Live: "current", Backends: []router.Backend{{Release: "current", URL: u}, {Release: "patch", URL: u}},
+		Split: &router.Split{Release: "patch", Percent: 25}}
+	err := r.Switch(t.Context(), table)
+	var hint *termshift.HintError
+	if !errors.Is(err, termshift.ErrRefused) || !errors.As(err, &hint) || !strings.Contains(err.Error(), "25%") || !strings.Contains(hint.Hint, "nginx") {
+		t.Fatalf("Switch with a split = %v, want refused with a hint naming the routers that can split", err)
+	}
+}

@@ -52,7 +52,29 @@ func (n *Nginx) Switch(ctx context.Context, t router.Table) error {
 			previews = append(previews, b)
 		}
 	}
-	return n.switchTo(ctx, live, previews, t.Maintenance)
+	if err := checkSplit(t); err != nil {
+		return fmt.Errorf("nginx switch: %w", err)
+	}
+	return n.switchTo(ctx, live, previews, t.Maintenance, t.Split)
+}
+
+// checkSplit refuses a split nginx cannot apply: to a release that is not
+// running, to the live release itself, or of a share outside 1-99.
+func checkSplit(t router.Table) error {
+	sp := t.Split
+	if sp == nil {
+		return nil
+	}
+	switch {
+	case sp.Percent < 1 || sp.Percent > 99:
+		return fmt.Errorf("split of %d%% to %s: want 1 to 99 (0 is no split, 100 a cutover): %w", sp.Percent, termshift.Quote(sp.Release), termshift.ErrInvalid)
+	case sp.Release == t.Live:
+		return fmt.Errorf("split to %s: it is the live release already: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
+	}
+	if _, ok := t.Backend(sp.Release); !ok {
+		return fmt.Errorf("split to %s: it is not running: there is nothing to send its share to: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
+	}
+	return nil
 }
 
 // Location is the location block a server of the operator's nginx.conf
@@ -61,7 +83,9 @@ func (n *Nginx) Switch(ctx context.Context, t router.Table) error {
 // X-Termshift-Release header names another release gets 403 unless it
 // comes from an allowed network, then that release, or 404 when no such
 // release runs; during a maintenance window public traffic and the held
-// previews get 503 with Retry-After.
+// previews get 503 with Retry-After. During a weighted split public traffic
+// goes to either side, and a browser seen first gets the termshift_split
+// cookie that keeps it on its side.
 const Location = `location / {
     if ($termshift_refused) {
         return 403 "preview refused: previews of a release that is not live are open only to allowed networks\n";
@@ -70,6 +94,7 @@ const Location = `location / {
         return 404 "unknown release $http_x_termshift_release\n";
     }
     add_header Retry-After $termshift_retry_after always;
+    add_header Set-Cookie $termshift_split_cookie always;
     if ($termshift_held) {
         return 503 "down for maintenance, back soon\n";
     }
@@ -112,14 +137,14 @@ var upstreamHostRE = regexp.MustCompile(`^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0
 // the configuration when ConfigTestCmd is set, and reloads nginx. When the
 // test or the reload fails, the previous include file is put back.
 func (n *Nginx) SwitchTo(ctx context.Context, live Backend, previews []Backend) error {
-	return n.switchTo(ctx, live, previews, nil)
+	return n.switchTo(ctx, live, previews, nil, nil)
 }
 
-func (n *Nginx) switchTo(ctx context.Context, live Backend, previews []Backend, m *router.Maintenance) error {
+func (n *Nginx) switchTo(ctx context.Context, live Backend, previews []Backend, m *router.Maintenance, sp *router.Split) error {
 	if n.IncludeFile == "" {
 		return fmt.Errorf("nginx switch: IncludeFile is empty: %w", termshift.ErrInvalid)
 	}
-	conf, err := n.render(live, previews, m)
+	conf, err := n.render(live, previews, m, sp)
 	if err != nil {
 		return fmt.Errorf("nginx switch to %s: %w", termshift.Quote(live.Release), err)
 	}
@@ -174,7 +199,7 @@ func run(ctx context.Context, argv []string) error {
 // termshift_release_NAME per release), the access rule, and the maps from
 // the preview header to the upstream, the release that serves, a refusal
 // and a held preview.
-func (n *Nginx) render(live Backend, previews []Backend, m *router.Maintenance) ([]byte, error) {
+func (n *Nginx) render(live Backend, previews []Backend, m *router.Maintenance, sp *router.Split) ([]byte, error) {
 	all := append([]Backend{live}, previews...)
 	hosts := make(map[string]string, len(all))
 	for _, b := range all {
@@ -204,8 +229,13 @@ func (n *Nginx) render(live Backend, previews []Backend, m *router.Maintenance) 
 		fmt.Fprintf(&b, "upstream termshift_release_%s {\n    server %s;\n    keepalive 32;\n}\n", name, hosts[name])
 	}
 	n.renderAccess(&b)
+	public := "termshift_live"
+	if sp != nil {
+		public = "$termshift_public"
+	}
+	renderSplit(&b, live.Release, sp)
 	b.WriteString("map \"$termshift_preview_allowed:$http_x_termshift_release\" $termshift_upstream {\n    default \"\";\n")
-	fmt.Fprintf(&b, "    \"0:\" termshift_live;\n    \"1:\" termshift_live;\n    \"0:%[1]s\" termshift_live;\n    \"1:%[1]s\" termshift_live;\n", live.Release)
+	fmt.Fprintf(&b, "    \"0:\" %[2]s;\n    \"1:\" %[2]s;\n    \"0:%[1]s\" termshift_live;\n    \"1:%[1]s\" termshift_live;\n", live.Release, public)
 	for _, name := range names {
 		if name != live.Release {
 			fmt.Fprintf(&b, "    \"1:%s\" termshift_release_%s;\n", name, name)
@@ -217,6 +247,9 @@ func (n *Nginx) render(live Backend, previews []Backend, m *router.Maintenance) 
 	held := map[string]bool{}
 	if m != nil {
 		held["termshift_live"] = true
+		if sp != nil {
+			held["termshift_release_"+sp.Release] = true // its share of public traffic
+		}
 		for _, r := range m.Releases {
 			if _, ok := hosts[r]; ok && r != live.Release {
 				held["termshift_release_"+r] = true
@@ -241,6 +274,32 @@ func (n *Nginx) render(live Backend, previews []Backend, m *router.Maintenance) 
 	}
 	b.WriteString("}\n")
 	return b.Bytes(), nil
+}
+
+// renderSplit writes $termshift_split_cookie, the Set-Cookie header of a
+// public response ("" for none), and, with a split, $termshift_public: the
+// upstream of public traffic. A browser with a termshift_split cookie of
+// this weight ("RELEASE:PERCENT") keeps its side; any other request is
+// placed by split_clients on its address and user agent (so a client that
+// keeps no cookies stays on one side too), and gets the cookie. When the
+// weight changes every cookie is stale: split_clients gives each hash a
+// fixed place in the range, so a browser on the new release at 25% is
+// still on it at 50%.
+func renderSplit(b *bytes.Buffer, live string, sp *router.Split) {
+	if sp == nil {
+		b.WriteString("map $host $termshift_split_cookie {\n    default \"\";\n}\n")
+		return
+	}
+	fmt.Fprintf(b, "# split: %d%% of public traffic to %s\n", sp.Percent, sp.Release)
+	fmt.Fprintf(b, "split_clients \"${remote_addr}${http_user_agent}\" $termshift_split_hashed {\n    %d%% termshift_release_%s;\n    * termshift_live;\n}\n", sp.Percent, sp.Release)
+	fmt.Fprintf(b, "map $cookie_%s $termshift_split_pinned {\n    default \"\";\n    \"%s:%d\" termshift_release_%s;\n    \"%s:%d\" termshift_live;\n}\n",
+		router.SplitCookie, sp.Release, sp.Percent, sp.Release, live, sp.Percent)
+	b.WriteString("map $termshift_split_pinned $termshift_public {\n    \"\" $termshift_split_hashed;\n    default $termshift_split_pinned;\n}\n")
+	cookie := func(side string) string {
+		return fmt.Sprintf("\"%s=%s:%d; Path=/; HttpOnly; SameSite=Lax\"", router.SplitCookie, side, sp.Percent)
+	}
+	fmt.Fprintf(b, "map \"$termshift_split_pinned:$http_x_termshift_release:$termshift_upstream\" $termshift_split_cookie {\n    default \"\";\n    \"::termshift_release_%s\" %s;\n    \"::termshift_live\" %s;\n}\n",
+		sp.Release, cookie(sp.Release), cookie(live))
 }
 
 // renderAccess writes $termshift_preview_allowed: 1 when the client is in

@@ -84,6 +84,9 @@ map "$termshift_peer_trusted$termshift_forwarded$termshift_peer_allowed$termshif
     1101 1;
     1111 1;
 }
+map $host $termshift_split_cookie {
+    default "";
+}
 map "$termshift_preview_allowed:$http_x_termshift_release" $termshift_upstream {
     default "";
     "0:" termshift_live;
@@ -430,6 +433,19 @@ func TestConformance(t *testing.T) {
 	routertest.Run(t, n, p.addr)
 }
 
+func TestConformanceSplit(t *testing.T) {
+	t.Parallel()
+	bin := requireNginx(t)
+	p := startNginx(t, bin, backend(t, "boot"))
+	n := &nginx.Nginx{
+		Allow:         loopback,
+		IncludeFile:   p.include,
+		ReloadCmd:     append([]string{bin}, p.args("-s", "reload")...),
+		ConfigTestCmd: append([]string{bin}, p.args("-t", "-q")...),
+	}
+	routertest.RunSplit(t, n, p.addr)
+}
+
 // TestNginxPreviewAccess runs the access rule in a real nginx: a client
 // from 127.0.0.2, outside the allowed networks, is refused a preview; a
 // trusted proxy's client is judged by the X-Forwarded-For it reports; a
@@ -529,5 +545,82 @@ func TestNginxPreviewAccess(t *testing.T) {
 	}
 	if got := ask("127.0.0.1", "old", ""); got.ServedBy != "old" {
 		t.Errorf("a preview the window does not hold: %+v", got)
+	}
+}
+
+// TestNginxSplitGrowsWithoutMovingBrowsersBack: split_clients places a
+// browser by its address and user agent, so one that keeps no cookie stays
+// on its side, and a browser on the new release at 25% is still on it at
+// 50% (its cookie of 25% is stale and replaced).
+func TestNginxSplitGrowsWithoutMovingBrowsersBack(t *testing.T) {
+	t.Parallel()
+	bin := requireNginx(t)
+	blue, green := backend(t, "blue"), backend(t, "green")
+	p := startNginx(t, bin, blue)
+	n := &nginx.Nginx{
+		Allow:         loopback,
+		IncludeFile:   p.include,
+		ReloadCmd:     append([]string{bin}, p.args("-s", "reload")...),
+		ConfigTestCmd: append([]string{bin}, p.args("-t", "-q")...),
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	split := func(percent int) {
+		t.Helper()
+		table := router.Table{Live: "blue", Backends: []router.Backend{blue, green}, Split: &router.Split{Release: "green", Percent: percent}}
+		if err := n.Switch(t.Context(), table); err != nil {
+			t.Fatal(err)
+		}
+		want := fmt.Sprintf(":%d", percent)
+		for deadline, inARow := time.Now().Add(10*time.Second), 0; inARow < 20; time.Sleep(5 * time.Millisecond) {
+			if a, err := routertest.GetAs(t, client, p.addr, "probe", nil); err == nil && a.Cookie != nil && strings.HasSuffix(a.Cookie.Value, want) {
+				inARow++
+			} else {
+				inARow = 0
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the split of %d%% was never applied", percent)
+			}
+		}
+	}
+	split(25)
+	sides := map[string]string{}
+	cookies := map[string]*http.Cookie{}
+	for i := range 300 {
+		agent := fmt.Sprintf("agent-%d", i)
+		first, err := routertest.GetAs(t, client, p.addr, agent, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := routertest.GetAs(t, client, p.addr, agent, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.ServedBy != first.ServedBy {
+			t.Fatalf("%s without a cookie: %s, then %s", agent, first.ServedBy, again.ServedBy)
+		}
+		if want := first.ServedBy + ":25"; first.Cookie == nil || first.Cookie.Value != want {
+			t.Fatalf("%s: cookie %v, want %s=%s", agent, first.Cookie, router.SplitCookie, want)
+		}
+		sides[agent], cookies[agent] = first.ServedBy, first.Cookie
+	}
+	split(50)
+	onGreen := 0
+	for agent, side := range sides {
+		a, err := routertest.GetAs(t, client, p.addr, agent, cookies[agent])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if side == "green" && a.ServedBy != "green" {
+			t.Errorf("%s was on green at 25%% and on %s at 50%%", agent, a.ServedBy)
+		}
+		if a.Cookie == nil || a.Cookie.Value != a.ServedBy+":50" {
+			t.Errorf("%s with a stale cookie got cookie %v, want %s:50", agent, a.Cookie, a.ServedBy)
+		}
+		if a.ServedBy == "green" {
+			onGreen++
+		}
+	}
+	if onGreen < 120 || onGreen > 180 {
+		t.Errorf("at 50%%, %d of 300 browsers on green", onGreen)
 	}
 }
