@@ -1,6 +1,7 @@
 package builtin_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/termshift/termshift/rollout/router"
 	"github.com/termshift/termshift/rollout/router/builtin"
+	"github.com/termshift/termshift/rollout/router/routertest"
 )
 
 // splitTable is current live with a share of public traffic to next.
@@ -154,4 +156,14 @@ func TestSplitBadTables(t *testing.T) {
 			t.Errorf("%s: a refused table changed the router: %+v", tc.name, st)
 		}
 	}
+}
+
+func TestSplitConformance(t *testing.T) {
+	r := builtin.New(builtin.Options{Addr: "127.0.0.1:0", Allow: builtin.Loopback})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- r.ListenAndServe(ctx) }()
+	<-r.Ready()
+	t.Cleanup(func() { cancel(); <-done })
+	routertest.RunSplit(t, r, r.Addr())
 }
