@@ -636,7 +636,7 @@ func (run *progressRun) promote(ctx context.Context, why string) (*ProgressiveRe
 		r.RetiredAt = time.Time{}
 		r.Switch = counts
 		r.SetStep("cutover", "done", "live since "+s.LiveSince.Format(time.RFC3339)+" (progressive)", s.LiveSince)
-		q.Percent, q.Status, q.Why, q.Request = 100, store.ProgressPromoted, why, ""
+		q.Step, q.Percent, q.Status, q.Why, q.Request = len(q.Steps)-1, 100, store.ProgressPromoted, why, ""
 	})
 	if err != nil {
 		return run.rep, err

@@ -202,7 +202,7 @@ func TestProgressiveCutoverPromotesAHealthyRelease(t *testing.T) {
 	if err != nil {
 		t.Fatalf("progressive cutover of a healthy release: %v", err)
 	}
-	want := "1/3 25% weight,1/3 25% pass,2/3 50% weight,2/3 50% pass,2/3 100% promoted"
+	want := "1/3 25% weight,1/3 25% pass,2/3 50% weight,2/3 50% pass,3/3 100% promoted"
 	if got := strings.Join(lines, ","); got != want {
 		t.Errorf("steps:\n got %s\nwant %s", got, want)
 	}
