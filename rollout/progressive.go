@@ -722,6 +722,15 @@ func (o *Orchestrator) Steer(ctx context.Context, release, action string) (*stor
 	}
 }
 
+// endProgressive ends a progressive cutover that still steers traffic, for a
+// command that moves the live release itself (rollback): no split outlives
+// the live release it was taken from.
+func endProgressive(s *store.State, why string) {
+	if p := s.Progressive; p.Active() {
+		p.Status, p.Percent, p.Why = store.ProgressAborted, 0, why
+	}
+}
+
 // split is the weighted split state asks for: the share of a progressive
 // cutover that is running or paused, while its release runs and the live
 // release is still the one it started from.

@@ -322,3 +322,37 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestRollbackEndsAProgressiveCutover(t *testing.T) {
+	c := newCanary(t)
+	opts := progressive(10, 100)
+	opts.Interval = time.Hour
+	done := make(chan error, 1)
+	driver := orchestrator(t, c.env, "cutover patch --steps 10,100")
+	driver.Reason = "patch"
+	go func() {
+		done <- driver.Locked(t.Context(), func() error {
+			_, err := driver.Progressive(t.Context(), "patch", opts)
+			return err
+		})
+	}()
+	waitFor(t, "the split at 10%", func() bool {
+		s, _ := c.o.LoadState(t.Context())
+		return s.Progressive != nil && s.Progressive.Percent == 10
+	})
+	oncall := orchestrator(t, c.env, "rollback --to other --force")
+	oncall.Reason = "incident"
+	if _, err := oncall.Rollback(t.Context(), rollout.RollbackOptions{To: "other", Force: true}); err != nil {
+		t.Fatalf("rollback during a progressive cutover: %v", err)
+	}
+	if err := <-done; err == nil {
+		t.Error("the progressive cutover went on after its lock was taken over")
+	}
+	s, _ := c.o.LoadState(t.Context())
+	if s.Live != "other" || s.Progressive.Active() || s.Progressive.Percent != 0 || !strings.Contains(s.Progressive.Why, "rollback") {
+		t.Errorf("after the rollback: live %s, progressive %+v", s.Live, s.Progressive)
+	}
+	if body, _ := c.get(); !strings.Contains(body, `"current"`) && !strings.Contains(body, `"other"`) {
+		t.Errorf("public traffic after the rollback reaches %s", body)
+	}
+}
