@@ -148,8 +148,16 @@ func TestSharedDataRelease(t *testing.T) {
 		t.Errorf("namespaces lists %d borrowed rows for %s, want %d", borrowed, patch, want)
 	}
 
-	// Tearing the patch down drops nothing of the owner's.
+	// With the owner live, nothing done to the patch reaches its data, and
+	// tearing the patch down drops nothing of the owner's.
 	w.mutate(func(s *store.State) { s.Live, s.Previous = owner, "" })
+	o = w.o("restore " + patch)
+	if res, _, err := o.Restore(ctx, patch, rollout.RestoreOptions{Resume: true, DropExisting: true}); err != nil || len(res) != 0 {
+		t.Errorf("restore %s --drop-existing while %s is live = %v, %v; want nothing done", patch, owner, res, err)
+	}
+	if res, err := o.Scrub(ctx, patch); err != nil || len(res) != 0 {
+		t.Errorf("scrub %s while %s is live = %v, %v; want nothing done", patch, owner, res, err)
+	}
 	drops, err := w.o("teardown").Teardown(ctx, patch, true)
 	if err != nil || len(drops) != 0 {
 		t.Fatalf("teardown %s = %v, %v; want nothing dropped", patch, drops, err)
@@ -165,6 +173,9 @@ func TestSharedDataRelease(t *testing.T) {
 	}
 	if p := w.state().Releases[patch]; p.SharesData != "" || p.Running {
 		t.Errorf("after teardown, %s still shares %q, running %v", patch, p.SharesData, p.Running)
+	}
+	if diff := diffMaps(checksums(t, names(rs, termshift.MySQL), names(rs, termshift.MongoDB)), before); diff != "" {
+		t.Errorf("the owner's data changed:\n%s", diff)
 	}
 }
 
