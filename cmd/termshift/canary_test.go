@@ -161,6 +161,9 @@ func TestProgressiveCutoverEndToEnd(t *testing.T) {
 	if bad.Load.FailedBy[faultyPatch] == 0 {
 		t.Errorf("the faulty patch failed no request: %s", bad.Load)
 	}
+	if out := e.must("status"); !strings.Contains(out, "progressive cutover: "+faultyPatch+" from "+e.cur+" rolled-back at step 1/4 (0%)") || !strings.Contains(out, "error rate") {
+		t.Errorf("status after the rollback does not say where the progressive cutover stands:\n%s", out)
+	}
 	for range 20 {
 		if by, code := e.version(nil); by != e.cur || code != 200 {
 			t.Fatalf("after the rollback public traffic reaches %s (%d)", by, code)

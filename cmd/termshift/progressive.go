@@ -176,3 +176,23 @@ func (a *app) steer(cmd *cobra.Command, o *rollout.Orchestrator, release, action
 	}
 	return nil
 }
+
+// writeProgressive is status's line of the progressive cutover state
+// holds: where it stands and its last analysis.
+func writeProgressive(w io.Writer, p *store.Progressive) {
+	if p == nil {
+		return
+	}
+	fmt.Fprintf(w, "progressive cutover: %s from %s %s at step %d/%d (%d%%)", p.Release, p.From, p.Status, p.Step+1, len(p.Steps), p.Percent)
+	if p.Active() {
+		fmt.Fprintf(w, " since %s, every %s; steer: termshift cutover %s --pause|--resume|--promote|--abort --reason TEXT", p.Since.Local().Format(time.RFC3339), p.Interval, p.Release)
+	}
+	if p.Why != "" {
+		fmt.Fprintf(w, "; %s", p.Why)
+	}
+	fmt.Fprintln(w)
+	if n := len(p.History); n > 0 {
+		h := p.History[n-1]
+		fmt.Fprintf(w, "  last analysis %s at %d%%: %s\n", h.At.Local().Format(time.RFC3339), h.Percent, h.Detail)
+	}
+}
