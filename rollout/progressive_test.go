@@ -52,7 +52,7 @@ type canary struct {
 	served map[string]map[int]int
 }
 
-func newCanary(t *testing.T) *canary {
+func newCanary(t *testing.T, extra ...string) *canary {
 	t.Helper()
 	cur, patch := newFlaky(t, "current"), newFlaky(t, "patch")
 	dir := t.TempDir()
@@ -61,8 +61,9 @@ releases:
   - {name: current, version: "1.0", runner: external, health_url: "%s/heartbeat"}
   - {name: patch, version: "1.0.1", runner: external, health_url: "%s/heartbeat", data: {shared_with: current}}
   - {name: other, version: "2.0", runner: external, health_url: "%s/heartbeat"}
+  - {name: patch2, version: "1.0.2", runner: external, health_url: "%s/heartbeat", data: {shared_with: current}}
 router: {listen: %q, admin_listen: %q, retention: 1h}
-`, cur.srv.URL, patch.srv.URL, cur.srv.URL, freeAddr(t), freeAddr(t))
+%s`, cur.srv.URL, patch.srv.URL, cur.srv.URL, patch.srv.URL, freeAddr(t), freeAddr(t), strings.Join(extra, "\n"))
 	path := filepath.Join(dir, "termshift.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -74,7 +75,7 @@ router: {listen: %q, admin_listen: %q, retention: 1h}
 	c := &canary{lifecycle: &lifecycle{t: t, o: orchestrator(t, env, "test"), router: env.Router.Listen, env: env}, patch: patch, served: map[string]map[int]int{}}
 	s, _ := c.o.LoadState(t.Context())
 	now := time.Now()
-	for _, name := range []string{"current", "patch", "other"} {
+	for _, name := range []string{"current", "patch", "other", "patch2"} {
 		rs := s.Release(name)
 		rs.Namespaces = []*store.NamespaceState{{Namespace: termshift.Namespace{Service: termshift.Memcached, Logical: "default", Release: name, Name: "cache-" + name}, Status: store.NSCarved, Endpoints: []string{"127.0.0.1:1"}}}
 		rs.Running = true
@@ -279,6 +280,9 @@ func TestProgressiveCutoverIsSteeredAndContinued(t *testing.T) {
 	if _, err := other.Progressive(t.Context(), "patch", progressive(50, 100)); err == nil || !strings.Contains(err.Error(), "runs with --steps 10,100") {
 		t.Errorf("a second progressive cutover with other steps: %v", err)
 	}
+	if _, err := other.Progressive(t.Context(), "patch2", progressive(50, 100)); err == nil || !strings.Contains(err.Error(), `a progressive cutover of "patch" is running`) {
+		t.Errorf("a progressive cutover of another release while one runs: %v", err)
+	}
 	if _, err := steerer.Steer(t.Context(), "patch", rollout.SteerPause); err != nil {
 		t.Fatal(err)
 	}
@@ -354,5 +358,59 @@ func TestRollbackEndsAProgressiveCutover(t *testing.T) {
 	}
 	if body, _ := c.get(); !strings.Contains(body, `"current"`) && !strings.Contains(body, `"other"`) {
 		t.Errorf("public traffic after the rollback reaches %s", body)
+	}
+}
+
+func TestProgressiveCutoverHoldsWithoutTraffic(t *testing.T) {
+	c := newCanary(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 3500*time.Millisecond)
+	defer cancel()
+	rep, err := c.o.Progressive(ctx, "patch", progressive(50, 100))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("progressive cutover without traffic: %v, want it still holding when stopped", err)
+	}
+	if len(rep.Events) < 3 {
+		t.Fatalf("events %+v: want the weight and at least two analyses", rep.Events)
+	}
+	for _, ev := range rep.Events[1:] {
+		if ev.Event != "inconclusive" || ev.Percent != 50 || !strings.Contains(ev.Detail, "requests 0 < 5") {
+			t.Errorf("event %+v: want inconclusive at 50%% naming too few requests", ev)
+		}
+	}
+	s, _ := c.o.LoadState(t.Context())
+	if s.Live != "current" || s.Progressive.Percent != 50 || s.Progressive.Status != store.ProgressRunning {
+		t.Errorf("after inconclusive steps: live %s, progressive %+v", s.Live, s.Progressive)
+	}
+}
+
+func TestProgressiveCutoverPrometheusCheckFails(t *testing.T) {
+	prom := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if q := r.URL.Query().Get("query"); q != `sum(rate(lms_db_errors_total{release="patch"}[1s]))` {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"status":"error","errorType":"bad_data","error":"unexpected query %q"}`, q)
+			return
+		}
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[%d,"7.5"]}]}}`, time.Now().Unix())
+	}))
+	t.Cleanup(prom.Close)
+	c := newCanary(t, fmt.Sprintf(`progressive:
+  max_error_rate: 5
+  prometheus:
+    url: %s
+    queries:
+      - {name: db errors, query: 'sum(rate(lms_db_errors_total{release="{{release}}"}[{{window}}]))', condition: "< 1"}
+`, prom.URL))
+	ctx, stop := context.WithCancel(context.Background())
+	wait := c.load(ctx)
+	rep, err := c.o.Progressive(t.Context(), "patch", progressive(50, 100))
+	stop()
+	wait()
+	if !errors.Is(err, rollout.ErrRolledBack) || !strings.Contains(rep.Why, "db errors 7.5, want < 1") {
+		t.Fatalf("a failed Prometheus check: %v (%q), want rolled back naming the query and its value", err, rep.Why)
+	}
+	s, _ := c.o.LoadState(t.Context())
+	if s.Progressive.MaxErrorRate != 5 {
+		t.Errorf("max_error_rate of termshift.yaml not applied: %v", s.Progressive.MaxErrorRate)
 	}
 }
