@@ -483,7 +483,7 @@ func (run *progressRun) loop(ctx context.Context) (*ProgressiveReport, error) {
 			case p.Status == store.ProgressRunning:
 				run.read(ctx, p.Since)
 				if !o.Now().Before(p.Since.Add(run.opts.Interval)) {
-					if rep, err, done := run.analyse(ctx, p); done {
+					if rep, done, err := run.analyse(ctx, p); done {
 						return rep, err
 					}
 				}
@@ -517,7 +517,7 @@ func (run *progressRun) window() (first, last reading, ok bool) {
 }
 
 // analyse judges the current step; done says the cutover ended.
-func (run *progressRun) analyse(ctx context.Context, p *store.Progressive) (*ProgressiveReport, error, bool) {
+func (run *progressRun) analyse(ctx context.Context, p *store.Progressive) (rep *ProgressiveReport, done bool, err error) {
 	o := run.o
 	th := analysis.Thresholds{MaxErrorRate: *run.opts.MaxErrorRate, MaxP99: run.opts.MaxP99, MinRequests: *run.opts.MinRequests}
 	var res analysis.Result
@@ -545,10 +545,10 @@ func (run *progressRun) analyse(ctx context.Context, p *store.Progressive) (*Pro
 		if p.Steps[next] >= 100 {
 			err := run.update(ctx, func(_ *store.State, q *store.Progressive) { q.History = append(q.History, hist) })
 			if err != nil {
-				return run.rep, err, true
+				return run.rep, true, err
 			}
 			rep, err := run.promote(ctx, "every step passed its analysis")
-			return rep, err, true
+			return rep, true, err
 		}
 		err := run.update(ctx, func(_ *store.State, q *store.Progressive) {
 			q.History = append(q.History, hist)
@@ -558,10 +558,10 @@ func (run *progressRun) analyse(ctx context.Context, p *store.Progressive) (*Pro
 			q.Step, q.Percent, q.Since, q.Failures = next, q.Steps[next], now, 0
 		})
 		if err != nil {
-			return run.rep, err, true
+			return run.rep, true, err
 		}
 		if err := run.route(ctx); err != nil {
-			return run.rep, err, true
+			return run.rep, true, err
 		}
 		if q := run.state.Progressive; q.Step == next {
 			o.journal(ctx, run.release, "cutover", "step", fmt.Sprintf("step %d of %d: %d%% of public traffic to %s", next+1, len(q.Steps), q.Percent, run.release))
@@ -577,7 +577,7 @@ func (run *progressRun) analyse(ctx context.Context, p *store.Progressive) (*Pro
 			}
 		})
 		if err != nil {
-			return run.rep, err, true
+			return run.rep, true, err
 		}
 	case analysis.Fail:
 		o.journal(ctx, run.release, "analysis", "failed", stepName+": "+res.Detail)
@@ -591,9 +591,9 @@ func (run *progressRun) analyse(ctx context.Context, p *store.Progressive) (*Pro
 				}
 			})
 			if err != nil {
-				return run.rep, err, true
+				return run.rep, true, err
 			}
-			return nil, nil, false
+			return nil, false, nil
 		}
 		why := fmt.Sprintf("analysis failed at %s: %s %s", stepName, res.Metric, res.Value)
 		err := run.update(ctx, func(_ *store.State, q *store.Progressive) {
@@ -601,7 +601,7 @@ func (run *progressRun) analyse(ctx context.Context, p *store.Progressive) (*Pro
 			q.Failures, q.Percent, q.Status, q.Why = failures, 0, store.ProgressRolledBack, why
 		})
 		if err != nil {
-			return run.rep, err, true
+			return run.rep, true, err
 		}
 		rerr := run.route(ctx)
 		run.rep.RolledBackAfter = o.Now().Sub(p.Started)
@@ -609,9 +609,9 @@ func (run *progressRun) analyse(ctx context.Context, p *store.Progressive) (*Pro
 		run.emit(ProgressEvent{Event: "rolled-back", Percent: 0, Detail: why + "; all public traffic back on " + p.From})
 		rep := run.finish(run.state.Progressive)
 		err = fmt.Errorf("progressive cutover of %s: %s; all public traffic is back on %s: %w", termshift.Quote(run.release), why, termshift.Quote(p.From), ErrRolledBack)
-		return rep, errors.Join(err, rerr), true
+		return rep, true, errors.Join(err, rerr)
 	}
-	return nil, nil, false
+	return nil, false, nil
 }
 
 // promote makes the release live, as a normal cutover does: the former
