@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -216,7 +217,7 @@ func (o *Orchestrator) counters(ctx context.Context, prom bool) (trafficReader, 
 			addr = net.JoinHostPort("127.0.0.1", port)
 		}
 	}
-	a := &analysis.Admin{Addr: addr}
+	a := &analysis.Admin{Addr: addr, Client: &http.Client{Timeout: 5 * time.Second}}
 	if auth := o.Env.Router.AdminAuth; auth != nil {
 		a.Token, a.User, a.Password = termshift.Secret(auth.Token), auth.User, termshift.Secret(auth.Password)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout/router/builtin"
@@ -40,7 +41,7 @@ func (a *Admin) Traffic(ctx context.Context) (map[string]builtin.Traffic, error)
 	}
 	c := a.Client
 	if c == nil {
-		c = http.DefaultClient
+		c = &http.Client{Timeout: 10 * time.Second}
 	}
 	resp, err := c.Do(req)
 	if err != nil {
