@@ -6,7 +6,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Tests read the local servers' settings from $(DEV)/env (written by `make services`).
 WITH_ENV := set -a; . ./$(DEV)/env; set +a;
 
-.PHONY: all build test unit lint services services-down demo bench-restore bench-cutover bench-tenancy bench-state clean
+.PHONY: all build test unit lint services services-down demo bench-restore bench-cutover bench-tenancy bench-state bench-canary clean
 
 all: build
 
@@ -56,6 +56,12 @@ bench-final-sync: services build
 
 bench-cutover: services build
 	$(WITH_ENV) $(GO) test -run '^$$' -bench Cutover -benchtime 1x -timeout 10m ./rollout/bench/
+
+# Progressive cutovers of two demo LMS patch releases on the live release's data under public load
+# Last line: bench-canary: faulty release rolled back after N.Ns, healthy release promoted, failed by the healthy release N
+bench-canary: services build
+	@$(WITH_ENV) out=$$($(GO) test -run '^$$' -bench '^BenchmarkCanary$$' -benchtime 1x -timeout 10m ./cmd/termshift/ 2>&1) || { echo "$$out"; exit 1; }; \
+	echo "$$out" | grep -v '^bench-canary: '; echo "$$out" | grep '^bench-canary: ' | tail -1
 
 # Three routers on one state in the local S3: time from a cutover's start until
 # all of them serve the new release, and state write latency. Last line:

@@ -76,6 +76,7 @@ func (srv *server) startAdmin(ctx context.Context) (stop func(context.Context), 
 	mux := http.NewServeMux()
 	mux.Handle("GET /_termshift/status", srv.router.StatusHandler())
 	mux.Handle("GET /_termshift/metrics", srv.router.MetricsHandler())
+	mux.Handle("GET "+builtin.TrafficPath, srv.router.TrafficHandler())
 	mux.Handle(dashboard.Prefix, dashboard.Handler(func(ctx context.Context) dashboard.Data {
 		return srv.dashboardData(ctx, sampler, health)
 	}, o.Logger))

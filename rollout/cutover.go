@@ -194,6 +194,7 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 		s.Release(prev).RetiredAt = o.Now()
 	}
 	s.Live, s.LiveSince, s.Maintenance = release, o.Now(), nil
+	endProgressive(s, "ended by a cutover to "+release+": "+o.Reason)
 	rs.RetiredAt = time.Time{}
 	rs.SetStep("cutover", "done", "live since "+s.LiveSince.Format(time.RFC3339), s.LiveSince)
 	if err := o.SaveState(ctx, s); err != nil {
@@ -289,6 +290,7 @@ func (o *Orchestrator) Table(s *store.State) (router.Table, error) {
 		t.Maintenance = &router.Maintenance{RetryAfter: o.Env.Router.Maintain.RetryAfter.Duration, Message: s.Maintenance.Message}
 	}
 	routeAccess(&t, s, o.Now())
+	t.Split = split(s, t)
 	if len(errs) > 0 {
 		return t, fmt.Errorf("routing table: %s", strings.Join(errs, "; "))
 	}

@@ -124,6 +124,7 @@ func (o *Orchestrator) Rollback(ctx context.Context, opts RollbackOptions) (*Swi
 	}
 	s.Previous, s.Live, s.LiveSince, s.Maintenance = abandoned, to, o.Now(), nil
 	s.Release(abandoned).RetiredAt = o.Now()
+	endProgressive(s, "ended by a rollback to "+to+": "+o.Reason)
 	target.RetiredAt = time.Time{}
 	if err := o.SaveState(ctx, s); err != nil {
 		return nil, err

@@ -222,6 +222,9 @@ func (srv *server) apply(ctx context.Context) error {
 	}
 	srv.status = control.Status{PID: os.Getpid(), Started: srv.started, Applied: o.Now(), Listen: srv.router.Addr(), Admin: srv.admin, Live: s.Live,
 		Backends: urls, Maintenance: s.Maintenance != nil, Processes: procs}
+	if sp := srv.router.Status().Split; sp != nil {
+		srv.status.SplitRelease, srv.status.SplitPercent = sp.Release, sp.Percent
+	}
 	return errors.Join(errs...)
 }
 

@@ -63,8 +63,9 @@ with Ctrl-C or SIGTERM.`,
 func (a *app) cutoverCommand() *cobra.Command {
 	var opts rollout.CutoverOptions
 	var reason string
+	var prog progressiveFlags
 	cmd := &cobra.Command{
-		Use:   "cutover RELEASE --reason TEXT [--final-sync]",
+		Use:   "cutover RELEASE --reason TEXT [--final-sync | --steps 5,25,50,100 | --pause | --resume | --promote | --abort]",
 		Short: "Switch public traffic to a verified, running, healthy release (atomic; journaled)",
 		Long: `Switch public traffic to RELEASE: verify gate, then (with pre_cutover commands or
 --final-sync) a maintenance window, then the atomic switch.
@@ -91,6 +92,28 @@ between. A final sync into the rollback target is refused (exit 4).`,
 				return err
 			}
 			o.Reason = reason
+			action, err := prog.steering(cmd)
+			if err != nil {
+				return err
+			}
+			if action != "" {
+				return a.steer(cmd, o, release, action)
+			}
+			progressive := prog.progressive(cmd)
+			if progressive && opts.FinalSync {
+				return usageError{errors.New("--steps and --final-sync exclude each other: a progressive cutover is for a release sharing the live release's data, a final sync for one with its own")}
+			}
+			if !progressive && !opts.FinalSync {
+				// A progressive cutover left running continues.
+				if s, err := o.LoadState(cmd.Context()); err == nil && s.Progressive.Active() && s.Progressive.Release == release {
+					progressive = true
+				}
+			}
+			if progressive {
+				popts := prog.options(cmd)
+				popts.SkipVerify, popts.Waive = opts.SkipVerify, opts.Waive
+				return a.runProgressive(cmd, o, release, popts)
+			}
 			if opts.FinalSync {
 				o.KeepWindow = release
 				if !a.jsonOut {
@@ -121,6 +144,7 @@ between. A final sync into the rollback target is refused (exit 4).`,
 	cmd.Flags().StringSliceVar(&opts.Waive, "waive", nil, "accept that verify could not tell for this check (e.g. isolation); repeatable; journaled with --reason")
 	cmd.Flags().BoolVar(&opts.FinalSync, "final-sync", false, "inside a maintenance window, sync the live release's data into RELEASE with proof, migrate and verify before the switch")
 	cmd.Flags().IntVar(&opts.Threads, "threads", 0, "--final-sync: parallel connections, tables and collections (default: CPU count)")
+	prog.add(cmd)
 	a.addJSONFlag(cmd)
 	return cmd
 }

@@ -135,6 +135,7 @@ func writeStatus(a *app, env *envfile.Environment, s *store.State, holder *store
 	} else {
 		fmt.Fprintln(w, "lock: free")
 	}
+	writeProgressive(w, s.Progressive)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "\nRELEASE\tVERSION\tROLE\tREADY\tSTEPS\tVERIFY\tNAMESPACES")
 	names := map[string]bool{}
@@ -256,6 +257,9 @@ func (a *app) writeServe(ctx context.Context, env *envfile.Environment) {
 	}
 	if st.Maintenance {
 		fmt.Fprint(a.stdout, ", MAINTENANCE WINDOW ON")
+	}
+	if st.SplitRelease != "" {
+		fmt.Fprintf(a.stdout, ", split %d%% to %s", st.SplitPercent, st.SplitRelease)
 	}
 	fmt.Fprintln(a.stdout)
 	if st.StateError != "" {

@@ -31,12 +31,16 @@ type Status struct {
 	Listen  string    `json:"listen"`
 	// Admin is the address of the dashboard, status and metrics; "" when
 	// it could not bind.
-	Admin       string               `json:"admin,omitempty"`
-	Live        string               `json:"live"`
-	Backends    map[string]string    `json:"backends"` // release -> URL
-	Maintenance bool                 `json:"maintenance"`
-	Processes   map[string][]ProcRow `json:"processes,omitempty"`
-	Errors      []string             `json:"errors,omitempty"`
+	Admin       string            `json:"admin,omitempty"`
+	Live        string            `json:"live"`
+	Backends    map[string]string `json:"backends"` // release -> URL
+	Maintenance bool              `json:"maintenance"`
+	// SplitRelease gets SplitPercent of public traffic (a progressive
+	// cutover); "" without a split.
+	SplitRelease string               `json:"split_release,omitempty"`
+	SplitPercent int                  `json:"split_percent,omitempty"`
+	Processes    map[string][]ProcRow `json:"processes,omitempty"`
+	Errors       []string             `json:"errors,omitempty"`
 	// StateError says that serve cannot read the state (a shared state's
 	// server does not answer) and since when: it keeps serving the last
 	// routing table it applied. "" while the state is read.

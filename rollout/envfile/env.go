@@ -38,6 +38,8 @@ type Environment struct {
 	Templates []Template    `yaml:"templates"`
 	Router    RouterConfig  `yaml:"router"`
 	Verify    VerifyConfig  `yaml:"verify"`
+	// Progressive holds the defaults of a progressive cutover (progressive.go).
+	Progressive Progressive `yaml:"progressive"`
 	// Kubernetes says how to reach the cluster of releases with runner
 	// kubernetes and of router kubernetes.
 	Kubernetes *KubernetesConfig `yaml:"kubernetes"`

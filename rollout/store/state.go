@@ -41,6 +41,9 @@ type State struct {
 	// RevokedGrants are preview grants refused before their expiry
 	// (`termshift preview-revoke`); serve applies them.
 	RevokedGrants []RevokedGrant `json:"revoked_grants,omitempty"`
+	// Progressive is the progressive cutover running, or the last one
+	// (progressive.go).
+	Progressive *Progressive `json:"progressive,omitempty"`
 }
 
 // Maintenance is a maintenance window in progress.

@@ -66,7 +66,9 @@ func (r *Router) decide(req *http.Request, t *table) decision {
 		}
 	}
 	if asked == "" || asked == t.live {
-		return decision{verdict: servePublic, release: t.live}
+		// asked set: a request for the live release by name is no part of
+		// a weighted split.
+		return decision{verdict: servePublic, release: t.live, asked: asked, how: how}
 	}
 	d := decision{asked: asked, how: how}
 	switch {

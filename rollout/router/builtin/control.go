@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/termshift/termshift/rollout/router"
 )
 
 // serveControl answers the termshift paths of the public address: only the
@@ -87,6 +89,9 @@ type Status struct {
 	// holds.
 	HeldPreviews  []string `json:"held_previews,omitempty"`
 	RevokedGrants int      `json:"revoked_grants"`
+	// Split is the weighted share of public traffic sent to a second
+	// release, nil without one.
+	Split *router.Split `json:"split,omitempty"`
 }
 
 // StatusBackend is one backend in Status.
@@ -104,6 +109,9 @@ func (r *Router) Status() Status {
 	}
 	if t.maintenance != nil {
 		s.HeldPreviews = t.maintenance.releases
+	}
+	if t.split != nil {
+		s.Split = &router.Split{Release: t.split.release, Percent: t.split.percent}
 	}
 	return s
 }
@@ -123,4 +131,20 @@ func (r *Router) StatusHandler() http.Handler {
 // format, for the admin address.
 func (r *Router) MetricsHandler() http.Handler {
 	return promhttp.HandlerFor(r.metrics.reg, promhttp.HandlerOpts{})
+}
+
+// TrafficPath is where the admin address serves the router's counters
+// (Traffic) as JSON: a progressive cutover's analysis reads them twice, at
+// a step's start and end, and compares.
+const TrafficPath = "/_termshift/traffic"
+
+// TrafficHandler serves Traffic as JSON, for the admin address.
+func (r *Router) TrafficHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if err := json.NewEncoder(w).Encode(r.Traffic()); err != nil {
+			r.log.Debug("router: write traffic", "err", err)
+		}
+	})
 }

@@ -168,12 +168,12 @@ func (p *pendingSwitch) observe(m *metrics, at time.Time) {
 // Traffic is what the router counted for one release since it started.
 type Traffic struct {
 	// Requests by status class: 1xx, 2xx, 3xx, 4xx, 5xx.
-	Requests [5]uint64
+	Requests [5]uint64 `json:"requests"`
 	// Buckets are the latency histogram's cumulative counts, one per
 	// LatencyBuckets bound.
-	Buckets []uint64
-	Count   uint64
-	Sum     float64
+	Buckets []uint64 `json:"buckets"`
+	Count   uint64   `json:"count"`
+	Sum     float64  `json:"sum"`
 }
 
 // Traffic returns the counters of every release the router has routed,

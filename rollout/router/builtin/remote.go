@@ -39,6 +39,13 @@ func (r *Remote) Switch(ctx context.Context, t router.Table) error {
 	if st.Maintenance != (t.Maintenance != nil) {
 		return fmt.Errorf("serve's maintenance window is %v, want %v", st.Maintenance, t.Maintenance != nil)
 	}
+	var want router.Split
+	if t.Split != nil {
+		want = *t.Split
+	}
+	if got := (router.Split{Release: st.SplitRelease, Percent: st.SplitPercent}); got != want {
+		return fmt.Errorf("serve splits %d%% of public traffic to %s, want %d%% to %s", got.Percent, orNone(got.Release), want.Percent, orNone(want.Release))
+	}
 	return nil
 }
 

@@ -99,6 +99,8 @@ type table struct {
 	stats       map[string]*releaseStats
 	maintenance *maintenance
 	revoked     map[string]bool
+	// split sends a share of public traffic to a second release (split.go).
+	split *split
 
 	// switched is the switch to this table's live release that waits for
 	// its first response, nil when there is none.
@@ -210,7 +212,10 @@ func (r *Router) update(live string, backends []Backend, how *switchInfo) {
 	defer r.mu.Unlock()
 	old := r.table.Load()
 	t := &table{live: live, backends: bs, proxies: proxies, stats: stats, maintenance: old.maintenance, revoked: old.revoked,
-		switched: old.switched, before: old.before}
+		switched: old.switched, before: old.before, split: old.split}
+	if t.split != nil && (t.split.release == live || proxies[t.split.release] == nil) {
+		t.split = nil // a split needs a second running release
+	}
 	if live != old.live {
 		t.before = old.live
 		t.switched = nil
@@ -234,8 +239,9 @@ func (r *Router) update(live string, backends []Backend, how *switchInfo) {
 	r.log.Info("router: table updated", "live", live, "previous_live", old.live, "backends", releases(bs))
 }
 
-// Switch applies a whole routing table: live, backends, maintenance and
-// revoked grants. A switch into a maintenance window returns once the
+// Switch applies a whole routing table: live, backends, maintenance,
+// revoked grants and the weighted split. A split it cannot apply (see
+// checkSplit) is refused before anything changes. A switch into a maintenance window returns once the
 // requests in flight before it have finished (Drain), so that no write
 // acknowledged by the live release is left behind.
 func (r *Router) Switch(ctx context.Context, t router.Table) error {
@@ -244,12 +250,16 @@ func (r *Router) Switch(ctx context.Context, t router.Table) error {
 			return fmt.Errorf("switch router to %s: backend %s has no URL: %w", termshift.Quote(t.Live), termshift.Quote(b.Release), termshift.ErrInvalid)
 		}
 	}
+	if err := checkSplit(t); err != nil {
+		return err
+	}
 	live, backends, maint := r.Table()
 	if live != t.Live || !SameBackends(backends, t.Backends) {
 		r.update(t.Live, t.Backends, &switchInfo{by: t.LiveBy, since: t.LiveSince})
 	}
 	r.setMaintenance(t.Maintenance)
 	r.setRevoked(t.RevokedGrants)
+	r.setSplit(t.Split)
 	if t.Maintenance != nil && !maint {
 		return r.Drain(ctx)
 	}
@@ -413,6 +423,13 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	d := r.decide(req, t)
 	sw := getStatusWriter(w)
 	defer putStatusWriter(sw)
+	if d.verdict == servePublic && d.asked == "" && t.split != nil && t.maintenance == nil {
+		side, bucket := t.split.side(req, t.live)
+		if bucket >= 0 {
+			http.SetCookie(sw, r.splitCookie(bucket))
+		}
+		d.release = side
+	}
 	st := t.stats[d.release]
 	switch d.verdict {
 	case servePublic:
@@ -420,7 +437,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			maintenancePage(sw, req, m)
 			break
 		}
-		p, ok := t.proxies[t.live]
+		p, ok := t.proxies[d.release]
 		if !ok {
 			page(sw, req, http.StatusServiceUnavailable, "No live release", "No release is live: there is nothing to serve yet.")
 			break
@@ -428,7 +445,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		st.inflight.Inc()
 		p.ServeHTTP(sw, req)
 		st.inflight.Dec()
-		if sw.code < 500 && t.switched != nil {
+		if sw.code < 500 && t.switched != nil && d.release == t.live {
 			t.switched.observe(r.metrics, time.Now())
 		}
 	case servePreview:
