@@ -290,7 +290,7 @@ func TestKillResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n, distinct int
-	if err := s.db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT a) FROM " + next + ".nopk").Scan(&n, &distinct); err != nil {
+	if err := s.db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT a) FROM "+next+".nopk").Scan(&n, &distinct); err != nil {
 		t.Fatal(err)
 	}
 	if n != rows || distinct != rows {
