@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os/exec"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -345,27 +346,28 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 		if oldest.IsZero() {
 			oldest = batch[0].at
 		}
+		// A format description precedes the row events it describes:
+		// what came before it is applied first, then it.
+		from := 0
 		for i, u := range batch {
-			if u.fde != "" {
-				// A format description precedes the row events it
-				// describes: apply what came before it, then it.
-				if err := f.apply(ctx, conn, req.Key, &applied, batch[:i], &st); err != nil {
-					return st, err
-				}
-				fde = u.fde
-				if _, err := conn.ExecContext(ctx, fde); err != nil {
-					return st, fmt.Errorf("follow: apply the format description of %s on the target: %w", applied.File, err)
-				}
-				batch = append(batch[:0], batch[i+1:]...)
-				break
+			if u.fde == "" {
+				continue
 			}
+			if err := f.apply(ctx, conn, req.Key, &applied, batch[from:i], &st); err != nil {
+				return st, err
+			}
+			fde = u.fde
+			if _, err := conn.ExecContext(ctx, fde); err != nil {
+				return st, fmt.Errorf("follow: apply the format description of %s on the target: %w", applied.File, err)
+			}
+			from = i + 1
 		}
-		if err := f.apply(ctx, conn, req.Key, &applied, batch, &st); err != nil {
+		if err := f.apply(ctx, conn, req.Key, &applied, batch[from:], &st); err != nil {
 			return st, err
 		}
 		if len(units) == 0 {
 			oldest = time.Time{}
-		} else {
+		} else if len(batch) > 0 {
 			oldest = batch[len(batch)-1].at
 		}
 		if req.Until != nil && applied.Compare(*req.Until) >= 0 {
@@ -522,4 +524,103 @@ func columns(ctx context.Context, db *sql.DB, schema string) (map[string]string,
 		out[t+"."+c] = fmt.Sprintf("%s #%d", typ, pos)
 	}
 	return out, rows.Err()
+}
+
+// CheckSchemas compares each followed schema's columns with its target's
+// (see SchemasEqual).
+func (f *Follower) CheckSchemas(ctx context.Context, names map[string]string) error {
+	src, err := open(f.source)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := open(f.target)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	return SchemasEqual(ctx, src, dst, names)
+}
+
+// TableProof compares one table with its copy: rows counted and
+// CHECKSUM TABLE (order-independent) on both sides.
+type TableProof struct {
+	Schema         string `json:"schema"`
+	Table          string `json:"table"`
+	Target         string `json:"target"`
+	Rows           int64  `json:"rows"`
+	TargetRows     int64  `json:"target_rows"`
+	Checksum       string `json:"checksum"`
+	TargetChecksum string `json:"target_checksum"`
+}
+
+// OK reports equal counts and checksums.
+func (p TableProof) OK() bool {
+	return p.Rows == p.TargetRows && p.Checksum == p.TargetChecksum && p.Checksum != ""
+}
+
+// Prove counts and checksums every table of each followed schema and of
+// its target. Run it while the source takes no write (a maintenance
+// window) for the two sides to be comparable.
+func (f *Follower) Prove(ctx context.Context, names map[string]string) ([]TableProof, error) {
+	src, err := open(f.source)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	dst, err := open(f.target)
+	if err != nil {
+		return nil, err
+	}
+	defer dst.Close()
+	var out []TableProof
+	froms := make([]string, 0, len(names))
+	for n := range names {
+		froms = append(froms, n)
+	}
+	sort.Strings(froms)
+	for _, from := range froms {
+		rows, err := src.QueryContext(ctx, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> 'termshift_owner' ORDER BY TABLE_NAME", from)
+		if err != nil {
+			return nil, fmt.Errorf("list the tables of %s: %w", termshift.Quote(from), err)
+		}
+		var tables []string
+		for rows.Next() {
+			var t string
+			if err := rows.Scan(&t); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			tables = append(tables, t)
+		}
+		rows.Close()
+		for _, t := range tables {
+			p := TableProof{Schema: from, Table: t, Target: names[from]}
+			if p.Rows, p.Checksum, err = tableSum(ctx, src, from, t); err != nil {
+				return nil, err
+			}
+			if p.TargetRows, p.TargetChecksum, err = tableSum(ctx, dst, p.Target, t); err != nil {
+				return nil, err
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+func tableSum(ctx context.Context, db *sql.DB, schema, table string) (int64, string, error) {
+	q := termshift.QuoteMySQL(schema) + "." + termshift.QuoteMySQL(table)
+	var n int64
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+q).Scan(&n); err != nil {
+		return 0, "", fmt.Errorf("count %s: %w", q, err)
+	}
+	var name string
+	var sum sql.NullInt64
+	if err := db.QueryRowContext(ctx, "CHECKSUM TABLE "+q).Scan(&name, &sum); err != nil {
+		return 0, "", fmt.Errorf("checksum %s: %w", q, err)
+	}
+	if !sum.Valid {
+		return n, "", fmt.Errorf("checksum %s: the server has none for it: %w", q, termshift.ErrNotFound)
+	}
+	return n, strconv.FormatInt(sum.Int64, 10), nil
 }
