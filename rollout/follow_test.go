@@ -3,8 +3,11 @@ package rollout_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,13 +28,29 @@ import (
 // current live with a table with a primary key and one without, next
 // carved and synced from it.
 type followWorld struct {
-	*lifecycle
+	t         testing.TB
+	o         *rollout.Orchestrator
+	env       *envfile.Environment
+	router    string
 	db        *sql.DB
 	cur, next string // their edxapp schemas
 }
 
-func newFollowWorld(t *testing.T) *followWorld {
+// worldOptions: Rows of the bench table added to current; Apps: each
+// release answers POST /api/writes by inserting the write's id into its
+// demo_writes table (the load generator's target through the router).
+type worldOptions struct {
+	Rows   int
+	Apps   bool
+	NoSync bool
+}
+
+func newFollowWorld(t testing.TB, opts ...worldOptions) *followWorld {
 	t.Helper()
+	var opt worldOptions
+	if len(opts) > 0 {
+		opt = opts[0]
+	}
 	dsn := termshift.RequireLocalSetting(t, "TERMSHIFT_BINLOG_MYSQL_DSN")
 	cfg, err := driver.ParseDSN(dsn)
 	if err != nil {
@@ -42,8 +61,33 @@ func newFollowWorld(t *testing.T) *followWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	health, router, dir := fakeRelease(t, "any"), freeAddr(t), t.TempDir()
+	router, dir := freeAddr(t), t.TempDir()
 	name := "f" + strings.ReplaceAll(tenancytest.Release(t), "-", "")
+	w := &followWorld{t: t, router: router, db: db}
+	apps := map[string]*httptest.Server{}
+	for _, r := range []string{"current", "next"} {
+		apps[r] = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+			if req.Method != http.MethodPost || !opt.Apps {
+				fmt.Fprintf(rw, `{"release":%q}`, r)
+				return
+			}
+			var body struct{ ID string }
+			if err := json.NewDecoder(req.Body).Decode(&body); err != nil || body.ID == "" {
+				http.Error(rw, "want {\"id\": ID}", http.StatusBadRequest)
+				return
+			}
+			schema := w.cur
+			if r == "next" {
+				schema = w.next
+			}
+			if _, err := db.ExecContext(req.Context(), "INSERT INTO "+schema+".demo_writes (id) VALUES (?)", body.ID); err != nil {
+				http.Error(rw, err.Error(), http.StatusInternalServerError)
+				return
+			}
+			fmt.Fprintf(rw, `{"release":%q}`, r)
+		}))
+		t.Cleanup(apps[r].Close)
+	}
 	yaml := fmt.Sprintf(`name: %s
 naming: "{logical}_%s_{release}"
 servers:
@@ -55,7 +99,7 @@ releases:
   - {name: current, version: "1.0", runner: external, health_url: "%s/heartbeat"}
   - {name: next, version: "1.0", runner: external, health_url: "%s/heartbeat"}
 router: {listen: %q, retention: 1h}
-`, name, name, filepath.Join(dir, "backups"), health.URL, health.URL, router)
+`, name, name, filepath.Join(dir, "backups"), apps["current"].URL, apps["next"].URL, router)
 	path := filepath.Join(dir, "termshift.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -64,7 +108,7 @@ router: {listen: %q, retention: 1h}
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &followWorld{lifecycle: &lifecycle{t: t, o: orchestrator(t, env, "test"), router: router, env: env}, db: db}
+	w.o, w.env = orchestrator(t, env, "test"), env
 	w.o.Reason = "test"
 	ctx := t.Context()
 	for _, r := range []string{"current", "next"} {
@@ -91,6 +135,10 @@ router: {listen: %q, retention: 1h}
 	w.next = s.Releases["next"].Namespaces[0].Name
 	w.exec("CREATE TABLE " + w.cur + ".grades (id INT PRIMARY KEY, learner VARCHAR(40) NULL, score DECIMAL(5,2) NULL, essay BLOB NULL)")
 	w.exec("CREATE TABLE " + w.cur + ".events (learner VARCHAR(40) NULL, kind VARCHAR(20) NULL)")
+	w.exec("CREATE TABLE " + w.cur + ".demo_writes (id VARCHAR(64) NOT NULL PRIMARY KEY, at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6))")
+	if opt.Rows > 0 {
+		w.fill(opt.Rows)
+	}
 	for i := range 50 {
 		w.exec("INSERT INTO "+w.cur+".grades VALUES (?, ?, ?, ?)", i, fmt.Sprint("l", i), float64(i)/2, []byte{byte(i), 0, 255})
 		w.exec("INSERT INTO "+w.cur+".events VALUES (?, 'seen')", fmt.Sprint("l", i))
@@ -107,6 +155,9 @@ router: {listen: %q, retention: 1h}
 	if _, err := w.o.Cutover(ctx, "current", rollout.CutoverOptions{SkipVerify: true}); err != nil {
 		t.Fatal(err)
 	}
+	if opt.NoSync {
+		return w
+	}
 	o := orchestrator(t, env, "sync next")
 	if err := o.Locked(ctx, func() error {
 		_, err := o.Sync(ctx, "next", rollout.SyncOptions{From: "current"})
@@ -115,6 +166,76 @@ router: {listen: %q, retention: 1h}
 		t.Fatalf("sync next: %v", err)
 	}
 	return w
+}
+
+func (w *followWorld) mutate(f func(s *store.State)) {
+	w.t.Helper()
+	s, err := w.o.LoadState(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	f(s)
+	if err := w.o.SaveState(context.Background(), s); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// serve runs `termshift serve` (the built-in router) until the test ends.
+func (w *followWorld) serve() {
+	t := w.t
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	o := orchestrator(t, w.env, "serve")
+	go func() { done <- o.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	for i := 0; !w.o.Control().Running(); i++ {
+		select {
+		case err := <-done:
+			t.Fatalf("serve stopped: %v", err)
+		default:
+		}
+		if i > 500 {
+			t.Fatal("serve did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// fill adds make bench-restore's courseware_studentmodule-like table of
+// rows rows to current (backup/bench/source.sql).
+func (w *followWorld) fill(rows int) {
+	w.t.Helper()
+	text, err := os.ReadFile("../backup/bench/source.sql")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	q := strings.NewReplacer("@ROWS@", fmt.Sprint(rows), "@USERS@", fmt.Sprint(rows/40+1)).Replace(string(text))
+	conn, err := w.db.Conn(context.Background())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(context.Background(), "USE "+termshift.QuoteMySQL(w.cur)); err != nil {
+		w.t.Fatal(err)
+	}
+	for _, stmt := range strings.Split(q, ";\n") {
+		var lines []string
+		for _, l := range strings.Split(stmt, "\n") {
+			if !strings.HasPrefix(l, "--") {
+				lines = append(lines, l)
+			}
+		}
+		if q := strings.TrimSpace(strings.Join(lines, "\n")); q != "" {
+			if _, err := conn.ExecContext(context.Background(), q); err != nil {
+				w.t.Fatalf("%s: %v", q[:min(len(q), 60)], err)
+			}
+		}
+	}
 }
 
 func (w *followWorld) exec(q string, args ...any) {
@@ -178,8 +299,8 @@ func (w *followWorld) startFollow() chan *rollout.FollowReport {
 	case <-caught:
 	case rep := <-done:
 		w.t.Fatalf("follow ended at once: %+v", rep)
-	case <-time.After(time.Minute):
-		w.t.Fatal("follow did not catch up in a minute")
+	case <-time.After(15 * time.Minute):
+		w.t.Fatal("follow did not catch up in 15 minutes")
 	}
 	return done
 }
@@ -205,8 +326,8 @@ func TestFinalSyncCatchesUp(t *testing.T) {
 	if sr == nil || !sr.Proven || len(sr.Notes) == 0 || !strings.Contains(sr.Notes[0], "caught up from current's binary log") {
 		t.Fatalf("sync report %+v: want proven, caught up", sr)
 	}
-	if len(sr.Namespaces) != 1 || sr.Namespaces[0].Status != "caught up" || len(sr.Namespaces[0].Objects) != 2 {
-		t.Errorf("namespaces %+v: want edxapp caught up with 2 tables", sr.Namespaces)
+	if len(sr.Namespaces) != 1 || sr.Namespaces[0].Status != "caught up" || len(sr.Namespaces[0].Objects) != 3 {
+		t.Errorf("namespaces %+v: want edxapp caught up with its 3 tables", sr.Namespaces)
 	}
 	if got, want := w.sums(w.next), w.sums(w.cur); got != want {
 		t.Errorf("next: %s\ncurrent: %s", got, want)
