@@ -93,7 +93,9 @@ router: {listen: "127.0.0.1:0"}
 		defer cancel()
 		var out, errb bytes.Buffer
 		done := make(chan int, 1)
-		go func() { done <- run(ctx, []string{"--env", env, "follow", "next", "--from", "current", "--interval", "100ms"}, &out, &errb) }()
+		go func() {
+			done <- run(ctx, []string{"--env", env, "follow", "next", "--from", "current", "--interval", "100ms"}, &out, &errb)
+		}()
 		deadline := time.Now().Add(time.Minute)
 		for {
 			var n int
