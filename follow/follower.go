@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
@@ -595,18 +596,37 @@ func (f *Follower) Prove(ctx context.Context, names map[string]string) ([]TableP
 		}
 		rows.Close()
 		for _, t := range tables {
-			p := TableProof{Schema: from, Table: t, Target: names[from]}
-			if p.Rows, p.Checksum, err = tableSum(ctx, src, from, t); err != nil {
-				return nil, err
-			}
-			if p.TargetRows, p.TargetChecksum, err = tableSum(ctx, dst, p.Target, t); err != nil {
-				return nil, err
-			}
-			out = append(out, p)
+			out = append(out, TableProof{Schema: from, Table: t, Target: names[from]})
 		}
+	}
+	// Both sides and every table at once, a few queries at a time: the
+	// proof is inside the maintenance window.
+	sem := make(chan struct{}, proveParallel)
+	errs := make([]error, 2*len(out))
+	var wg sync.WaitGroup
+	for i := range out {
+		p := &out[i]
+		for side := range 2 {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				if side == 0 {
+					p.Rows, p.Checksum, errs[2*i] = tableSum(ctx, src, p.Schema, p.Table)
+				} else {
+					p.TargetRows, p.TargetChecksum, errs[2*i+1] = tableSum(ctx, dst, p.Target, p.Table)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
+
+// proveParallel is how many tables (of either side) Prove reads at once.
+const proveParallel = 4
 
 func tableSum(ctx context.Context, db *sql.DB, schema, table string) (int64, string, error) {
 	q := termshift.QuoteMySQL(schema) + "." + termshift.QuoteMySQL(table)

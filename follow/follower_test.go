@@ -148,6 +148,14 @@ func TestApplyRowChanges(t *testing.T) {
 	if st.Applied.Compare(until) < 0 || st.Transactions != 7 {
 		t.Errorf("applied %s (%d transactions), want %s (7 transactions)", st.Applied, st.Transactions, until)
 	}
+	proofs, err := f.Prove(context.Background(), map[string]string{live: next})
+	if err != nil || len(proofs) != 2 || !proofs[0].OK() || !proofs[1].OK() {
+		t.Errorf("proof after the catch-up: %+v, %v; want 2 tables, equal", proofs, err)
+	}
+	s.exec(t, "UPDATE "+next+".nopk SET b = 'drift' WHERE a = 1 LIMIT 1")
+	if proofs, err := f.Prove(context.Background(), map[string]string{live: next}); err != nil || proofs[0].OK() {
+		t.Errorf("proof of a table that differs: %+v, %v; want nopk not OK", proofs, err)
+	}
 	rec, found, err := f.Recorded(context.Background(), next)
 	if err != nil || !found || rec.Position.Compare(st.Applied) != 0 {
 		t.Errorf("recorded %v %v %v, want %s", rec, found, err, st.Applied)
