@@ -269,7 +269,7 @@ func TestKillResume(t *testing.T) {
 	for i := range rows {
 		s.exec(t, "INSERT INTO "+live+".nopk VALUES (?, 'r')", i)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestFollowerChild$")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "FOLLOW_TEST_CHILD="+live+","+next+","+start.File+","+fmt.Sprint(start.Pos))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -307,17 +307,19 @@ func TestKillResume(t *testing.T) {
 	t.Logf("killed with %d of %d rows applied", before, rows)
 }
 
-// TestFollowerChild is the follower TestKillResume kills.
-func TestFollowerChild(t *testing.T) {
-	spec := os.Getenv("FOLLOW_TEST_CHILD")
-	if spec == "" {
-		t.Skip("run by TestKillResume")
+// TestMain runs, in a child process, the follower TestKillResume kills.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("FOLLOW_TEST_CHILD"); spec != "" {
+		p := strings.Split(spec, ",")
+		dsn, _ := termshift.LocalSetting("TERMSHIFT_BINLOG_MYSQL_DSN")
+		f, err := follow.New(termshift.Secret(dsn), termshift.Secret(dsn))
+		if err == nil {
+			var pos int64
+			fmt.Sscan(p[3], &pos)
+			_, err = f.Run(context.Background(), follow.Request{Key: p[1], Schemas: map[string]string{p[0]: p[1]}, Start: follow.Position{File: p[2], Pos: pos}})
+		}
+		fmt.Fprintln(os.Stderr, "child follower:", err)
+		os.Exit(1)
 	}
-	p := strings.Split(spec, ",")
-	s := server(t)
-	f := newFollower(t, s)
-	var pos int64
-	fmt.Sscan(p[3], &pos)
-	_, err := f.Run(context.Background(), follow.Request{Key: p[1], Schemas: map[string]string{p[0]: p[1]}, Start: follow.Position{File: p[2], Pos: pos}})
-	t.Fatal(err)
+	os.Exit(m.Run())
 }
