@@ -387,3 +387,38 @@ func TestFollowRefusesMigrated(t *testing.T) {
 		t.Errorf("follow into the live release: %v, want refused", err)
 	}
 }
+
+// Next restored from a backup snapshot of current follows from the
+// snapshot manifest's binary log position: the writes current took after
+// the snapshot are applied, once.
+func TestFollowFromSnapshot(t *testing.T) {
+	w := newFollowWorld(t, worldOptions{NoSync: true})
+	ctx := t.Context()
+	const id = "2026-11-28T02:00:00Z"
+	o := orchestrator(t, w.env, "backup current")
+	if err := o.Locked(ctx, func() error {
+		_, err := o.Backup(ctx, "current", rollout.BackupOptions{ID: id})
+		return err
+	}); err != nil {
+		t.Fatalf("backup current: %v", err)
+	}
+	w.writes(0, 10)
+	o = orchestrator(t, w.env, "restore next")
+	if err := o.Locked(ctx, func() error {
+		_, _, err := o.Restore(ctx, "next", rollout.RestoreOptions{Snapshot: id})
+		return err
+	}); err != nil {
+		t.Fatalf("restore next: %v", err)
+	}
+	if got, want := w.sums(w.next), w.sums(w.cur); got == want {
+		t.Fatalf("next equals current before following: the writes after the snapshot are missing from the test")
+	}
+	w.startFollow()
+	if got, want := w.sums(w.next), w.sums(w.cur); got != want {
+		t.Errorf("next: %s\ncurrent: %s", got, want)
+	}
+	s, _ := w.o.LoadState(ctx)
+	if f := s.Releases["next"].Follow; f == nil || f.Start.File == "" || f.Status != "following" {
+		t.Errorf("follow record %+v: want following from the snapshot's position", f)
+	}
+}
