@@ -124,6 +124,9 @@ router: {listen: "127.0.0.1:0"}
 	if out := follow(4); !strings.Contains(out, "resumed at") {
 		t.Errorf("follow run again said %q, want resumed", out)
 	}
+	if code, out, _ := cli(t, "--env", env, "status"); code != 0 || !strings.Contains(out, "next: follow of current's MySQL binary log from") {
+		t.Errorf("status: exit %d, does not show the follower:\n%s", code, out)
+	}
 	var n int
 	if err := db.QueryRow("SELECT COUNT(*) FROM " + next + ".log").Scan(&n); err != nil || n != 4 {
 		t.Errorf("next has %d rows (%v), want 4: each once", n, err)
