@@ -190,7 +190,6 @@ func (o *Orchestrator) startFollow(ctx context.Context, release string, opts Fol
 		return plan, fmt.Errorf("release %s has no namespaces to follow: %w", termshift.Quote(opts.From), termshift.ErrNotFound)
 	}
 	plan.schemas = map[string]string{}
-	var basis []string
 	for _, ns := range rs.Namespaces {
 		if ns.Service != termshift.MySQL {
 			continue
@@ -207,10 +206,8 @@ func (o *Orchestrator) startFollow(ctx context.Context, release string, opts Fol
 			return refuse(fmt.Errorf("refusing to follow into %s: %s was scrubbed: its rows differ from %s's, and row events would not apply: %w", termshift.Quote(release), ns.Namespace, opts.From, termshift.ErrRefused))
 		}
 		plan.schemas[src.Name] = ns.Name
-		if ns.Proof != nil {
-			basis = append(basis, ns.Name+"@"+ns.Proof.At.UTC().Format(time.RFC3339Nano))
-		}
 	}
+	basis := followBasis(rs)
 	if len(plan.schemas) == 0 {
 		return plan, fmt.Errorf("release %s has no MySQL namespaces to follow: %w", termshift.Quote(release), termshift.ErrNotFound)
 	}
@@ -225,14 +222,13 @@ func (o *Orchestrator) startFollow(ctx context.Context, release string, opts Fol
 		o.journal(ctx, release, "follow", "forced", fmt.Sprintf("took over the follower of pid %d on %s (gone)", f.PID, f.Host))
 	}
 	plan.key = o.Env.Name + "/" + release
-	sort.Strings(basis)
 	// The position recorded on the server is kept only for the data it was
 	// applied to: a release restored or synced again starts anew.
 	rec, found, err := o.P.Follower.Recorded(ctx, plan.key)
 	if err != nil {
 		return plan, err
 	}
-	if found && rs.Follow != nil && rs.Follow.From == opts.From && rs.Follow.Basis == strings.Join(basis, ",") && opts.Snapshot == "" {
+	if found && rs.Follow != nil && rs.Follow.From == opts.From && rs.Follow.Basis == basis && opts.Snapshot == "" {
 		plan.start, plan.resumed = rec.Position, true
 	} else {
 		if found {
@@ -252,7 +248,7 @@ func (o *Orchestrator) startFollow(ctx context.Context, release string, opts Fol
 	plan.token = hex.EncodeToString(b)
 	host, _ := os.Hostname()
 	rs.Follow = &store.FollowState{From: opts.From, Key: plan.key, Token: plan.token, Host: host, PID: os.Getpid(), Since: o.Now(),
-		Start: store.BinlogPos{File: plan.start.File, Pos: plan.start.Pos, GTID: plan.start.GTID}, Status: "following", Basis: strings.Join(basis, ",")}
+		Start: store.BinlogPos{File: plan.start.File, Pos: plan.start.Pos, GTID: plan.start.GTID}, Status: "following", Basis: basis}
 	if err := o.SaveState(ctx, s); err != nil {
 		return plan, err
 	}
@@ -262,6 +258,20 @@ func (o *Orchestrator) startFollow(ctx context.Context, release string, opts Fol
 	}
 	o.journal(ctx, release, "follow", "started", fmt.Sprintf("from %s: %s at %s on %s", opts.From, how, plan.start, o.P.Follower.Server()))
 	return plan, nil
+}
+
+// followBasis names the data a release's MySQL namespaces hold: when it
+// was proven (restored or synced). A follower's position applies to that
+// data only.
+func followBasis(rs *store.ReleaseState) string {
+	var basis []string
+	for _, ns := range rs.Namespaces {
+		if ns.Service == termshift.MySQL && ns.Proof != nil {
+			basis = append(basis, ns.Name+"@"+ns.Proof.At.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	sort.Strings(basis)
+	return strings.Join(basis, ",")
 }
 
 // followStart is the binary log position a release's MySQL data stands at:
@@ -341,6 +351,18 @@ func (o *Orchestrator) finalSync(ctx context.Context, release, live string, opts
 	rs := s.Releases[release]
 	if rs == nil || rs.Follow == nil || rs.Follow.From != live || o.P.Follower == nil {
 		return o.Sync(ctx, release, sopts)
+	}
+	if rs.Follow.Basis != followBasis(rs) {
+		// Restored or synced again since it followed: its position is of
+		// other data.
+		note := fmt.Sprintf("MySQL: %s was restored or synced again since it followed %s: the full sync copies everything", release, live)
+		o.printf("%s\n", note)
+		o.dropFollow(ctx, release, "stopped", note)
+		rep, err := o.Sync(ctx, release, sopts)
+		if rep != nil {
+			rep.Notes = append([]string{note}, rep.Notes...)
+		}
+		return rep, err
 	}
 	cu, err := o.catchUp(ctx, s, release, live)
 	if err != nil {

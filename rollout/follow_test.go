@@ -317,6 +317,14 @@ func TestFinalSyncCatchesUp(t *testing.T) {
 	if _, err := o.Follow(ctx, "next", rollout.FollowOptions{From: "current", Interval: time.Second}); !errors.Is(err, termshift.ErrLocked) {
 		t.Errorf("a second follower: %v, want ErrLocked (already followed)", err)
 	}
+	// A sync into it would replace the tables the follower applies to.
+	so := orchestrator(t, w.env, "sync next")
+	if err := so.Locked(ctx, func() error {
+		_, err := so.Sync(ctx, "next", rollout.SyncOptions{From: "current"})
+		return err
+	}); !errors.Is(err, termshift.ErrLocked) || !strings.Contains(err.Error(), "is being followed") {
+		t.Errorf("sync into a followed release: %v, want refused: it is being followed", err)
+	}
 	w.writes(20, 30)
 	rep, err := w.o.Cutover(ctx, "next", rollout.CutoverOptions{FinalSync: true, SkipVerify: true})
 	if err != nil {
