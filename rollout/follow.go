@@ -303,6 +303,17 @@ func (o *Orchestrator) followStart(ctx context.Context, rs *store.ReleaseState, 
 	return follow.Position{File: m.MySQLBinlog.File, Pos: m.MySQLBinlog.Position, GTID: m.MySQLBinlog.GTID}, nil
 }
 
+// refuseFollowed refuses to replace the data of a release whose follower
+// runs: it would apply rows into the tables being replaced.
+func refuseFollowed(rs *store.ReleaseState, action string) error {
+	f := rs.Follow
+	if f == nil || f.Status != "following" || f.Stop || !alive(f) {
+		return nil
+	}
+	return termshift.WithHint(fmt.Errorf("release %s is being followed (pid %d on %s, `termshift follow`): refusing to %s it: %w", termshift.Quote(rs.Name), f.PID, f.Host, action, termshift.ErrLocked),
+		"stop the follower (Ctrl-C or SIGTERM) first; a final sync (`termshift cutover "+rs.Name+" --final-sync`) stops it itself")
+}
+
 // alive reports a follower whose process runs on this host (one on
 // another host is assumed alive).
 func alive(f *store.FollowState) bool {

@@ -322,7 +322,7 @@ func TestFinalSyncCatchesUp(t *testing.T) {
 	if err := so.Locked(ctx, func() error {
 		_, err := so.Sync(ctx, "next", rollout.SyncOptions{From: "current"})
 		return err
-	}); !errors.Is(err, termshift.ErrLocked) || !strings.Contains(err.Error(), "is being followed") {
+	}); !errors.Is(err, termshift.ErrLocked) || !strings.Contains(err.Error(), "is being followed") || !strings.Contains(err.Error(), "refusing to sync into") {
 		t.Errorf("sync into a followed release: %v, want refused: it is being followed", err)
 	}
 	w.writes(20, 30)

@@ -137,10 +137,10 @@ func (o *Orchestrator) Sync(ctx context.Context, release string, opts SyncOption
 	if rs == nil || !rs.StepDone("carve") {
 		return nil, termshift.WithHint(fmt.Errorf("release %s is not carved: %w", termshift.Quote(release), termshift.ErrNotFound), "run `termshift carve "+release+"` first")
 	}
-	if f := rs.Follow; f != nil && f.Status == "following" && !f.Stop && !slices.Contains(opts.Skip, termshift.MySQL) && alive(f) {
-		// The follower would apply rows into the tables being replaced.
-		return nil, termshift.WithHint(fmt.Errorf("release %s is being followed (pid %d on %s, `termshift follow`): refusing to sync into it: %w", termshift.Quote(release), f.PID, f.Host, termshift.ErrLocked),
-			"stop the follower (Ctrl-C or SIGTERM) first; a final sync (`termshift cutover "+release+" --final-sync`) stops it itself")
+	if !slices.Contains(opts.Skip, termshift.MySQL) {
+		if err := refuseFollowed(rs, "sync into"); err != nil {
+			return nil, err
+		}
 	}
 	if from == nil || len(from.Namespaces) == 0 {
 		return nil, fmt.Errorf("release %s has no namespaces to copy: %w", termshift.Quote(opts.From), termshift.ErrNotFound)
