@@ -6,7 +6,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Tests read the local servers' settings from $(DEV)/env (written by `make services`).
 WITH_ENV := set -a; . ./$(DEV)/env; set +a;
 
-.PHONY: all build test unit lint services services-down demo bench-restore bench-cutover bench-tenancy bench-state bench-canary clean
+.PHONY: all build test unit lint services services-down demo bench-restore bench-backup bench-final-sync bench-catchup bench-cutover bench-tenancy bench-state bench-k8s bench-canary bench-scale clean
 
 all: build
 
@@ -53,6 +53,12 @@ bench-backup: services
 
 bench-final-sync: services build
 	$(WITH_ENV) set -o pipefail; $(GO) test -run '^$$' -bench FinalSync -benchtime 1x -timeout 60m ./cmd/termshift/ | tee $(DEV)/bench-final-sync.log && grep '^bench-final-sync:' $(DEV)/bench-final-sync.log | tail -1
+
+# The final sync's window with catch-up from the binary log (`termshift
+# follow`) against the full sync, at 250k and 1M rows, under 200 writes/s.
+# Last line: bench-catchup: lost N, window N.Ns at ROWS1 rows, N.Ns at ROWS2 rows
+bench-catchup: services
+	$(WITH_ENV) set -o pipefail; $(GO) test -run '^$$' -bench CatchUp -benchtime 1x -timeout 90m ./rollout/ | tee $(DEV)/bench-catchup.log && grep '^bench-catchup:' $(DEV)/bench-catchup.log | tail -1
 
 bench-cutover: services build
 	$(WITH_ENV) $(GO) test -run '^$$' -bench Cutover -benchtime 1x -timeout 10m ./rollout/bench/

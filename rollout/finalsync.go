@@ -174,7 +174,9 @@ func (o *Orchestrator) maintenanceWindow(ctx context.Context, s *store.State, sp
 			return lift("sync", err)
 		}
 		t = o.Now()
-		srep, err := o.Sync(ctx, release, SyncOptions{From: live, Threads: opts.Threads, Progress: opts.Progress, InWindow: true})
+		// Catch-up from the binary log when release has been following
+		// live (follow.go), else the full sync.
+		srep, err := o.finalSync(ctx, release, live, opts)
 		w.Sync, w.SyncReport = o.Now().Sub(t), srep
 		w.Ran = append(w.Ran, "sync")
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/backup"
+	"github.com/termshift/termshift/follow"
 	"github.com/termshift/termshift/restore"
 	"github.com/termshift/termshift/restore/scrub"
 	"github.com/termshift/termshift/rollout/router"
@@ -68,6 +69,21 @@ type contentHasher interface {
 // cache.
 type cacheFlusher interface {
 	Flush(ctx context.Context, ns termshift.Namespace, owner termshift.Owner) error
+}
+
+// Follower follows a MySQL server's binary log into other schemas of the
+// same or another server (`termshift follow`, the catch-up of a final
+// sync). Its errors wrap follow.ErrPurged, follow.ErrNoRowBinlog and
+// follow.ErrSchemaChanged.
+type Follower interface {
+	Server() string
+	Check(ctx context.Context, from follow.Position) error
+	CheckSchemas(ctx context.Context, names map[string]string) error
+	Head(ctx context.Context) (follow.Position, error)
+	Recorded(ctx context.Context, key string) (follow.Record, bool, error)
+	Forget(ctx context.Context, key string) error
+	Run(ctx context.Context, req follow.Request) (follow.Status, error)
+	Prove(ctx context.Context, names map[string]string) ([]follow.TableProof, error)
 }
 
 // Scrubber runs scrub rules on one namespace.
@@ -158,6 +174,9 @@ type Providers struct {
 	// Runners by release name.
 	Runners map[string]Runner
 	Router  Switcher
+	// Follower follows the MySQL server's binary log; nil when there is
+	// no MySQL server.
+	Follower Follower
 	// Pool lists the memcached clusters releases are assigned from; empty
 	// when a provider creates one per release.
 	Pool []string

@@ -244,6 +244,9 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 	if rs == nil || !rs.StepDone("carve") {
 		return nil, restore.Snapshot{}, termshift.WithHint(fmt.Errorf("release %s is not carved: %w", termshift.Quote(release), termshift.ErrNotFound), "run `termshift carve "+release+"` first")
 	}
+	if err := refuseFollowed(rs, "restore into"); err != nil {
+		return nil, restore.Snapshot{}, err
+	}
 	backup := BackupRef{Source: o.Env.Backup.Source, S3: o.Env.Backup.S3, Snapshot: opts.Snapshot, BaseDir: o.Env.Dir}
 	_, snap, _, err := OpenBackup(ctx, backup)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +28,9 @@ type SyncOptions struct {
 	// InWindow says the sync runs inside a maintenance window (a final
 	// sync), for the report.
 	InWindow bool
+	// Skip lists services whose namespaces are not copied (a final sync
+	// whose MySQL part was caught up from the binary log).
+	Skip []termshift.Service
 }
 
 // SyncObject is the proof for one table, collection or kind of definition.
@@ -53,6 +57,9 @@ type SyncResult struct {
 	Report    *restore.Report     `json:"report,omitempty"`
 	Note      string              `json:"note,omitempty"`
 	Error     string              `json:"error,omitempty"`
+	// Binlog is where the source server's binary log stood at the
+	// snapshot copied (MySQL): where a follow of the source starts.
+	Binlog *restore.BinlogPosition `json:"binlog,omitempty"`
 }
 
 // SyncReport is what a sync copied and what proves it.
@@ -130,6 +137,11 @@ func (o *Orchestrator) Sync(ctx context.Context, release string, opts SyncOption
 	if rs == nil || !rs.StepDone("carve") {
 		return nil, termshift.WithHint(fmt.Errorf("release %s is not carved: %w", termshift.Quote(release), termshift.ErrNotFound), "run `termshift carve "+release+"` first")
 	}
+	if !slices.Contains(opts.Skip, termshift.MySQL) {
+		if err := refuseFollowed(rs, "sync into"); err != nil {
+			return nil, err
+		}
+	}
 	if from == nil || len(from.Namespaces) == 0 {
 		return nil, fmt.Errorf("release %s has no namespaces to copy: %w", termshift.Quote(opts.From), termshift.ErrNotFound)
 	}
@@ -137,6 +149,9 @@ func (o *Orchestrator) Sync(ctx context.Context, release string, opts SyncOption
 	type pair struct{ src, dst *store.NamespaceState }
 	pairs := map[termshift.Service][]pair{}
 	for _, ns := range rs.Namespaces {
+		if slices.Contains(opts.Skip, ns.Service) {
+			continue
+		}
 		src := from.Namespace(ns.Service, ns.Logical)
 		if src == nil {
 			return nil, fmt.Errorf("release %s has no %s namespace for %s: %w", termshift.Quote(opts.From), ns.Service, termshift.Quote(ns.Logical), termshift.ErrNotFound)
@@ -211,7 +226,7 @@ func (o *Orchestrator) Sync(ctx context.Context, release string, opts SyncOption
 	}
 	wg.Wait()
 	for _, ns := range rs.Namespaces {
-		if ns.Service != termshift.Memcached {
+		if ns.Service != termshift.Memcached || slices.Contains(opts.Skip, ns.Service) {
 			continue
 		}
 		res := SyncResult{Namespace: ns.Namespace, Status: "flushed", Note: "cold cache: the cluster was flushed; nothing is copied from " + opts.From + "'s cache"}
@@ -262,6 +277,9 @@ func (o *Orchestrator) Sync(ctx context.Context, release string, opts SyncOption
 		if r.Status == "synced" && rep.Proven {
 			ns.Status, ns.Error = store.NSRestored, ""
 			ns.Proof = syncProof(r, opts.From, now, rep.Started)
+			if b := r.Binlog; b != nil {
+				rs.Binlog = &store.BinlogPos{File: b.File, Pos: b.Position, GTID: b.GTID}
+			}
 		} else {
 			ns.Status, ns.Error = store.NSFailed, r.Error
 			if r.Error == "" {
@@ -395,6 +413,11 @@ func (o *Orchestrator) syncService(ctx context.Context, svc termshift.Service, r
 	info, ierr := snap.Info(ctx)
 	if ierr == nil {
 		held = info.LockHeld
+		if svc == termshift.MySQL && info.Binlog != nil {
+			for i := range results {
+				results[i].Binlog = info.Binlog
+			}
+		}
 	}
 	changes, cerr := snap.Changes(ctx)
 	o.Logger.Debug("sync: source compared with its snapshot", "service", svc, "elapsed", o.Now().Sub(t0))

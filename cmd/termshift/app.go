@@ -147,6 +147,7 @@ traffic over, and rolls back with one command.
 		a.backupsCommand(),
 		a.backupCommand(),
 		a.syncCommand(),
+		a.followCommand(),
 		a.restoreCommand(),
 		a.scrubCommand(),
 		a.verifyCommand(),

@@ -163,6 +163,15 @@ func writeStatus(a *app, env *envfile.Environment, s *store.State, holder *store
 		}
 	}
 	for _, n := range s.Names() {
+		if f := s.Releases[n].Follow; f != nil {
+			fmt.Fprintf(w, "%s: follow of %s's MySQL binary log from %s:%d, %s since %s (pid %d on %s)", n, f.From, f.Start.File, f.Start.Pos, f.Status, f.Since.Local().Format(time.RFC3339), f.PID, f.Host)
+			if f.Detail != "" {
+				fmt.Fprintf(w, ": %s", f.Detail)
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, n := range s.Names() {
 		r := s.Releases[n]
 		if len(r.Namespaces) == 0 {
 			continue

@@ -92,6 +92,42 @@ type ReleaseState struct {
 	// the namespaces it borrows, and the owner is protected while it is
 	// live or the rollback target (State.Protected).
 	SharesData string `json:"shares_data_with,omitempty"`
+	// Follow is the binary log follower of the release's MySQL schemas
+	// (`termshift follow`), while one runs and after it ended.
+	Follow *FollowState `json:"follow,omitempty"`
+	// Binlog is where the source server's binary log stood when the
+	// release's MySQL data was last synced (a follow's start).
+	Binlog *BinlogPos `json:"binlog,omitempty"`
+}
+
+// BinlogPos is a point in a MySQL server's binary log.
+type BinlogPos struct {
+	File string `json:"file"`
+	Pos  int64  `json:"position"`
+	GTID string `json:"gtid,omitempty"`
+}
+
+// FollowState is a follower of another release's MySQL binary log. The
+// follower runs without the environment's lock and never writes state
+// while it runs: it writes this record when it starts and when it ends
+// (when the lock is free); its position is committed with the rows it
+// applies, on the server. A command holding the lock sets Stop (a
+// cutover's final sync, which catches up itself) and the follower exits.
+type FollowState struct {
+	From  string    `json:"from"`
+	Key   string    `json:"key"` // the follower's position record on the server
+	Token string    `json:"token"`
+	Host  string    `json:"host"`
+	PID   int       `json:"pid"`
+	Since time.Time `json:"since"`
+	Start BinlogPos `json:"start"`
+	// Basis is the data the position was applied to (the MySQL
+	// namespaces' proofs): restored or synced again, a follow starts anew.
+	Basis   string    `json:"basis,omitempty"`
+	Status  string    `json:"status"` // following, stopped, failed, caught-up
+	Detail  string    `json:"detail,omitempty"`
+	Stop    bool      `json:"stop,omitempty"`
+	EndedAt time.Time `json:"ended_at,omitzero"`
 }
 
 // Step is the outcome of one upgrade step of a release.

@@ -24,6 +24,7 @@ import (
 	bmongo "github.com/termshift/termshift/backup/mongo"
 	bmysql "github.com/termshift/termshift/backup/mysql"
 	brabbitmq "github.com/termshift/termshift/backup/rabbitmq"
+	"github.com/termshift/termshift/follow"
 	rmongo "github.com/termshift/termshift/restore/mongo"
 	rmysql "github.com/termshift/termshift/restore/mysql"
 	rrabbitmq "github.com/termshift/termshift/restore/rabbitmq"
@@ -121,6 +122,13 @@ func Providers(ctx context.Context, env *envfile.Environment, logger *slog.Logge
 			return p, err
 		}
 		p.Probers[termshift.MySQL] = pr
+		// The releases share the server: the follower reads its binary log
+		// and applies to it. A DSN mariadb-binlog cannot use (a socket)
+		// leaves no follower: follow says so, a final sync copies all.
+		if f, err := follow.New(dsn, dsn); err == nil {
+			f.Logger = logger
+			p.Follower = f
+		}
 	}
 	if s.Mongo != nil {
 		uri := termshift.Secret(s.Mongo.URI)
@@ -295,6 +303,7 @@ var (
 	_ rollout.Runner     = (*kuberunner.Runner)(nil)
 	_ rollout.Switcher   = (*kuberouter.Router)(nil)
 	_ rollout.Counter    = (*tmysql.Counter)(nil)
+	_ rollout.Follower   = (*follow.Follower)(nil)
 	_ rollout.Counter    = (*tmongo.Counter)(nil)
 	_ rollout.Scrubber   = (*scrub.MySQL)(nil)
 	_ rollout.Scrubber   = (*scrub.Mongo)(nil)

@@ -1,0 +1,325 @@
+package follow_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/termshift/termshift"
+	"github.com/termshift/termshift/follow"
+)
+
+// binlogServer is the local MariaDB with log_bin and binlog_format=ROW.
+type binlogServer struct {
+	dsn termshift.Secret
+	db  *sql.DB
+}
+
+func server(t *testing.T) *binlogServer {
+	t.Helper()
+	dsn := termshift.RequireLocalSetting(t, "TERMSHIFT_BINLOG_MYSQL_DSN")
+	cfg, err := driver.ParseDSN(dsn)
+	if err != nil {
+		t.Fatalf("parse TERMSHIFT_BINLOG_MYSQL_DSN: %v", err)
+	}
+	db, err := sql.Open("mysql", cfg.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Ping(); err != nil {
+		t.Fatalf("mysql %s: %v", cfg.Addr, err)
+	}
+	return &binlogServer{dsn: termshift.Secret(dsn), db: db}
+}
+
+func (s *binlogServer) exec(t *testing.T, q string, args ...any) {
+	t.Helper()
+	if _, err := s.db.Exec(q, args...); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+// pair creates a live and a next schema with the same tables: one with a
+// primary key, NULLs and a blob, and one without a primary key, where an
+// event applied twice would show as a duplicate row.
+func (s *binlogServer) pair(t *testing.T) (live, next string) {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	live, next = "fl_"+hex.EncodeToString(b)+"_live", "fl_"+hex.EncodeToString(b)+"_next"
+	for _, n := range []string{live, next} {
+		s.exec(t, "CREATE DATABASE "+n)
+		s.exec(t, "CREATE TABLE "+n+".pk (id INT PRIMARY KEY, name VARCHAR(40) NULL, data MEDIUMBLOB NULL, amount DECIMAL(10,2) NULL, at DATETIME(6) NULL) ENGINE=InnoDB")
+		s.exec(t, "CREATE TABLE "+n+".nopk (a INT NULL, b VARCHAR(20) NULL) ENGINE=InnoDB")
+		t.Cleanup(func() { _, _ = s.db.Exec("DROP DATABASE IF EXISTS " + n) })
+	}
+	t.Cleanup(func() {
+		_, _ = s.db.Exec("DELETE FROM "+follow.PositionSchema+".positions WHERE follower = ?", next)
+	})
+	return live, next
+}
+
+func (s *binlogServer) head(t *testing.T, f *follow.Follower) follow.Position {
+	t.Helper()
+	p, err := f.Head(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// checksums is CHECKSUM TABLE and COUNT(*) of each table.
+func (s *binlogServer) checksums(t *testing.T, schema string) string {
+	t.Helper()
+	var out []string
+	for _, tbl := range []string{"pk", "nopk"} {
+		var name string
+		var sum sql.NullInt64
+		if err := s.db.QueryRow("CHECKSUM TABLE "+schema+"."+tbl).Scan(&name, &sum); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := s.db.QueryRow("SELECT COUNT(*) FROM " + schema + "." + tbl).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s: %d rows, checksum %d", tbl, n, sum.Int64))
+	}
+	return strings.Join(out, "; ")
+}
+
+func newFollower(t *testing.T, s *binlogServer) *follow.Follower {
+	t.Helper()
+	f, err := follow.New(s.dsn, s.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestApplyRowChanges(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	live, next := s.pair(t)
+	start := s.head(t, f)
+	s.exec(t, "INSERT INTO "+live+".pk VALUES (1, 'a', x'00ff00', 1.50, '2026-01-02 03:04:05.123456'), (2, NULL, NULL, NULL, NULL), (3, 'c', REPEAT('x', 70000), -2.25, NULL)")
+	s.exec(t, "INSERT INTO "+live+".nopk VALUES (1, 'one'), (1, 'one'), (2, NULL), (NULL, NULL)")
+	s.exec(t, "UPDATE "+live+".pk SET name = NULL, data = x'ff' WHERE id = 1")
+	s.exec(t, "UPDATE "+live+".nopk SET b = 'two' WHERE a = 2")
+	s.exec(t, "DELETE FROM "+live+".pk WHERE id = 3")
+	s.exec(t, "DELETE FROM "+live+".nopk WHERE a IS NULL")
+	// The next release's own rows, on the same server, are not the live
+	// release's: they are not applied again.
+	s.exec(t, "INSERT INTO "+next+".nopk VALUES (9, 'next')")
+	s.exec(t, "DELETE FROM "+next+".nopk WHERE a = 9")
+	// A transaction of several statements.
+	tx, err := s.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 10; i < 20; i++ {
+		if _, err := tx.Exec("INSERT INTO "+live+".pk (id, name) VALUES (?, ?)", i, fmt.Sprint("n", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	until := s.head(t, f)
+	st, err := f.Run(context.Background(), follow.Request{Key: next, Schemas: map[string]string{live: next}, Start: start, Until: &until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.checksums(t, next), s.checksums(t, live); got != want {
+		t.Errorf("next: %s\nlive: %s", got, want)
+	}
+	if st.Applied.Compare(until) < 0 || st.Transactions != 7 {
+		t.Errorf("applied %s (%d transactions), want %s (7 transactions)", st.Applied, st.Transactions, until)
+	}
+	proofs, err := f.Prove(context.Background(), map[string]string{live: next})
+	if err != nil || len(proofs) != 2 || !proofs[0].OK() || !proofs[1].OK() {
+		t.Errorf("proof after the catch-up: %+v, %v; want 2 tables, equal", proofs, err)
+	}
+	s.exec(t, "UPDATE "+next+".nopk SET b = 'drift' WHERE a = 1 LIMIT 1")
+	if proofs, err := f.Prove(context.Background(), map[string]string{live: next}); err != nil || proofs[0].OK() {
+		t.Errorf("proof of a table that differs: %+v, %v; want nopk not OK", proofs, err)
+	}
+	rec, found, err := f.Recorded(context.Background(), next)
+	if err != nil || !found || rec.Position.Compare(st.Applied) != 0 {
+		t.Errorf("recorded %v %v %v, want %s", rec, found, err, st.Applied)
+	}
+}
+
+func TestSchemaChangeStops(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	live, next := s.pair(t)
+	start := s.head(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	caughtUp := make(chan struct{})
+	go func() {
+		once := false
+		_, err := f.Run(ctx, follow.Request{Key: next, Schemas: map[string]string{live: next}, Start: start, Interval: 50 * time.Millisecond, Report: func(st follow.Status) {
+			if st.CaughtUp && !once {
+				once = true
+				close(caughtUp)
+			}
+		}})
+		done <- err
+	}()
+	select {
+	case <-caughtUp:
+	case err := <-done:
+		t.Fatalf("the follower stopped before the ALTER: %v", err)
+	}
+	s.exec(t, "INSERT INTO "+live+".nopk VALUES (1, 'before')")
+	s.exec(t, "ALTER TABLE "+live+".nopk ADD COLUMN c INT NULL")
+	s.exec(t, "INSERT INTO "+live+".nopk VALUES (2, 'after', 3)")
+	err := <-done
+	var ddl *follow.DDLError
+	if !errors.As(err, &ddl) || !errors.Is(err, follow.ErrSchemaChanged) {
+		t.Fatalf("err = %v, want a DDLError", err)
+	}
+	if !strings.Contains(ddl.Statement, "ADD COLUMN c") || ddl.Schema != live {
+		t.Errorf("DDLError names %q on %s, want the ALTER TABLE on %s", ddl.Statement, ddl.Schema, live)
+	}
+	var n int
+	if err := s.db.QueryRow("SELECT COUNT(*) FROM " + next + ".nopk WHERE b = 'before'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("the row before the ALTER: %d, %v; want applied once", n, err)
+	}
+}
+
+func TestMigratedTargetRefused(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	live, next := s.pair(t)
+	start := s.head(t, f)
+	s.exec(t, "ALTER TABLE "+next+".pk ADD COLUMN migrated INT NULL")
+	until := start
+	_, err := f.Run(context.Background(), follow.Request{Key: next, Schemas: map[string]string{live: next}, Start: start, Until: &until})
+	if !errors.Is(err, follow.ErrSchemaChanged) || !strings.Contains(err.Error(), "pk.migrated") {
+		t.Fatalf("err = %v, want the schemas differ naming pk.migrated", err)
+	}
+}
+
+func TestNoPositionAndBadInput(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	err := f.Check(context.Background(), follow.Position{File: "binlog.000000", Pos: 4})
+	if !errors.Is(err, follow.ErrPurged) || !strings.Contains(err.Error(), "binlog.000000") {
+		t.Errorf("a position in no binary log: %v, want ErrPurged naming the file", err)
+	}
+	if _, err := follow.New("not a dsn", s.dsn); !errors.Is(err, termshift.ErrInvalid) {
+		t.Errorf("bad DSN: %v", err)
+	}
+	if _, err := f.Run(context.Background(), follow.Request{}); !errors.Is(err, termshift.ErrInvalid) {
+		t.Errorf("empty request: %v", err)
+	}
+}
+
+// TestPurgedPosition purges the binary log a position is in: the error
+// names the server and the file.
+func TestPurgedPosition(t *testing.T) {
+	s := server(t)
+	f := newFollower(t, s)
+	s.exec(t, "FLUSH BINARY LOGS")
+	old := s.head(t, f)
+	s.exec(t, "FLUSH BINARY LOGS")
+	now := s.head(t, f)
+	// Only files before old's are purged: a follower of another test that
+	// started before stays unharmed, unless it is older than this test.
+	s.exec(t, "PURGE BINARY LOGS TO '"+old.File+"'")
+	if err := f.Check(context.Background(), old); err != nil {
+		t.Fatalf("the position just before the purge point: %v", err)
+	}
+	s.exec(t, "PURGE BINARY LOGS TO '"+now.File+"'")
+	err := f.Check(context.Background(), old)
+	if !errors.Is(err, follow.ErrPurged) || !strings.Contains(err.Error(), old.File) || !strings.Contains(err.Error(), f.Server()) {
+		t.Fatalf("purged position: %v, want ErrPurged naming %s and the server", err, old.File)
+	}
+}
+
+// TestKillResume kills a follower (a child process) with SIGKILL while it
+// applies single-row transactions into a table without a primary key, then
+// resumes: every row is there exactly once.
+func TestKillResume(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	live, next := s.pair(t)
+	start := s.head(t, f)
+	const rows = 600
+	for i := range rows {
+		s.exec(t, "INSERT INTO "+live+".nopk VALUES (?, 'r')", i)
+	}
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "FOLLOW_TEST_CHILD="+live+","+next+","+start.File+","+fmt.Sprint(start.Pos))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it once it has applied some but not all.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var n int
+		_ = s.db.QueryRow("SELECT COUNT(*) FROM " + next + ".nopk").Scan(&n)
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatal("the child follower applied nothing in a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = cmd.Process.Signal(syscall.SIGKILL)
+	_ = cmd.Wait()
+	var before int
+	_ = s.db.QueryRow("SELECT COUNT(*) FROM " + next + ".nopk").Scan(&before)
+	until := s.head(t, f)
+	if _, err := f.Run(context.Background(), follow.Request{Key: next, Schemas: map[string]string{live: next}, Start: start, Until: &until}); err != nil {
+		t.Fatal(err)
+	}
+	var n, distinct int
+	if err := s.db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT a) FROM "+next+".nopk").Scan(&n, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if n != rows || distinct != rows {
+		t.Errorf("after kill -9 (with %d rows applied) and resume: %d rows, %d distinct; want %d once each", before, n, distinct, rows)
+	}
+	t.Logf("killed with %d of %d rows applied", before, rows)
+}
+
+// TestMain runs, in a child process, the follower TestKillResume kills.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("FOLLOW_TEST_CHILD"); spec != "" {
+		p := strings.Split(spec, ",")
+		dsn, _ := termshift.LocalSetting("TERMSHIFT_BINLOG_MYSQL_DSN")
+		f, err := follow.New(termshift.Secret(dsn), termshift.Secret(dsn))
+		if err == nil {
+			var pos int64
+			fmt.Sscan(p[3], &pos)
+			_, err = f.Run(context.Background(), follow.Request{Key: p[1], Schemas: map[string]string{p[0]: p[1]}, Start: follow.Position{File: p[2], Pos: pos}})
+		}
+		fmt.Fprintln(os.Stderr, "child follower:", err)
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}

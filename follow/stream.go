@@ -1,0 +1,363 @@
+package follow
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/termshift/termshift"
+)
+
+// unit is what the stream hands the applier: a transaction of the followed
+// schemas (stmts: BINLOG statements, renamed), an event or transaction of
+// other schemas that only moves the position (no stmts), a new format
+// description (fde), or a schema change that stops the follower (ddl).
+type unit struct {
+	end    Position
+	at     time.Time
+	stmts  []string
+	events int
+	fde    string
+}
+
+// header is the comment mariadb-binlog prints before each event:
+// "#261129  2:08:27 server id 3307  end_log_pos 2442 CRC32 0x76e60368 \tWrite_rows: table id 18 flags: STMT_END_F".
+var header = regexp.MustCompile(`^#(\d{6})\s+(\d{1,2}:\d\d:\d\d)\s+server id\s+\d+\s+end_log_pos\s+(\d+)\s+(?:CRC32\s+0x[0-9a-fA-F]+\s+)?(.*)$`)
+
+var tableMap = regexp.MustCompile("^Table_map: `((?:[^`]|``)+)`\\.`")
+
+// parser turns mariadb-binlog's output into units. Names maps a followed
+// schema to its new name; other schemas' events only move the position.
+type parser struct {
+	names map[string]string
+	emit  func(unit) bool // false: stop
+
+	file   string
+	db     string // the default schema of the statements that follow (use)
+	typ    string // the current event's type
+	end    int64  // the current event's end_log_pos
+	at     time.Time
+	inTxn  bool
+	tables []string // schemas of the Table_map events before the next BINLOG
+	txn    unit
+	stmt   strings.Builder
+}
+
+const delimiter = "/*!*/;"
+
+func (p *parser) pos() Position { return Position{File: p.file, Pos: p.end} }
+
+// line handles one line of output; an error stops the stream.
+func (p *parser) line(l string) (bool, error) {
+	l = strings.TrimRight(l, "\r\n")
+	if p.stmt.Len() == 0 && strings.HasPrefix(l, "#") {
+		return p.comment(l), nil
+	}
+	if p.stmt.Len() == 0 && strings.TrimSpace(l) == "" {
+		return true, nil
+	}
+	if p.stmt.Len() > 0 {
+		p.stmt.WriteByte('\n')
+	}
+	if s, ok := strings.CutSuffix(l, delimiter); ok {
+		p.stmt.WriteString(s)
+		st := strings.TrimSpace(p.stmt.String())
+		p.stmt.Reset()
+		return p.statement(st)
+	}
+	p.stmt.WriteString(l)
+	return true, nil
+}
+
+func (p *parser) comment(l string) bool {
+	m := header.FindStringSubmatch(l)
+	if m == nil {
+		return true
+	}
+	p.typ = strings.TrimSpace(m[4])
+	p.end, _ = strconv.ParseInt(m[3], 10, 64)
+	clock := m[2]
+	if len(clock) == 7 {
+		clock = "0" + clock
+	}
+	if t, err := time.Parse("060102 15:04:05", m[1]+" "+clock); err == nil {
+		p.at = t
+	}
+	switch {
+	case strings.HasPrefix(p.typ, "Rotate to "):
+		f := strings.Fields(strings.TrimPrefix(p.typ, "Rotate to "))
+		if len(f) > 0 {
+			p.file = f[0]
+		}
+		if len(f) >= 3 && f[1] == "pos:" {
+			p.end, _ = strconv.ParseInt(f[2], 10, 64)
+		}
+		return true
+	case strings.HasPrefix(p.typ, "Table_map: "):
+		if mm := tableMap.FindStringSubmatch(p.typ); mm != nil {
+			p.tables = append(p.tables, strings.ReplaceAll(mm[1], "``", "`"))
+		}
+		return true
+	case strings.HasPrefix(p.typ, "GTID "):
+		f := strings.Fields(p.typ)
+		p.txn = unit{}
+		if len(f) > 1 {
+			p.txn.end.GTID = f[1]
+		}
+		p.inTxn = false
+		return true
+	case strings.HasPrefix(p.typ, "Gtid list"), strings.HasPrefix(p.typ, "Binlog checkpoint"), strings.HasPrefix(p.typ, "Stop"):
+		// Events without statements: only the position moves.
+		if !p.inTxn && p.end > 0 {
+			return p.emit(unit{end: p.pos(), at: p.at})
+		}
+	}
+	return true
+}
+
+func (p *parser) statement(st string) (bool, error) {
+	upper := strings.ToUpper(st)
+	switch {
+	case st == "" || strings.HasPrefix(st, "/*!") || strings.HasPrefix(st, "/*M!") || strings.HasPrefix(upper, "DELIMITER"):
+		return true, nil
+	case strings.HasPrefix(upper, "USE "):
+		p.db = unquoteIdent(strings.TrimSpace(st[4:]))
+		return true, nil
+	case strings.HasPrefix(upper, "SET "):
+		return true, nil
+	case strings.HasPrefix(upper, "BINLOG "):
+		if strings.HasPrefix(p.typ, "Start:") {
+			return p.emit(unit{fde: st}), nil
+		}
+		return p.rows(st)
+	case upper == "BEGIN" || upper == "START TRANSACTION":
+		p.inTxn = true
+		p.txn.stmts, p.txn.events = nil, 0
+		return true, nil
+	case upper == "COMMIT":
+		p.inTxn = false
+		u := p.txn
+		gtid := u.end.GTID
+		u.end, u.at = p.pos(), p.at
+		u.end.GTID = gtid
+		p.txn = unit{}
+		return p.emit(u), nil
+	case upper == "ROLLBACK":
+		p.inTxn = false
+		p.txn = unit{}
+		return p.emit(unit{end: p.pos(), at: p.at}), nil
+	case strings.HasPrefix(upper, "SAVEPOINT") || strings.HasPrefix(upper, "XA "):
+		return true, nil
+	}
+	// Any other statement is a schema change (or a statement the row
+	// format logs as such: TRUNCATE, CREATE TABLE ... SELECT): on a
+	// followed schema it stops the follower, elsewhere it only moves the
+	// position.
+	if schema := p.touches(st); schema != "" {
+		at := p.pos()
+		at.GTID = p.txn.end.GTID
+		return false, &DDLError{Statement: shorten(st, 300), Schema: schema, At: at}
+	}
+	if !p.inTxn {
+		return p.emit(unit{end: p.pos(), at: p.at}), nil
+	}
+	return true, nil
+}
+
+// rows handles a BINLOG statement of row events: kept and renamed when its
+// tables are all in followed schemas, dropped when none is.
+func (p *parser) rows(st string) (bool, error) {
+	tables := p.tables
+	p.tables = nil
+	ours, others := 0, 0
+	for _, db := range tables {
+		if _, ok := p.names[db]; ok {
+			ours++
+		} else {
+			others++
+		}
+	}
+	if ours == 0 {
+		if !p.inTxn {
+			return p.emit(unit{end: p.pos(), at: p.at}), nil
+		}
+		return true, nil
+	}
+	if others > 0 {
+		return false, fmt.Errorf("a statement at %s changes rows of followed and other schemas at once (%s): it cannot be applied in part: %w", p.pos(), strings.Join(tables, ", "), termshift.ErrInvalid)
+	}
+	renamed, n, err := renameRows(st, p.names)
+	if err != nil {
+		return false, fmt.Errorf("row events at %s: %w", p.pos(), err)
+	}
+	p.txn.stmts = append(p.txn.stmts, renamed)
+	p.txn.events += n
+	if !p.inTxn {
+		// A non-transactional table's rows come without BEGIN/COMMIT.
+		u := p.txn
+		u.end, u.at = p.pos(), p.at
+		p.txn = unit{}
+		return p.emit(u), nil
+	}
+	return true, nil
+}
+
+// touches names the followed schema a statement changes: the default
+// schema, or one the statement names.
+func (p *parser) touches(st string) string {
+	if _, ok := p.names[p.db]; ok {
+		return p.db
+	}
+	low := strings.ToLower(st)
+	for name := range p.names {
+		n := strings.ToLower(name)
+		for i := 0; ; {
+			j := strings.Index(low[i:], n)
+			if j < 0 {
+				break
+			}
+			j += i
+			before, after := byte(' '), byte(' ')
+			if j > 0 {
+				before = low[j-1]
+			}
+			if j+len(n) < len(low) {
+				after = low[j+len(n)]
+			}
+			if !identByte(before) && !identByte(after) {
+				return name
+			}
+			i = j + len(n)
+		}
+	}
+	return ""
+}
+
+func identByte(b byte) bool {
+	return b == '_' || b == '$' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9') || b >= 0x80
+}
+
+func unquoteIdent(s string) string {
+	if len(s) >= 2 && s[0] == '`' && s[len(s)-1] == '`' {
+		return strings.ReplaceAll(s[1:len(s)-1], "``", "`")
+	}
+	return s
+}
+
+func shorten(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// stream runs mariadb-binlog from start and feeds parsed units to emit
+// until ctx ends, emit says stop, or an error (a DDLError among them).
+type stream struct {
+	binary   string
+	addr     string // host:port
+	user     string
+	password termshift.Secret
+	serverID int
+}
+
+func (s *stream) run(ctx context.Context, start Position, names map[string]string, emit func(unit) bool) error {
+	host, port, ok := strings.Cut(s.addr, ":")
+	if !ok {
+		port = "3306"
+	}
+	args := []string{
+		"--read-from-remote-server", "--protocol=tcp", "--host=" + host, "--port=" + port, "--user=" + s.user,
+		"--stop-never", "--stop-never-slave-server-id=" + strconv.Itoa(s.serverID),
+		"--start-position=" + strconv.FormatInt(start.Pos, 10), start.File,
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, s.binary, args...)
+	// The password goes through the environment (MYSQL_PWD), never argv;
+	// TZ=UTC makes the events' printed times UTC.
+	env := []string{"TZ=UTC", "MYSQL_PWD=" + s.password.Reveal()}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); k != "MYSQL_PWD" && k != "TZ" && !strings.HasPrefix(k, "TERMSHIFT_") {
+			env = append(env, kv)
+		}
+	}
+	cmd.Env = env
+	stderr := &tail{max: 4096}
+	cmd.Stderr = stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("mariadb-binlog: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return termshift.WithHint(fmt.Errorf("start %s: %w", s.binary, err), "install mariadb-client (Debian) or set the path of mariadb-binlog")
+	}
+	p := &parser{names: names, emit: emit, file: start.File, end: start.Pos}
+	r := bufio.NewReaderSize(out, 1<<20)
+	var perr error
+	for {
+		l, err := r.ReadString('\n')
+		if l != "" {
+			more, e := p.line(l)
+			if e != nil {
+				perr = e
+				break
+			}
+			if !more {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	cancel()
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	werr := cmd.Wait()
+	if perr != nil {
+		return perr
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	msg := strings.TrimSpace(stderr.String())
+	if strings.Contains(msg, "Could not find first log file") || strings.Contains(msg, "could not find next log") || strings.Contains(msg, "purged") {
+		return fmt.Errorf("mariadb-binlog on %s from %s: %s: %w", s.addr, start, msg, ErrPurged)
+	}
+	if werr != nil {
+		return fmt.Errorf("mariadb-binlog on %s from %s stopped: %w: %s", s.addr, start, werr, msg)
+	}
+	return fmt.Errorf("mariadb-binlog on %s from %s ended: %s", s.addr, start, msg)
+}
+
+// tail keeps the last bytes written to it (a child's stderr).
+type tail struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.b)
+}
