@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -22,7 +24,15 @@ type MySQLOptions struct {
 	// be joined across environments or reversed from a dictionary.
 	Salt   termshift.Secret
 	Logger *slog.Logger
+	// Threads is how many key ranges of a table are rewritten at once,
+	// each on its own connection; below 1 means DefaultMySQLThreads.
+	Threads int
 }
+
+// DefaultMySQLThreads is how many ranges a scrub rewrites at once unless
+// told otherwise: enough to keep a server's cores and its disk busy, few
+// enough that row locks stay on a handful of ranges.
+const DefaultMySQLThreads = 4
 
 // mysqlBatch is how many rows one UPDATE rewrites: small enough to keep
 // locks and undo short on a live server, large enough that round trips do
@@ -45,7 +55,9 @@ type mysqlColumn struct {
 
 // ScrubMySQL applies the mysql rules to opts.Schema. Each table is
 // rewritten in primary-key ranges of mysqlBatch rows, one UPDATE per range
-// setting every scrubbed column; {{id}} is the row's primary key, or a row
+// setting every scrubbed column, opts.Threads ranges at once; the new values
+// are computed by the server (CONCAT for emails, SHA2 for hashes), so no row
+// crosses the network; {{id}} is the row's primary key, or a row
 // number when the table has no single-column primary key (then the table
 // is rewritten in one UPDATE). Rules on a table or column the schema lacks
 // are skipped with a warning.
@@ -74,8 +86,14 @@ func ScrubMySQL(ctx context.Context, rules []Rule, opts MySQLOptions) (*Report, 
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
+	threads := opts.Threads
+	if threads < 1 {
+		threads = DefaultMySQLThreads
+	}
+	db.SetMaxOpenConns(threads + 1) // the ranges' updates and the walk that finds them
+	db.SetMaxIdleConns(threads + 1)
 	for _, tp := range plan {
-		rows, err := scrubTable(ctx, db, tp, opts.Salt)
+		rows, err := scrubTable(ctx, db, tp, opts.Salt, threads)
 		if err != nil {
 			rep.Seconds = time.Since(started).Seconds()
 			return rep, fmt.Errorf("scrub MySQL table %s.%s: %w", opts.Schema, tp.table.name, err)
@@ -268,7 +286,39 @@ func hashLen(col mysqlColumn) int64 {
 	return 64
 }
 
-func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Secret) (int64, error) {
+// keyRange is one batch of a table: the rows whose key is above lo (nil:
+// from the first row) and at most hi (nil: to the last row).
+type keyRange struct {
+	lo, hi any
+}
+
+func (r keyRange) String() string {
+	lo, hi := "the first row", "the last row"
+	if r.lo != nil {
+		lo = keyString(r.lo)
+	}
+	if r.hi != nil {
+		hi = keyString(r.hi)
+	}
+	return fmt.Sprintf("key range (%s, %s]", lo, hi)
+}
+
+func keyString(k any) string {
+	switch v := k.(type) {
+	case *int64:
+		return fmt.Sprint(*v)
+	case *string:
+		return termshift.Quote(*v)
+	}
+	return fmt.Sprint(k)
+}
+
+// scrubTable rewrites a table with a single-column primary key in ranges
+// of mysqlBatch rows. One goroutine finds where each range ends (an index
+// walk of mysqlBatch keys) while threads goroutines, each on its own
+// connection, run one UPDATE per range. Ranges do not overlap and the key is
+// never scrubbed, so the boundaries hold while the updates run.
+func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Secret, threads int) (int64, error) {
 	t := tp.table
 	table := termshift.QuoteMySQL(t.name)
 	if len(t.pk) != 1 {
@@ -292,48 +342,88 @@ func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Se
 	if strings.HasSuffix(t.columns[t.pk[0]].dataType, "int") {
 		newKey = func() any { return new(int64) }
 	}
-	var total int64
-	var lo any // nil before the first batch
-	for {
-		hi := newKey()
-		var err error
-		if lo == nil {
-			err = db.QueryRowContext(ctx, firstEnd).Scan(hi)
-		} else {
-			err = db.QueryRowContext(ctx, nextEnd, lo).Scan(hi)
-		}
-		last := errors.Is(err, sql.ErrNoRows)
-		if err != nil && !last {
-			return total, fmt.Errorf("find batch end: %w", err)
-		}
-		q, a := update, append([]any{}, args...)
-		switch {
-		case lo == nil && last:
-			// The whole table is one batch.
-		case lo == nil:
-			q += fmt.Sprintf(" WHERE %s <= ?", pk)
-			a = append(a, hi)
-		case last:
-			q += fmt.Sprintf(" WHERE %s > ?", pk)
-			a = append(a, lo)
-		default:
-			q += fmt.Sprintf(" WHERE %s > ? AND %s <= ?", pk, pk)
-			a = append(a, lo, hi)
-		}
-		res, err := db.ExecContext(ctx, q, a...)
-		if err != nil {
-			return total, fmt.Errorf("update after %d rows: %w", total, err)
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, err
-		}
-		total += n
-		if last {
-			return total, nil
-		}
-		lo = hi
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ranges := make(chan keyRange, threads)
+	var (
+		wg    sync.WaitGroup
+		total atomic.Int64
+	)
+	for range threads {
+		wg.Go(func() {
+			for r := range ranges {
+				q, a := update, append([]any{}, args...)
+				switch {
+				case r.lo == nil && r.hi == nil:
+					// The whole table is one range.
+				case r.lo == nil:
+					q += fmt.Sprintf(" WHERE %s <= ?", pk)
+					a = append(a, r.hi)
+				case r.hi == nil:
+					q += fmt.Sprintf(" WHERE %s > ?", pk)
+					a = append(a, r.lo)
+				default:
+					q += fmt.Sprintf(" WHERE %s > ? AND %s <= ?", pk, pk)
+					a = append(a, r.lo, r.hi)
+				}
+				res, err := db.ExecContext(ctx, q, a...)
+				if err == nil {
+					var n int64
+					n, err = res.RowsAffected()
+					total.Add(n)
+				}
+				if err != nil {
+					cancel(fmt.Errorf("update %s: %w", r, err))
+					// Drain, so the producer never blocks on a full channel.
+					for range ranges {
+					}
+					return
+				}
+			}
+		})
 	}
+	produceErr := func() error {
+		defer close(ranges)
+		var lo any // nil before the first range
+		for {
+			hi := newKey()
+			var err error
+			if lo == nil {
+				err = db.QueryRowContext(ctx, firstEnd).Scan(hi)
+			} else {
+				err = db.QueryRowContext(ctx, nextEnd, lo).Scan(hi)
+			}
+			last := errors.Is(err, sql.ErrNoRows)
+			if err != nil && !last {
+				after := "the first row"
+				if lo != nil {
+					after = "key " + keyString(lo)
+				}
+				return fmt.Errorf("find where the range after %s ends: %w", after, err)
+			}
+			r := keyRange{lo: lo, hi: hi}
+			if last {
+				r.hi = nil
+			}
+			select {
+			case ranges <- r:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+			if last {
+				return nil
+			}
+			lo = hi
+		}
+	}()
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		// A worker's failure, or the caller's cancellation: the cause, not
+		// the producer's echo of it.
+		return total.Load(), err
+	}
+	return total.Load(), produceErr
 }
 
 // scrubTableByRowNumber rewrites a table without a single-column primary
