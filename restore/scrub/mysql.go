@@ -2,7 +2,9 @@ package scrub
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,7 +39,7 @@ const DefaultMySQLThreads = 4
 // mysqlBatch is how many rows one UPDATE rewrites: small enough to keep
 // locks and undo short on a live server, large enough that round trips do
 // not dominate.
-const mysqlBatch = 5000
+const mysqlBatch = 10000
 
 // mysqlTable is what the scrub needs to know of a table.
 type mysqlTable struct {
@@ -125,6 +127,9 @@ func openMySQL(ctx context.Context, opts MySQLOptions) (*sql.DB, error) {
 	}
 	cfg.DBName = opts.Schema
 	cfg.ClientFoundRows = true // RowsAffected counts matched rows, not only changed ones
+	// Arguments go inside the statement: one round trip per UPDATE rather
+	// than prepare, execute and close.
+	cfg.InterpolateParams = true
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("scrub MySQL schema %s on %s: %w", termshift.Quote(opts.Schema), cfg.Addr, err)
@@ -259,6 +264,9 @@ func describeTable(ctx context.Context, db *sql.DB, schema, table string) (*mysq
 func setClause(r Rule, col mysqlColumn, idExpr string, salt termshift.Secret) (string, []any) {
 	c := termshift.QuoteMySQL(r.Column)
 	keepNull := func(expr string) string {
+		if !col.nullable {
+			return c + " = " + expr
+		}
 		return fmt.Sprintf("%s = CASE WHEN %s IS NULL THEN NULL ELSE %s END", c, c, expr)
 	}
 	switch r.Action {
@@ -272,11 +280,21 @@ func setClause(r Rule, col mysqlColumn, idExpr string, salt termshift.Secret) (s
 	case ActionHash:
 		return keepNull(fmt.Sprintf("LEFT(SHA2(CONCAT(?, %s), 256), %d)", c, hashLen(col))), []any{salt.Reveal()}
 	case ActionUnusablePassword:
-		// UUID() differs per row; the hex of its hash stands in for
-		// Django's random characters. No password hashes to a "!" value.
-		return keepNull(fmt.Sprintf("CONCAT('!', LEFT(SHA2(CONCAT(UUID(), RAND()), 256), %d))", unusablePasswordLen-1)), nil
+		// The SHA-1 (40 hex digits) of a random key drawn for this scrub
+		// and the row's {{id}} stands in for Django's 40 random
+		// characters: distinct per row, unguessable once the key is
+		// forgotten, and a third of the cost of UUID() and SHA2 per row.
+		// No password hashes to a "!" value.
+		return keepNull(fmt.Sprintf("CONCAT('!', SHA1(CONCAT(?, %s)))", idExpr)), []any{randomKey()}
 	}
 	panic("scrub: unvalidated action " + r.Action)
+}
+
+// randomKey is 32 random bytes in hex.
+func randomKey() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand since Go 1.24)
+	return hex.EncodeToString(b)
 }
 
 func hashLen(col mysqlColumn) int64 {
@@ -314,8 +332,8 @@ func keyString(k any) string {
 }
 
 // scrubTable rewrites a table with a single-column primary key in ranges
-// of mysqlBatch rows. One goroutine finds where each range ends (an index
-// walk of mysqlBatch keys) while threads goroutines, each on its own
+// of mysqlBatch rows: it finds where each range ends (an index walk of
+// mysqlBatch keys each), then threads goroutines, each on its own
 // connection, run one UPDATE per range. Ranges do not overlap and the key is
 // never scrubbed, so the boundaries hold while the updates run.
 func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Secret, threads int) (int64, error) {
@@ -343,14 +361,42 @@ func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Se
 		newKey = func() any { return new(int64) }
 	}
 
+	// The boundaries come first, in one walk of the key before any row
+	// changes: a walk beside running updates would read around their
+	// locks and undo.
+	var todo []keyRange
+	var lo any // nil before the first range
+	for {
+		hi := newKey()
+		var err error
+		if lo == nil {
+			err = db.QueryRowContext(ctx, firstEnd).Scan(hi)
+		} else {
+			err = db.QueryRowContext(ctx, nextEnd, lo).Scan(hi)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			todo = append(todo, keyRange{lo: lo})
+			break
+		}
+		if err != nil {
+			after := "the first row"
+			if lo != nil {
+				after = "key " + keyString(lo)
+			}
+			return 0, fmt.Errorf("find where the range after %s ends: %w", after, err)
+		}
+		todo = append(todo, keyRange{lo: lo, hi: hi})
+		lo = hi
+	}
+
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	ranges := make(chan keyRange, threads)
+	ranges := make(chan keyRange)
 	var (
 		wg    sync.WaitGroup
 		total atomic.Int64
 	)
-	for range threads {
+	for range min(threads, len(todo)) {
 		wg.Go(func() {
 			for r := range ranges {
 				q, a := update, append([]any{}, args...)
@@ -375,55 +421,23 @@ func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Se
 				}
 				if err != nil {
 					cancel(fmt.Errorf("update %s: %w", r, err))
-					// Drain, so the producer never blocks on a full channel.
-					for range ranges {
-					}
 					return
 				}
 			}
 		})
 	}
-	produceErr := func() error {
-		defer close(ranges)
-		var lo any // nil before the first range
-		for {
-			hi := newKey()
-			var err error
-			if lo == nil {
-				err = db.QueryRowContext(ctx, firstEnd).Scan(hi)
-			} else {
-				err = db.QueryRowContext(ctx, nextEnd, lo).Scan(hi)
-			}
-			last := errors.Is(err, sql.ErrNoRows)
-			if err != nil && !last {
-				after := "the first row"
-				if lo != nil {
-					after = "key " + keyString(lo)
-				}
-				return fmt.Errorf("find where the range after %s ends: %w", after, err)
-			}
-			r := keyRange{lo: lo, hi: hi}
-			if last {
-				r.hi = nil
-			}
-			select {
-			case ranges <- r:
-			case <-ctx.Done():
-				return context.Cause(ctx)
-			}
-			if last {
-				return nil
-			}
-			lo = hi
+feed:
+	for _, r := range todo {
+		select {
+		case ranges <- r:
+		case <-ctx.Done():
+			break feed
 		}
-	}()
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil {
-		// A worker's failure, or the caller's cancellation: the cause, not
-		// the producer's echo of it.
-		return total.Load(), err
 	}
-	return total.Load(), produceErr
+	close(ranges)
+	wg.Wait()
+	// A worker's failure, or the caller's cancellation.
+	return total.Load(), context.Cause(ctx)
 }
 
 // scrubTableByRowNumber rewrites a table without a single-column primary

@@ -211,6 +211,28 @@ func fillAuthUser(ctx context.Context, admin *sql.DB, schema string, rows int) e
 		}
 	}
 	fmt.Printf("mysql: generated %d auth_user rows in %.1fs\n", rows, time.Since(started).Seconds())
+	// The scrub is timed, not the flush of the pages the generation dirtied:
+	// wait (at most 30 s) until the server has written most of them.
+	waited := time.Now()
+	for time.Since(waited) < 30*time.Second {
+		var name string
+		var dirty, total float64
+		if err := conn.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_dirty'").Scan(&name, &dirty); err != nil {
+			return fmt.Errorf("read the server's dirty pages: %w", err)
+		}
+		if err := conn.QueryRowContext(ctx, "SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_pages_total'").Scan(&name, &total); err != nil {
+			return fmt.Errorf("read the server's buffer pool size: %w", err)
+		}
+		if dirty <= total/10 {
+			break
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	fmt.Printf("mysql: waited %.1fs for the server to write the generated pages\n", time.Since(waited).Seconds())
 	return nil
 }
 
