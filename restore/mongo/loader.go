@@ -174,10 +174,13 @@ func (l *run) loadCollection(ctx context.Context, j collJob) (restore.ObjectRepo
 	start := time.Now()
 	obj := restore.ObjectReport{Name: j.name}
 	create := append(bson.D{{Key: "create", Value: j.name}}, j.meta.createOptions()...)
+	// Marked before it is asked for: a create cut short by a cancellation
+	// may still happen on the server, and a failed restore drops what it
+	// marked (dropping a collection that is not there is no error).
+	l.markCreated(j.name)
 	if err := l.db.RunCommand(ctx, create).Err(); err != nil {
 		return obj, fmt.Errorf("create collection %s.%s: %w", l.req.To, j.name, err)
 	}
-	l.markCreated(j.name)
 	next, closeStream, err := j.open(ctx)
 	if err != nil {
 		return obj, err
