@@ -37,9 +37,10 @@ type MySQLOptions struct {
 const DefaultMySQLThreads = 4
 
 // mysqlBatch is how many rows one UPDATE rewrites: small enough to keep
-// locks and undo short on a live server, large enough that round trips do
-// not dominate.
-const mysqlBatch = 10000
+// locks and undo short, large enough that round trips do not dominate.
+// Measured on 1M auth_user rows with 4 threads (MariaDB 10.11, a 128 MiB
+// buffer pool): 2,500 rows 91-116k rows/s, 10,000 84-89k, 25,000 72k.
+const mysqlBatch = 2500
 
 // mysqlTable is what the scrub needs to know of a table.
 type mysqlTable struct {
