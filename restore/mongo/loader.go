@@ -86,7 +86,7 @@ func (l *run) prepareTarget(ctx context.Context) error {
 // loadAll loads every job. A directory's collections run Threads at a time. An
 // archive's run all at once, fed by demux: the archive interleaves them as
 // mongodump wrote them, so holding one back would stall the others.
-func (l *run) loadAll(ctx context.Context, jobs []collJob, demux func(context.Context, map[string]chan bson.Raw) error) error {
+func (l *run) loadAll(ctx context.Context, jobs []collJob, demux func(context.Context, map[string]*feed) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -129,21 +129,21 @@ func (l *run) loadAll(ctx context.Context, jobs []collJob, demux func(context.Co
 		}
 		close(queue)
 	} else {
-		feeds := map[string]chan bson.Raw{}
+		feeds := map[string]*feed{}
+		b := newBudget(archiveBufferBytes)
 		for _, j := range jobs {
-			ch := make(chan bson.Raw, 256)
-			feeds[j.name] = ch
+			f := newFeed(b)
+			feeds[j.name] = f
 			j.open = func(ctx context.Context) (func() (bson.Raw, error), func(), error) {
 				next := func() (bson.Raw, error) {
-					select {
-					case doc, ok := <-ch:
-						if !ok {
-							return nil, io.EOF
-						}
-						return doc, nil
-					case <-ctx.Done():
-						return nil, ctx.Err()
+					doc, ok, err := f.next(ctx)
+					if err != nil {
+						return nil, err
 					}
+					if !ok {
+						return nil, io.EOF
+					}
+					return doc, nil
 				}
 				return next, func() {}, nil
 			}

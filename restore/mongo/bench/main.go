@@ -20,7 +20,7 @@
 // included: reading a collection back costs the server about as much as
 // writing it (FerretDB more), which the ceiling never pays.
 //
-// Usage: go run ./restore/mongo/bench [-docs 50000] [-threads N]
+// Usage: go run ./restore/mongo/bench [-docs 50000] [-threads N] [-cpuprofile FILE]
 package main
 
 import (
@@ -39,6 +39,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,9 +60,21 @@ func main() {
 	// thousand a second and reads them back slower: 50,000 take minutes.
 	docs := flag.Int("docs", 50_000, "documents in the bench backup")
 	threads := flag.Int("threads", runtime.NumCPU(), "collections the restore loads at once")
+	cpuProfile := flag.String("cpuprofile", "", "write this process's CPU profile to the file")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "mongo-bench: cpu profile:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(ctx, *docs, *threads); err != nil {
 		fmt.Fprintln(os.Stderr, "mongo-bench:", err)
 		stop()
