@@ -362,12 +362,15 @@ func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Se
 		newKey = func() any { return new(int64) }
 	}
 
-	// The boundaries come first, in one walk of the key before any row
-	// changes: a walk beside running updates would read around their
-	// locks and undo.
-	var todo []keyRange
+	todo, err := denseRanges(ctx, db, t, pk)
+	if err != nil {
+		return 0, err
+	}
+	// Otherwise the boundaries come first, in one walk of the key before
+	// any row changes: a walk beside running updates would read around
+	// their locks and undo.
 	var lo any // nil before the first range
-	for {
+	for walk := todo == nil; walk; {
 		hi := newKey()
 		var err error
 		if lo == nil {
@@ -439,6 +442,44 @@ feed:
 	wg.Wait()
 	// A worker's failure, or the caller's cancellation.
 	return total.Load(), context.Cause(ctx)
+}
+
+// denseRanges cuts an integer key's span into ranges of mysqlBatch values
+// when the keys are dense (auto-increment ids: at least half the values
+// between MIN and MAX used, by the server's row estimate), which costs two
+// index dives where walking the key reads the whole table once more before
+// the updates read it again. It returns nil when the keys are not integers
+// or too sparse: then the key is walked. The first and last ranges are
+// open, so every row is in one range whatever the estimate.
+func denseRanges(ctx context.Context, db *sql.DB, t *mysqlTable, pk string) ([]keyRange, error) {
+	if !strings.HasSuffix(t.columns[t.pk[0]].dataType, "int") {
+		return nil, nil
+	}
+	var lo, hi sql.NullInt64
+	q := fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", pk, pk, termshift.QuoteMySQL(t.name))
+	if err := db.QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil {
+		return nil, fmt.Errorf("read the key's span: %w", err)
+	}
+	if !lo.Valid {
+		return []keyRange{{}}, nil // empty: one range
+	}
+	var estimate sql.NullInt64
+	err := db.QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", t.name).Scan(&estimate)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read the row estimate: %w", err)
+	}
+	span := uint64(hi.Int64 - lo.Int64) // int64 keys: the difference fits in uint64
+	if span > 2*uint64(max(estimate.Int64, 0))+mysqlBatch {
+		return nil, nil
+	}
+	var out []keyRange
+	var prev any
+	for end := lo.Int64 - 1 + mysqlBatch; end < hi.Int64 && end >= lo.Int64; end += mysqlBatch {
+		e := end
+		out = append(out, keyRange{lo: prev, hi: &e})
+		prev = &e
+	}
+	return append(out, keyRange{lo: prev}), nil
 }
 
 // scrubTableByRowNumber rewrites a table without a single-column primary

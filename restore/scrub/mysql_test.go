@@ -419,6 +419,26 @@ func TestScrubMySQLThreads(t *testing.T) {
 			}
 		})
 	}
+	// One far key makes the ids sparse: the key is walked, not cut by value.
+	t.Run("sparse keys", func(t *testing.T) {
+		t.Parallel()
+		f := newMySQLFixture(t)
+		if _, err := f.db.ExecContext(ctx, "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined) VALUES (2000000000, 'x', 0, 'far', '', '', 'far@gmail.com', 0, 1, NOW())"); err != nil {
+			t.Fatal(err)
+		}
+		opts := f.opts
+		opts.Threads = 2
+		rep, err := scrub.ScrubMySQL(ctx, rules, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Tables[0].Rows != fixtureUsers+1 {
+			t.Errorf("report %+v, want %d rows", rep.Tables, fixtureUsers+1)
+		}
+		if got := f.count(t, "SELECT COUNT(*) FROM auth_user WHERE email = CONCAT('user', id, '@example.invalid')"); got != fixtureUsers+1 {
+			t.Errorf("%d emails scrubbed, want %d", got, fixtureUsers+1)
+		}
+	})
 	t.Run("refused range", func(t *testing.T) {
 		t.Parallel()
 		f := newMySQLFixture(t)
