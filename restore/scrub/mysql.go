@@ -333,9 +333,9 @@ func keyString(k any) string {
 }
 
 // scrubTable rewrites a table with a single-column primary key in ranges
-// of mysqlBatch rows: it finds where each range ends (an index walk of
-// mysqlBatch keys each), then threads goroutines, each on its own
-// connection, run one UPDATE per range. Ranges do not overlap and the key is
+// of mysqlBatch rows: it finds every range first (denseRanges, else
+// walkRanges), then threads goroutines, each on its own connection, run one
+// UPDATE per range. Ranges do not overlap and the key is
 // never scrubbed, so the boundaries hold while the updates run.
 func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Secret, threads int) (int64, error) {
 	t := tp.table
@@ -366,31 +366,10 @@ func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Se
 	if err != nil {
 		return 0, err
 	}
-	// Otherwise the boundaries come first, in one walk of the key before
-	// any row changes: a walk beside running updates would read around
-	// their locks and undo.
-	var lo any // nil before the first range
-	for walk := todo == nil; walk; {
-		hi := newKey()
-		var err error
-		if lo == nil {
-			err = db.QueryRowContext(ctx, firstEnd).Scan(hi)
-		} else {
-			err = db.QueryRowContext(ctx, nextEnd, lo).Scan(hi)
+	if todo == nil {
+		if todo, err = walkRanges(ctx, db, firstEnd, nextEnd, newKey); err != nil {
+			return 0, err
 		}
-		if errors.Is(err, sql.ErrNoRows) {
-			todo = append(todo, keyRange{lo: lo})
-			break
-		}
-		if err != nil {
-			after := "the first row"
-			if lo != nil {
-				after = "key " + keyString(lo)
-			}
-			return 0, fmt.Errorf("find where the range after %s ends: %w", after, err)
-		}
-		todo = append(todo, keyRange{lo: lo, hi: hi})
-		lo = hi
 	}
 
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -442,6 +421,35 @@ feed:
 	wg.Wait()
 	// A worker's failure, or the caller's cancellation.
 	return total.Load(), context.Cause(ctx)
+}
+
+// walkRanges finds where each range ends by walking the key, mysqlBatch
+// keys at a time. The boundaries come first, before any row changes: a walk
+// beside running updates would read around their locks and undo.
+func walkRanges(ctx context.Context, db *sql.DB, firstEnd, nextEnd string, newKey func() any) ([]keyRange, error) {
+	var todo []keyRange
+	var lo any // nil before the first range
+	for {
+		hi := newKey()
+		var err error
+		if lo == nil {
+			err = db.QueryRowContext(ctx, firstEnd).Scan(hi)
+		} else {
+			err = db.QueryRowContext(ctx, nextEnd, lo).Scan(hi)
+		}
+		if errors.Is(err, sql.ErrNoRows) {
+			return append(todo, keyRange{lo: lo}), nil
+		}
+		if err != nil {
+			after := "the first row"
+			if lo != nil {
+				after = "key " + keyString(lo)
+			}
+			return nil, fmt.Errorf("find where the range after %s ends: %w", after, err)
+		}
+		todo = append(todo, keyRange{lo: lo, hi: hi})
+		lo = hi
+	}
 }
 
 // denseRanges cuts an integer key's span into ranges of mysqlBatch values
