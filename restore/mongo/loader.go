@@ -86,7 +86,7 @@ func (l *run) prepareTarget(ctx context.Context) error {
 // loadAll loads every job. A directory's collections run Threads at a time. An
 // archive's run all at once, fed by demux: the archive interleaves them as
 // mongodump wrote them, so holding one back would stall the others.
-func (l *run) loadAll(ctx context.Context, jobs []collJob, demux func(context.Context, map[string]chan bson.Raw) error) error {
+func (l *run) loadAll(ctx context.Context, jobs []collJob, demux func(context.Context, map[string]*feed) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -129,21 +129,21 @@ func (l *run) loadAll(ctx context.Context, jobs []collJob, demux func(context.Co
 		}
 		close(queue)
 	} else {
-		feeds := map[string]chan bson.Raw{}
+		feeds := map[string]*feed{}
+		b := newBudget(archiveBufferBytes)
 		for _, j := range jobs {
-			ch := make(chan bson.Raw, 256)
-			feeds[j.name] = ch
+			f := newFeed(b)
+			feeds[j.name] = f
 			j.open = func(ctx context.Context) (func() (bson.Raw, error), func(), error) {
 				next := func() (bson.Raw, error) {
-					select {
-					case doc, ok := <-ch:
-						if !ok {
-							return nil, io.EOF
-						}
-						return doc, nil
-					case <-ctx.Done():
-						return nil, ctx.Err()
+					doc, ok, err := f.next(ctx)
+					if err != nil {
+						return nil, err
 					}
+					if !ok {
+						return nil, io.EOF
+					}
+					return doc, nil
 				}
 				return next, func() {}, nil
 			}
@@ -174,10 +174,13 @@ func (l *run) loadCollection(ctx context.Context, j collJob) (restore.ObjectRepo
 	start := time.Now()
 	obj := restore.ObjectReport{Name: j.name}
 	create := append(bson.D{{Key: "create", Value: j.name}}, j.meta.createOptions()...)
+	// Marked before it is asked for: a create cut short by a cancellation
+	// may still happen on the server, and a failed restore drops what it
+	// marked (dropping a collection that is not there is no error).
+	l.markCreated(j.name)
 	if err := l.db.RunCommand(ctx, create).Err(); err != nil {
 		return obj, fmt.Errorf("create collection %s.%s: %w", l.req.To, j.name, err)
 	}
-	l.markCreated(j.name)
 	next, closeStream, err := j.open(ctx)
 	if err != nil {
 		return obj, err
@@ -239,15 +242,15 @@ func (l *run) loadCollection(ctx context.Context, j collJob) (restore.ObjectRepo
 		}
 	}
 
-	loaded, err := coll.CountDocuments(ctx, bson.D{})
-	if err != nil {
-		return obj, fmt.Errorf("count documents of %s.%s: %w", l.req.To, j.name, err)
-	}
-	obj.Loaded = loaded
-	back, err := hashCollection(ctx, coll)
+	// The proof reads every document back: it counts and hashes them in one
+	// pass (a separate count would read the collection a second time on a
+	// server that counts by scanning, as FerretDB does).
+	l.log.Info("collection loaded, reading it back for the proof", "collection", j.name, "documents", obj.Expected, "seconds", time.Since(start).Seconds())
+	back, loaded, err := hashCollection(ctx, coll)
 	if err != nil {
 		return obj, fmt.Errorf("read back %s.%s: %w", l.req.To, j.name, err)
 	}
+	obj.Loaded = loaded
 	obj.HashLoaded = back.Hex()
 	obj.Seconds = time.Since(start).Seconds()
 	done := restore.Event{Object: j.name, Unit: restore.UnitDocuments, Count: obj.Expected, Total: l.counts[j.name], Bytes: obj.Bytes, TotalBytes: j.totalBytes, Done: true}
@@ -259,18 +262,21 @@ func (l *run) loadCollection(ctx context.Context, j collJob) (restore.ObjectRepo
 	return obj, nil
 }
 
-// hashCollection reads every document of a collection back and hashes them.
-func hashCollection(ctx context.Context, coll *mongo.Collection) (MultisetHash, error) {
+// hashCollection reads every document of a collection back, hashes them
+// and counts them.
+func hashCollection(ctx context.Context, coll *mongo.Collection) (MultisetHash, int64, error) {
 	var h MultisetHash
 	cur, err := coll.Find(ctx, bson.D{}, options.Find().SetBatchSize(batchDocs))
 	if err != nil {
-		return h, err
+		return h, 0, err
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
+	var n int64
 	for cur.Next(ctx) {
 		h.Add(cur.Current)
+		n++
 	}
-	return h, cur.Err()
+	return h, n, cur.Err()
 }
 
 // Server error codes with which a server refuses an index it does not

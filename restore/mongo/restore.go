@@ -214,7 +214,7 @@ func (ld *Loader) Load(ctx context.Context, src restore.Source, path string, req
 // touched.
 type plan struct {
 	jobs, views []collJob
-	demux       func(ctx context.Context, feeds map[string]chan bson.Raw) error
+	demux       func(ctx context.Context, feeds map[string]*feed) error
 	closer      io.Closer
 	archive     bool
 }
@@ -558,7 +558,7 @@ func (l *run) skip(name string) bool {
 
 // archiveJobs checks the prelude for database From and makes its jobs, fed
 // by the returned demultiplexer.
-func (l *run) archiveJobs(name string, ar *ArchiveReader) (jobs, views []collJob, demux func(context.Context, map[string]chan bson.Raw) error, err error) {
+func (l *run) archiveJobs(name string, ar *ArchiveReader) (jobs, views []collJob, demux func(context.Context, map[string]*feed) error, err error) {
 	skipped := map[string]bool{}
 	known := map[string]bool{}
 	for _, c := range ar.Collections() {
@@ -581,7 +581,7 @@ func (l *run) archiveJobs(name string, ar *ArchiveReader) (jobs, views []collJob
 		return nil, nil, nil, fmt.Errorf("restore mongo: database %s is not in the archive %s (it holds %s): %w",
 			termshift.Quote(l.req.From), name, quoteList(ar.Databases()), termshift.ErrNotFound)
 	}
-	demux = func(ctx context.Context, feeds map[string]chan bson.Raw) error {
+	demux = func(ctx context.Context, feeds map[string]*feed) error {
 		for {
 			it, err := ar.Next()
 			if err == io.EOF {
@@ -593,7 +593,7 @@ func (l *run) archiveJobs(name string, ar *ArchiveReader) (jobs, views []collJob
 			if it.Database != l.req.From || skipped[it.Collection] {
 				continue
 			}
-			ch, ok := feeds[it.Collection]
+			f, ok := feeds[it.Collection]
 			if !ok {
 				if !known[it.Collection] {
 					return &FormatError{File: name, Offset: it.Offset, Msg: fmt.Sprintf("namespace %s has data but no entry in the prelude", it.Database+"."+it.Collection)}
@@ -601,14 +601,12 @@ func (l *run) archiveJobs(name string, ar *ArchiveReader) (jobs, views []collJob
 				continue // a view's empty namespace
 			}
 			if it.EOF {
-				close(ch)
+				f.close()
 				delete(feeds, it.Collection)
 				continue
 			}
-			select {
-			case ch <- it.Doc:
-			case <-ctx.Done():
-				return ctx.Err()
+			if err := f.send(ctx, it.Doc); err != nil {
+				return err
 			}
 		}
 	}

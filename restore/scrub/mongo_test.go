@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 
@@ -251,5 +252,122 @@ func TestScrubMongoRefusals(t *testing.T) {
 	}
 	if got := f.count(t, "users", bson.D{{Key: "email", Value: "ada@gmail.com"}}); got != 1 {
 		t.Errorf("refused scrubs changed data")
+	}
+}
+
+func (f mongoFixture) collections(t *testing.T) []string {
+	t.Helper()
+	names, err := f.db.ListCollectionNames(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TestScrubMongoKeepsIndexes: the scrubbed copy that replaces a collection
+// has its indexes, and no copy is left behind.
+func TestScrubMongoKeepsIndexes(t *testing.T) {
+	t.Parallel()
+	f := newMongoFixture(t)
+	ctx := context.Background()
+	users := f.db.Collection("users")
+	if _, err := users.Indexes().CreateOne(ctx, mongo.IndexModel{Keys: bson.D{{Key: "username", Value: 1}}, Options: options.Index().SetName("username_1").SetUnique(true)}); err != nil {
+		t.Fatal(err)
+	}
+	rules := []scrub.Rule{{Service: "mongo", Table: "users", Column: "email", Action: "email"}}
+	if _, err := scrub.ScrubMongo(ctx, rules, f.opts); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(f.collections(t), []string{"contents", "users"}); diff != "" {
+		t.Errorf("collections after scrub (-got +want):\n%s", diff)
+	}
+	cur, err := users.Indexes().List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var specs []bson.M
+	if err := cur.All(ctx, &specs); err != nil {
+		t.Fatal(err)
+	}
+	var unique bool
+	for _, s := range specs {
+		if s["name"] == "username_1" {
+			unique, _ = s["unique"].(bool)
+		}
+	}
+	if !unique {
+		t.Errorf("indexes after scrub %v, want the unique username_1 kept", specs)
+	}
+	// The unique index holds on the copy: a second learner1 is refused.
+	if _, err := users.InsertOne(ctx, bson.D{{Key: "_id", Value: "999"}, {Key: "username", Value: "learner1"}}); !mongo.IsDuplicateKeyError(err) {
+		t.Errorf("insert of a duplicate username: %v, want a duplicate key error", err)
+	}
+}
+
+// TestScrubMongoFinishesInterruptedSwap: what a scrub killed while putting
+// its copy in place leaves is repaired by the next one, and never loses the
+// collection.
+func TestScrubMongoFinishesInterruptedSwap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rules := []scrub.Rule{{Service: "mongo", Table: "users", Column: "email", Action: "email"}}
+	rename := func(t *testing.T, f mongoFixture, from, to string) {
+		t.Helper()
+		cmd := bson.D{{Key: "renameCollection", Value: f.db.Name() + "." + from}, {Key: "to", Value: f.db.Name() + "." + to}}
+		if err := f.db.Client().Database("admin").RunCommand(ctx, cmd).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, f mongoFixture)
+	}{
+		// Killed after renaming the collection aside, before the copy took its name.
+		{"aside and copy", func(t *testing.T, f mongoFixture) {
+			rename(t, f, "users", "termshift_unscrubbed_users")
+			if _, err := f.db.Collection("termshift_scrub_users").InsertOne(ctx, bson.D{{Key: "_id", Value: "101"}, {Key: "email", Value: "user101@example.invalid"}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		// Killed after the copy took its name, before the aside was dropped.
+		{"aside beside its collection", func(t *testing.T, f mongoFixture) {
+			if _, err := f.db.Collection("termshift_unscrubbed_users").InsertOne(ctx, bson.D{{Key: "_id", Value: "101"}, {Key: "email", Value: "ada@gmail.com"}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		// Killed while copying: the copy is unfinished.
+		{"unfinished copy", func(t *testing.T, f mongoFixture) {
+			if _, err := f.db.Collection("termshift_scrub_users").InsertOne(ctx, bson.D{{Key: "_id", Value: "101"}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		// Only the aside is left: it is the unscrubbed collection, renamed back.
+		{"aside alone", func(t *testing.T, f mongoFixture) {
+			rename(t, f, "users", "termshift_unscrubbed_users")
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newMongoFixture(t)
+			tt.setup(t, f)
+			if _, err := scrub.ScrubMongo(ctx, rules, f.opts); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(f.collections(t), []string{"contents", "users"}); diff != "" {
+				t.Errorf("collections after scrub (-got +want):\n%s", diff)
+			}
+			left, err := scrub.LeftoversMongo(ctx, rules, f.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := left[0].Count; n != 0 {
+				t.Errorf("%d emails left unscrubbed", n)
+			}
+			if got := f.count(t, "users", bson.D{{Key: "email", Value: "user101@example.invalid"}}); got != 1 {
+				t.Errorf("user 101 email scrubbed %d times, want once", got)
+			}
+		})
 	}
 }

@@ -2,11 +2,15 @@ package scrub
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -22,12 +26,21 @@ type MySQLOptions struct {
 	// be joined across environments or reversed from a dictionary.
 	Salt   termshift.Secret
 	Logger *slog.Logger
+	// Threads is how many key ranges of a table are rewritten at once,
+	// each on its own connection; below 1 means DefaultMySQLThreads.
+	Threads int
 }
 
+// DefaultMySQLThreads is how many ranges a scrub rewrites at once unless
+// told otherwise: enough to keep a server's cores and its disk busy, few
+// enough that row locks stay on a handful of ranges.
+const DefaultMySQLThreads = 4
+
 // mysqlBatch is how many rows one UPDATE rewrites: small enough to keep
-// locks and undo short on a live server, large enough that round trips do
-// not dominate.
-const mysqlBatch = 5000
+// locks and undo short, large enough that round trips do not dominate.
+// Measured on 1M auth_user rows with 4 threads (MariaDB 10.11, a 128 MiB
+// buffer pool): 2,500 rows 91-116k rows/s, 10,000 84-89k, 25,000 72k.
+const mysqlBatch = 2500
 
 // mysqlTable is what the scrub needs to know of a table.
 type mysqlTable struct {
@@ -45,7 +58,9 @@ type mysqlColumn struct {
 
 // ScrubMySQL applies the mysql rules to opts.Schema. Each table is
 // rewritten in primary-key ranges of mysqlBatch rows, one UPDATE per range
-// setting every scrubbed column; {{id}} is the row's primary key, or a row
+// setting every scrubbed column, opts.Threads ranges at once; the new values
+// are computed by the server (CONCAT for emails, SHA2 for hashes), so no row
+// crosses the network; {{id}} is the row's primary key, or a row
 // number when the table has no single-column primary key (then the table
 // is rewritten in one UPDATE). Rules on a table or column the schema lacks
 // are skipped with a warning.
@@ -74,8 +89,14 @@ func ScrubMySQL(ctx context.Context, rules []Rule, opts MySQLOptions) (*Report, 
 	for _, w := range warnings {
 		logger.Warn(w)
 	}
+	threads := opts.Threads
+	if threads < 1 {
+		threads = DefaultMySQLThreads
+	}
+	db.SetMaxOpenConns(threads + 1) // the ranges' updates and the walk that finds them
+	db.SetMaxIdleConns(threads + 1)
 	for _, tp := range plan {
-		rows, err := scrubTable(ctx, db, tp, opts.Salt)
+		rows, err := scrubTable(ctx, db, tp, opts.Salt, threads)
 		if err != nil {
 			rep.Seconds = time.Since(started).Seconds()
 			return rep, fmt.Errorf("scrub MySQL table %s.%s: %w", opts.Schema, tp.table.name, err)
@@ -107,6 +128,9 @@ func openMySQL(ctx context.Context, opts MySQLOptions) (*sql.DB, error) {
 	}
 	cfg.DBName = opts.Schema
 	cfg.ClientFoundRows = true // RowsAffected counts matched rows, not only changed ones
+	// Arguments go inside the statement: one round trip per UPDATE rather
+	// than prepare, execute and close.
+	cfg.InterpolateParams = true
 	conn, err := mysql.NewConnector(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("scrub MySQL schema %s on %s: %w", termshift.Quote(opts.Schema), cfg.Addr, err)
@@ -241,6 +265,9 @@ func describeTable(ctx context.Context, db *sql.DB, schema, table string) (*mysq
 func setClause(r Rule, col mysqlColumn, idExpr string, salt termshift.Secret) (string, []any) {
 	c := termshift.QuoteMySQL(r.Column)
 	keepNull := func(expr string) string {
+		if !col.nullable {
+			return c + " = " + expr
+		}
 		return fmt.Sprintf("%s = CASE WHEN %s IS NULL THEN NULL ELSE %s END", c, c, expr)
 	}
 	switch r.Action {
@@ -254,11 +281,21 @@ func setClause(r Rule, col mysqlColumn, idExpr string, salt termshift.Secret) (s
 	case ActionHash:
 		return keepNull(fmt.Sprintf("LEFT(SHA2(CONCAT(?, %s), 256), %d)", c, hashLen(col))), []any{salt.Reveal()}
 	case ActionUnusablePassword:
-		// UUID() differs per row; the hex of its hash stands in for
-		// Django's random characters. No password hashes to a "!" value.
-		return keepNull(fmt.Sprintf("CONCAT('!', LEFT(SHA2(CONCAT(UUID(), RAND()), 256), %d))", unusablePasswordLen-1)), nil
+		// The SHA-1 (40 hex digits) of a random key drawn for this scrub
+		// and the row's {{id}} stands in for Django's 40 random
+		// characters: distinct per row, unguessable once the key is
+		// forgotten, and a third of the cost of UUID() and SHA2 per row.
+		// No password hashes to a "!" value.
+		return keepNull(fmt.Sprintf("CONCAT('!', SHA1(CONCAT(?, %s)))", idExpr)), []any{randomKey()}
 	}
 	panic("scrub: unvalidated action " + r.Action)
+}
+
+// randomKey is 32 random bytes in hex.
+func randomKey() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails (crypto/rand since Go 1.24)
+	return hex.EncodeToString(b)
 }
 
 func hashLen(col mysqlColumn) int64 {
@@ -268,7 +305,39 @@ func hashLen(col mysqlColumn) int64 {
 	return 64
 }
 
-func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Secret) (int64, error) {
+// keyRange is one batch of a table: the rows whose key is above lo (nil:
+// from the first row) and at most hi (nil: to the last row).
+type keyRange struct {
+	lo, hi any
+}
+
+func (r keyRange) String() string {
+	lo, hi := "the first row", "the last row"
+	if r.lo != nil {
+		lo = keyString(r.lo)
+	}
+	if r.hi != nil {
+		hi = keyString(r.hi)
+	}
+	return fmt.Sprintf("key range (%s, %s]", lo, hi)
+}
+
+func keyString(k any) string {
+	switch v := k.(type) {
+	case *int64:
+		return fmt.Sprint(*v)
+	case *string:
+		return termshift.Quote(*v)
+	}
+	return fmt.Sprint(k)
+}
+
+// scrubTable rewrites a table with a single-column primary key in ranges
+// of mysqlBatch rows: it finds every range first (denseRanges, else
+// walkRanges), then threads goroutines, each on its own connection, run one
+// UPDATE per range. Ranges do not overlap and the key is
+// never scrubbed, so the boundaries hold while the updates run.
+func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Secret, threads int) (int64, error) {
 	t := tp.table
 	table := termshift.QuoteMySQL(t.name)
 	if len(t.pk) != 1 {
@@ -292,8 +361,74 @@ func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Se
 	if strings.HasSuffix(t.columns[t.pk[0]].dataType, "int") {
 		newKey = func() any { return new(int64) }
 	}
-	var total int64
-	var lo any // nil before the first batch
+
+	todo, err := denseRanges(ctx, db, t, pk)
+	if err != nil {
+		return 0, err
+	}
+	if todo == nil {
+		if todo, err = walkRanges(ctx, db, firstEnd, nextEnd, newKey); err != nil {
+			return 0, err
+		}
+	}
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	ranges := make(chan keyRange)
+	var (
+		wg    sync.WaitGroup
+		total atomic.Int64
+	)
+	for range min(threads, len(todo)) {
+		wg.Go(func() {
+			for r := range ranges {
+				q, a := update, append([]any{}, args...)
+				switch {
+				case r.lo == nil && r.hi == nil:
+					// The whole table is one range.
+				case r.lo == nil:
+					q += fmt.Sprintf(" WHERE %s <= ?", pk)
+					a = append(a, r.hi)
+				case r.hi == nil:
+					q += fmt.Sprintf(" WHERE %s > ?", pk)
+					a = append(a, r.lo)
+				default:
+					q += fmt.Sprintf(" WHERE %s > ? AND %s <= ?", pk, pk)
+					a = append(a, r.lo, r.hi)
+				}
+				res, err := db.ExecContext(ctx, q, a...)
+				if err == nil {
+					var n int64
+					n, err = res.RowsAffected()
+					total.Add(n)
+				}
+				if err != nil {
+					cancel(fmt.Errorf("update %s: %w", r, err))
+					return
+				}
+			}
+		})
+	}
+feed:
+	for _, r := range todo {
+		select {
+		case ranges <- r:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(ranges)
+	wg.Wait()
+	// A worker's failure, or the caller's cancellation.
+	return total.Load(), context.Cause(ctx)
+}
+
+// walkRanges finds where each range ends by walking the key, mysqlBatch
+// keys at a time. The boundaries come first, before any row changes: a walk
+// beside running updates would read around their locks and undo.
+func walkRanges(ctx context.Context, db *sql.DB, firstEnd, nextEnd string, newKey func() any) ([]keyRange, error) {
+	var todo []keyRange
+	var lo any // nil before the first range
 	for {
 		hi := newKey()
 		var err error
@@ -302,38 +437,57 @@ func scrubTable(ctx context.Context, db *sql.DB, tp tablePlan, salt termshift.Se
 		} else {
 			err = db.QueryRowContext(ctx, nextEnd, lo).Scan(hi)
 		}
-		last := errors.Is(err, sql.ErrNoRows)
-		if err != nil && !last {
-			return total, fmt.Errorf("find batch end: %w", err)
+		if errors.Is(err, sql.ErrNoRows) {
+			return append(todo, keyRange{lo: lo}), nil
 		}
-		q, a := update, append([]any{}, args...)
-		switch {
-		case lo == nil && last:
-			// The whole table is one batch.
-		case lo == nil:
-			q += fmt.Sprintf(" WHERE %s <= ?", pk)
-			a = append(a, hi)
-		case last:
-			q += fmt.Sprintf(" WHERE %s > ?", pk)
-			a = append(a, lo)
-		default:
-			q += fmt.Sprintf(" WHERE %s > ? AND %s <= ?", pk, pk)
-			a = append(a, lo, hi)
-		}
-		res, err := db.ExecContext(ctx, q, a...)
 		if err != nil {
-			return total, fmt.Errorf("update after %d rows: %w", total, err)
+			after := "the first row"
+			if lo != nil {
+				after = "key " + keyString(lo)
+			}
+			return nil, fmt.Errorf("find where the range after %s ends: %w", after, err)
 		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return total, err
-		}
-		total += n
-		if last {
-			return total, nil
-		}
+		todo = append(todo, keyRange{lo: lo, hi: hi})
 		lo = hi
 	}
+}
+
+// denseRanges cuts an integer key's span into ranges of mysqlBatch values
+// when the keys are dense (auto-increment ids: at least half the values
+// between MIN and MAX used, by the server's row estimate), which costs two
+// index dives where walking the key reads the whole table once more before
+// the updates read it again. It returns nil when the keys are not integers
+// or too sparse: then the key is walked. The first and last ranges are
+// open, so every row is in one range whatever the estimate.
+func denseRanges(ctx context.Context, db *sql.DB, t *mysqlTable, pk string) ([]keyRange, error) {
+	if !strings.HasSuffix(t.columns[t.pk[0]].dataType, "int") {
+		return nil, nil
+	}
+	var lo, hi sql.NullInt64
+	q := fmt.Sprintf("SELECT MIN(%s), MAX(%s) FROM %s", pk, pk, termshift.QuoteMySQL(t.name))
+	if err := db.QueryRowContext(ctx, q).Scan(&lo, &hi); err != nil {
+		return nil, fmt.Errorf("read the key's span: %w", err)
+	}
+	if !lo.Valid {
+		return []keyRange{{}}, nil // empty: one range
+	}
+	var estimate sql.NullInt64
+	err := db.QueryRowContext(ctx, "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?", t.name).Scan(&estimate)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("read the row estimate: %w", err)
+	}
+	span := uint64(hi.Int64 - lo.Int64) // int64 keys: the difference fits in uint64
+	if span > 2*uint64(max(estimate.Int64, 0))+mysqlBatch {
+		return nil, nil
+	}
+	var out []keyRange
+	var prev any
+	for end := lo.Int64 - 1 + mysqlBatch; end < hi.Int64 && end >= lo.Int64; end += mysqlBatch {
+		e := end
+		out = append(out, keyRange{lo: prev, hi: &e})
+		prev = &e
+	}
+	return append(out, keyRange{lo: prev}), nil
 }
 
 // scrubTableByRowNumber rewrites a table without a single-column primary

@@ -388,3 +388,78 @@ func BenchmarkScrubMySQL(b *testing.B) {
 	}
 	b.ReportMetric(float64(2*fixtureUsers)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// TestScrubMySQLThreads scrubs with one thread and with several: the same
+// rows end the same way, and a range the server refuses is named.
+func TestScrubMySQLThreads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rules := []scrub.Rule{
+		{Service: "mysql", Table: "auth_user", Column: "email", Action: "email"},
+		{Service: "mysql", Table: "auth_user", Column: "password", Action: "unusable_password"},
+	}
+	for _, threads := range []int{1, 3} {
+		t.Run(fmt.Sprint(threads), func(t *testing.T) {
+			t.Parallel()
+			f := newMySQLFixture(t)
+			opts := f.opts
+			opts.Threads = threads
+			rep, err := scrub.ScrubMySQL(ctx, rules, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Tables[0].Rows != fixtureUsers {
+				t.Errorf("report %+v, want %d rows", rep.Tables, fixtureUsers)
+			}
+			if got := f.count(t, "SELECT COUNT(*) FROM auth_user WHERE email = CONCAT('user', id, '@example.invalid')"); got != fixtureUsers {
+				t.Errorf("%d emails scrubbed, want %d", got, fixtureUsers)
+			}
+			if got := f.count(t, "SELECT COUNT(DISTINCT password) FROM auth_user WHERE password REGEXP '^![0-9a-f]{40}$'"); got != fixtureUsers {
+				t.Errorf("%d distinct unusable passwords, want %d", got, fixtureUsers)
+			}
+		})
+	}
+	// One far key makes the ids sparse: the key is walked, not cut by value.
+	t.Run("sparse keys", func(t *testing.T) {
+		t.Parallel()
+		f := newMySQLFixture(t)
+		if _, err := f.db.ExecContext(ctx, "INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined) VALUES (2000000000, 'x', 0, 'far', '', '', 'far@gmail.com', 0, 1, NOW())"); err != nil {
+			t.Fatal(err)
+		}
+		opts := f.opts
+		opts.Threads = 2
+		rep, err := scrub.ScrubMySQL(ctx, rules, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.Tables[0].Rows != fixtureUsers+1 {
+			t.Errorf("report %+v, want %d rows", rep.Tables, fixtureUsers+1)
+		}
+		if got := f.count(t, "SELECT COUNT(*) FROM auth_user WHERE email = CONCAT('user', id, '@example.invalid')"); got != fixtureUsers+1 {
+			t.Errorf("%d emails scrubbed, want %d", got, fixtureUsers+1)
+		}
+	})
+	t.Run("refused range", func(t *testing.T) {
+		t.Parallel()
+		f := newMySQLFixture(t)
+		if _, err := f.db.ExecContext(ctx, `CREATE TRIGGER refuse_11000 BEFORE UPDATE ON auth_user FOR EACH ROW
+			IF NEW.id = 11000 THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'row 11000 is locked down'; END IF`); err != nil {
+			t.Fatal(err)
+		}
+		opts := f.opts
+		opts.Threads = 2
+		_, err := scrub.ScrubMySQL(ctx, rules, opts)
+		if err == nil {
+			t.Fatal("scrub succeeded, want the refused range's error")
+		}
+		for _, want := range []string{"auth_user", "key range (10000, the last row]", "row 11000 is locked down"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not mention %q", err, want)
+			}
+		}
+		// The refused range's UPDATE is one statement: none of its rows changed.
+		if got := f.count(t, "SELECT COUNT(*) FROM auth_user WHERE id > 10000 AND email LIKE 'ada%@gmail.com'"); got != fixtureUsers-10000 {
+			t.Errorf("%d rows of the refused range kept their email, want all %d", got, fixtureUsers-10000)
+		}
+	})
+}

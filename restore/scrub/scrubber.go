@@ -11,11 +11,14 @@ import (
 type MySQL struct {
 	DSN    termshift.Secret
 	Logger *slog.Logger
+	// Threads is how many key ranges are rewritten at once; below 1 means
+	// DefaultMySQLThreads.
+	Threads int
 }
 
 // Scrub runs the rules on one schema.
 func (m *MySQL) Scrub(ctx context.Context, ns termshift.Namespace, rules []Rule, salt termshift.Secret) (*Report, error) {
-	return ScrubMySQL(ctx, rules, MySQLOptions{DSN: m.DSN, Schema: ns.Name, Salt: salt, Logger: m.Logger})
+	return ScrubMySQL(ctx, rules, MySQLOptions{DSN: m.DSN, Schema: ns.Name, Salt: salt, Logger: m.Logger, Threads: m.Threads})
 }
 
 // Mongo scrubs MongoDB databases with the administrator's URI.
