@@ -101,12 +101,21 @@ func (lc *loaderConn) setSession(ctx context.Context, set string) error {
 
 // exec runs one statement of file at line.
 func (lc *loaderConn) exec(ctx context.Context, file string, line int, text []byte) error {
-	if int64(len(text))+1 > lc.srv.maxPacket {
-		return fmt.Errorf("%s line %d: statement of %d bytes exceeds the server's max_allowed_packet (%d): raise max_allowed_packet on %s: %w",
-			file, line, len(text), lc.srv.maxPacket, lc.srv.addr, termshift.ErrInvalid)
+	if err := lc.fits(file, line, text); err != nil {
+		return err
 	}
 	if _, err := lc.c.ExecContext(ctx, unsafeString(text)); err != nil {
 		return fmt.Errorf("%s line %d: %s: %w", file, line, preview(text), err)
+	}
+	return nil
+}
+
+// fits refuses a statement the server would refuse: the same limit holds
+// for an INSERT loaded with LOAD DATA, as the vendor's client has it.
+func (lc *loaderConn) fits(file string, line int, text []byte) error {
+	if int64(len(text))+1 > lc.srv.maxPacket {
+		return fmt.Errorf("%s line %d: statement of %d bytes exceeds the server's max_allowed_packet (%d): raise max_allowed_packet on %s: %w",
+			file, line, len(text), lc.srv.maxPacket, lc.srv.addr, termshift.ErrInvalid)
 	}
 	return nil
 }

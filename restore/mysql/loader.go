@@ -79,7 +79,7 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 	}
 	r := &run{
 		src: src, path: path, req: req, from: req.From, format: format, log: req.Log(),
-		tables: map[string]*tableRun{},
+		tables: map[string]*tableRun{}, infile: infile{tables: map[string]*tableCols{}},
 		report: &restore.Report{Service: string(termshift.MySQL), Source: strings.TrimSuffix(src.String(), "/") + "/" + path,
 			Format: format, From: req.From, To: req.To, Started: time.Now()},
 	}
@@ -91,6 +91,9 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 	r.admin = admin
 	r.dsn = l.DSN
 	if err := r.chooseThreads(ctx); err != nil {
+		return nil, fmt.Errorf("restore mysql: %w", err)
+	}
+	if err := r.checkInfile(ctx); err != nil {
 		return nil, fmt.Errorf("restore mysql: %w", err)
 	}
 	if err := r.before(ctx); err != nil {
@@ -116,6 +119,20 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 	return r.report, nil
 }
 
+// checkInfile turns LOAD DATA LOCAL INFILE off when the server has
+// local_infile off: the INSERTs then run as written.
+func (r *run) checkInfile(ctx context.Context) error {
+	var on bool
+	if err := r.admin.db.QueryRowContext(ctx, "SELECT @@local_infile").Scan(&on); err != nil {
+		return fmt.Errorf("mysql %s: read local_infile: %w", r.admin.addr, err)
+	}
+	if !on {
+		r.infile.disabled.Store(true)
+		r.log.Debug("local_infile is off on the server: loading the INSERTs as written", "server", r.admin.addr)
+	}
+	return nil
+}
+
 // run is one Load in progress.
 type run struct {
 	src     restore.Source
@@ -138,6 +155,8 @@ type run struct {
 	counts     map[string]int64 // expected counts from the backup's record
 	record     string           // which record: the manifest, mydumper's metadata
 	report     *restore.Report
+
+	infile infile // LOAD DATA LOCAL INFILE state
 
 	mu       sync.Mutex
 	tables   map[string]*tableRun

@@ -613,10 +613,12 @@ func (r *run) loadFile(ctx context.Context, lc *loaderConn, name string, t *tabl
 	}
 }
 
-// retriable reports a transaction the server aborted because of others.
+// retriable reports a transaction the server aborted because of others,
+// or a LOAD DATA LOCAL INFILE it refused (the rows go again as INSERTs).
 func retriable(err error) bool {
 	var me *driver.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+	var ir *infileRefused
+	return errors.As(err, &ir) || errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
 // loadFileOnce loads a data file once; it returns the rows and bytes it
@@ -631,6 +633,7 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 	}
 	defer rc.Close()
 	sp := newSplitter(rc, name, true)
+	bl := r.newBulk(lc, name)
 	var sinceCommit int
 	for {
 		st, err := sp.next()
@@ -643,7 +646,11 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 		k, obj := classify(st.Text)
 		switch k {
 		case kSet:
+			if err := bl.flush(ctx); err != nil {
+				return rows, bytes, committed, err
+			}
 			lc.session = ""
+			bl.sessionChanged()
 		case kInsert:
 			if err := r.checkScope(name, st.Line, k, obj); err != nil {
 				return rows, bytes, committed, err
@@ -657,7 +664,12 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 		default:
 			return rows, bytes, committed, fmt.Errorf("%s line %d: unexpected statement in a data file: %s: %w", name, st.Line, preview(st.Text), termshift.ErrInvalid)
 		}
-		if err := lc.exec(ctx, name, st.Line, st.Text); err != nil {
+		if k == kInsert {
+			err = bl.insert(ctx, t.name, st.Line, st.Text)
+		} else {
+			err = lc.exec(ctx, name, st.Line, st.Text)
+		}
+		if err != nil {
 			return rows, bytes, committed, err
 		}
 		if k == kInsert {
@@ -667,6 +679,9 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 			t.bytes.Add(b)
 			sinceCommit += len(st.Text)
 			if sinceCommit >= commitBytes {
+				if err := bl.flush(ctx); err != nil {
+					return rows, bytes, committed, err
+				}
 				if err := lc.commit(ctx); err != nil {
 					return rows, bytes, committed, err
 				}
@@ -674,6 +689,9 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 			}
 			r.progress(t, false)
 		}
+	}
+	if err := bl.flush(ctx); err != nil {
+		return rows, bytes, committed, err
 	}
 	return rows, bytes, committed, lc.commit(ctx)
 }
