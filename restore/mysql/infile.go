@@ -58,6 +58,9 @@ type tableCols struct {
 type infile struct {
 	disabled atomic.Bool
 	seq      atomic.Int64
+	// converted and written count the INSERTs loaded with LOAD DATA and
+	// those run as written.
+	converted, written atomic.Int64
 	mu       sync.Mutex
 	tables   map[string]*tableCols
 }
@@ -171,12 +174,17 @@ func (b *bulk) insert(ctx context.Context, table string, line int, text []byte) 
 		return err
 	}
 	ok, err := b.add(ctx, table, line, text)
-	if err != nil || ok {
+	if err != nil {
 		return err
+	}
+	if ok {
+		b.r.infile.converted.Add(1)
+		return nil
 	}
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
+	b.r.infile.written.Add(1)
 	return b.lc.exec(ctx, b.file, line, text)
 }
 

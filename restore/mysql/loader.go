@@ -42,6 +42,9 @@ type Loader struct {
 	// DSN is the admin DSN of the target server, go-sql-driver format,
 	// e.g. "root@tcp(127.0.0.1:3306)/".
 	DSN termshift.Secret
+	// Inserts loads a dump's INSERTs as written, never with LOAD DATA
+	// LOCAL INFILE (which is used when the server allows it).
+	Inserts bool
 }
 
 // commitBytes is how much a loader connection inserts between commits.
@@ -90,6 +93,7 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 	defer admin.Close()
 	r.admin = admin
 	r.dsn = l.DSN
+	r.inserts = l.Inserts
 	if err := r.chooseThreads(ctx); err != nil {
 		return nil, fmt.Errorf("restore mysql: %w", err)
 	}
@@ -116,6 +120,7 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 		return r.report, r.fail(ctx, err)
 	}
 	r.report.Seconds = time.Since(r.report.Started).Seconds()
+	r.log.Debug("restore mysql: INSERTs loaded", "with LOAD DATA LOCAL INFILE", r.infile.converted.Load(), "as written", r.infile.written.Load())
 	return r.report, nil
 }
 
@@ -126,7 +131,7 @@ func (r *run) checkInfile(ctx context.Context) error {
 	if err := r.admin.db.QueryRowContext(ctx, "SELECT @@local_infile").Scan(&on); err != nil {
 		return fmt.Errorf("mysql %s: read local_infile: %w", r.admin.addr, err)
 	}
-	if !on {
+	if !on || r.inserts {
 		r.infile.disabled.Store(true)
 		r.log.Debug("local_infile is off on the server: loading the INSERTs as written", "server", r.admin.addr)
 	}
@@ -156,7 +161,8 @@ type run struct {
 	record     string           // which record: the manifest, mydumper's metadata
 	report     *restore.Report
 
-	infile infile // LOAD DATA LOCAL INFILE state
+	infile  infile // LOAD DATA LOCAL INFILE state
+	inserts bool   // Loader.Inserts
 
 	mu       sync.Mutex
 	tables   map[string]*tableRun

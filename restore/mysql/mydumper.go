@@ -163,14 +163,14 @@ type schemaTable struct {
 	name   string
 	stmts  []fileStmt
 	addKey string // ALTER TABLE clause adding the deferred indexes, or ""
-	hasFK  bool   // it holds a foreign key
-	// referenced: another table's foreign key points at it
-	referenced bool
-	data       []restore.FileInfo
-	total      int64
-	view       bool
-	viewFile   string // DB.T-schema-view.sql
-	triggers   string // DB.T-schema-triggers.sql
+	// keep: the columns of its foreign keys and those other tables'
+	// foreign keys reference, whose indexes are never deferred
+	keep     map[string]bool
+	data     []restore.FileInfo
+	total    int64
+	view     bool
+	viewFile string // DB.T-schema-view.sql
+	triggers string // DB.T-schema-triggers.sql
 }
 
 type fileStmt struct {
@@ -231,17 +231,30 @@ func (r *run) checkScope(file string, line int, k kind, obj object) error {
 }
 
 var (
-	keyLineRE = regexp.MustCompile("^  (UNIQUE )?KEY `")
+	keyLineRE = regexp.MustCompile("^  (UNIQUE )?KEY `(?:[^`]|``)+` \\(`((?:[^`]|``)+)`")
 	aiLineRE  = regexp.MustCompile("^  `((?:[^`]|``)+)` .* AUTO_INCREMENT")
-	refRE     = regexp.MustCompile("REFERENCES `((?:[^`]|``)+)`")
+	fkRE      = regexp.MustCompile("FOREIGN KEY \\(([^)]*)\\) REFERENCES `((?:[^`]|``)+)` \\(([^)]*)\\)")
+	colRE     = regexp.MustCompile("`((?:[^`]|``)+)`")
 )
+
+// fkColumns lists the backquoted column names of a FOREIGN KEY's list.
+func fkColumns(list string) []string {
+	var out []string
+	for _, m := range colRE.FindAllStringSubmatch(list, -1) {
+		out = append(out, strings.ReplaceAll(m[1], "``", "`"))
+	}
+	return out
+}
 
 // deferKeys takes the secondary indexes out of a CREATE TABLE written by
 // SHOW CREATE TABLE, returning the statement without them and the ALTER
 // clause that adds them: building an index once, sorted, after the load is
 // much cheaper than maintaining it row by row. Indexes on the
-// AUTO_INCREMENT column stay (the column needs one).
-func deferKeys(create string) (string, string) {
+// AUTO_INCREMENT column stay (the column needs one), and so do those whose
+// first column is in keep: the columns of the table's foreign keys and
+// those other tables' foreign keys reference, which need an index when the
+// constraint is created.
+func deferKeys(create string, keep map[string]bool) (string, string) {
 	lines := strings.Split(create, "\n")
 	ai := ""
 	for _, l := range lines {
@@ -249,25 +262,26 @@ func deferKeys(create string) (string, string) {
 			ai = "(`" + m[1] + "`"
 		}
 	}
-	var keep, keys []string
+	var kept, keys []string
 	for i, l := range lines {
-		if i > 0 && i < len(lines)-1 && keyLineRE.MatchString(l) && !(ai != "" && strings.Contains(l, ai)) {
+		m := keyLineRE.FindStringSubmatch(l)
+		if i > 0 && i < len(lines)-1 && m != nil && !(ai != "" && strings.Contains(l, ai)) && !keep[strings.ReplaceAll(m[2], "``", "`")] {
 			keys = append(keys, "ADD "+strings.TrimSuffix(strings.TrimSpace(l), ","))
 			continue
 		}
-		keep = append(keep, l)
+		kept = append(kept, l)
 	}
 	if len(keys) == 0 {
 		return create, ""
 	}
 	// the line before the closing one must not end with a comma
-	for i := len(keep) - 1; i > 0; i-- {
-		if strings.HasPrefix(keep[i], ")") {
-			keep[i-1] = strings.TrimSuffix(keep[i-1], ",")
+	for i := len(kept) - 1; i > 0; i-- {
+		if strings.HasPrefix(kept[i], ")") {
+			kept[i-1] = strings.TrimSuffix(kept[i-1], ",")
 			break
 		}
 	}
-	return strings.Join(keep, "\n"), strings.Join(keys, ", ")
+	return strings.Join(kept, "\n"), strings.Join(keys, ", ")
 }
 
 // mydumper restores a mydumper directory: every schema file is read and
@@ -392,7 +406,7 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 	}
 	tables := make([]*schemaTable, len(names))
 	var mu sync.Mutex
-	referenced := map[string]bool{}
+	keep := map[string]map[string]bool{} // table: columns of foreign keys
 	g, gctx := newGroup(ctx, r.threads)
 	for i, n := range names {
 		mt, data := db.tables[n], datas[i]
@@ -411,9 +425,19 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 			defer mu.Unlock()
 			for _, s := range stmts {
 				if s.kind == kCreateTable {
-					for _, m := range refRE.FindAllStringSubmatch(string(s.text), -1) {
-						referenced[strings.ReplaceAll(m[1], "``", "`")] = true
-						st.hasFK = true
+					for _, m := range fkRE.FindAllStringSubmatch(string(s.text), -1) {
+						ref := strings.ReplaceAll(m[2], "``", "`")
+						for _, x := range []struct {
+							table string
+							cols  []string
+						}{{n, fkColumns(m[1])}, {ref, fkColumns(m[3])}} {
+							if keep[x.table] == nil {
+								keep[x.table] = map[string]bool{}
+							}
+							for _, c := range x.cols {
+								keep[x.table][c] = true
+							}
+						}
 					}
 				}
 			}
@@ -425,22 +449,22 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 		return nil, err
 	}
 	for _, t := range tables {
-		t.referenced = referenced[t.name]
+		t.keep = keep[t.name]
 	}
 	return tables, nil
 }
 
 // deferIndexes takes the secondary indexes out of the CREATE TABLE of
-// tables that neither hold nor are the target of a foreign key, to build
-// them after the load.
+// InnoDB tables, to build them after the load, but for those a foreign
+// key needs.
 func deferIndexes(tables []*schemaTable) {
 	for _, t := range tables {
-		if t.view || t.hasFK || t.referenced {
+		if t.view {
 			continue
 		}
 		for i, s := range t.stmts {
 			if s.kind == kCreateTable && strings.Contains(string(s.text), "ENGINE=InnoDB") {
-				create, add := deferKeys(string(s.text))
+				create, add := deferKeys(string(s.text), t.keep)
 				if add != "" {
 					t.stmts[i].text = []byte(create)
 					t.addKey = add
