@@ -61,8 +61,8 @@ type infile struct {
 	// converted and written count the INSERTs loaded with LOAD DATA and
 	// those run as written.
 	converted, written atomic.Int64
-	mu       sync.Mutex
-	tables   map[string]*tableCols
+	mu                 sync.Mutex
+	tables             map[string]*tableCols
 }
 
 // refused reports a server refusing LOAD DATA LOCAL (local_infile off, or
@@ -214,7 +214,7 @@ func (b *bulk) add(ctx context.Context, table string, line int, text []byte) (bo
 	if !ok {
 		return false, nil
 	}
-	kinds, ok := tc.select_(cols, b.client)
+	kinds, ok := tc.pick(cols, b.client)
 	if !ok {
 		return false, nil
 	}
@@ -252,9 +252,9 @@ func sameNames(a, b []string) bool {
 	return true
 }
 
-// select_ returns the kinds of the columns an INSERT lists (all for none),
+// pick returns the kinds of the columns an INSERT lists (all for none),
 // or ok=false when its values must go as written.
-func (tc *tableCols) select_(cols []string, client string) ([]colKind, bool) {
+func (tc *tableCols) pick(cols []string, client string) ([]colKind, bool) {
 	idx := make([]int, 0, len(tc.names))
 	if cols == nil {
 		for i := range tc.names {
