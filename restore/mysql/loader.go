@@ -45,6 +45,10 @@ type Loader struct {
 	// Inserts loads a dump's INSERTs as written, never with LOAD DATA
 	// LOCAL INFILE (which is used when the server allows it).
 	Inserts bool
+
+	// deferBelow, when not 0, replaces deferMinBytes (tests: -1 defers
+	// every table's indexes).
+	deferBelow int64
 }
 
 // commitBytes is how much a loader connection inserts between commits.
@@ -94,6 +98,10 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 	r.admin = admin
 	r.dsn = l.DSN
 	r.inserts = l.Inserts
+	r.deferMin = deferMinBytes
+	if l.deferBelow != 0 {
+		r.deferMin = l.deferBelow
+	}
 	if err := r.chooseThreads(ctx); err != nil {
 		return nil, fmt.Errorf("restore mysql: %w", err)
 	}
@@ -163,6 +171,8 @@ type run struct {
 
 	infile  infile // LOAD DATA LOCAL INFILE state
 	inserts bool   // Loader.Inserts
+	// deferMin: tables with less data keep their indexes in CREATE TABLE
+	deferMin int64
 
 	mu       sync.Mutex
 	tables   map[string]*tableRun

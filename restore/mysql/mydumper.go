@@ -165,12 +165,13 @@ type schemaTable struct {
 	addKey string // ALTER TABLE clause adding the deferred indexes, or ""
 	// keep: the columns of its foreign keys and those other tables'
 	// foreign keys reference, whose indexes are never deferred
-	keep     map[string]bool
-	data     []restore.FileInfo
-	total    int64
-	view     bool
-	viewFile string // DB.T-schema-view.sql
-	triggers string // DB.T-schema-triggers.sql
+	keep      map[string]bool
+	data      []restore.FileInfo
+	total     int64 // uncompressed bytes of its data files
+	dataBytes int64 // bytes of its data files as stored
+	view      bool
+	viewFile  string // DB.T-schema-view.sql
+	triggers  string // DB.T-schema-triggers.sql
 }
 
 type fileStmt struct {
@@ -324,7 +325,7 @@ func (r *run) mydumper(ctx context.Context) error {
 			}
 		}
 	}
-	deferIndexes(tables)
+	deferIndexes(tables, r.deferMin)
 	todo := r.unfinished(tables)
 	pool, err := r.newPool(ctx, mydumperSession)
 	if err != nil {
@@ -420,6 +421,7 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 				if !strings.HasSuffix(f.Name, ".gz") {
 					st.total += f.Size
 				}
+				st.dataBytes += f.Size
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -454,12 +456,17 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 	return tables, nil
 }
 
+// deferMinBytes is the data below which a table keeps its indexes: one
+// ALTER TABLE costs more than maintaining them for a few thousand rows,
+// and a schema has hundreds of such tables.
+const deferMinBytes = 4 << 20
+
 // deferIndexes takes the secondary indexes out of the CREATE TABLE of
-// InnoDB tables, to build them after the load, but for those a foreign
-// key needs.
-func deferIndexes(tables []*schemaTable) {
+// InnoDB tables with data enough, to build them after the load, but for
+// those a foreign key needs.
+func deferIndexes(tables []*schemaTable, minBytes int64) {
 	for _, t := range tables {
-		if t.view {
+		if t.view || t.dataBytes < minBytes {
 			continue
 		}
 		for i, s := range t.stmts {
