@@ -121,7 +121,7 @@ func TestInfileFidelity(t *testing.T) {
 			target := srv.schema(t, "tsinf_dst")
 			var logs bytes.Buffer
 			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			rep, err := (&Loader{DSN: srv.dsn, Inserts: tc.inserts}).Load(context.Background(), restore.Dir{Root: dir}, tc.path,
+			rep, err := (&Loader{DSN: srv.dsn, Inserts: tc.inserts, infileBelow: -1}).Load(context.Background(), restore.Dir{Root: dir}, tc.path,
 				restore.Request{From: source, To: target, Threads: 2, Logger: log})
 			if err != nil {
 				t.Fatalf("Load: %v", err)

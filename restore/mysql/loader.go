@@ -49,6 +49,9 @@ type Loader struct {
 	// deferBelow, when not 0, replaces deferMinBytes (tests: -1 defers
 	// every table's indexes).
 	deferBelow int64
+	// infileBelow, when not 0, replaces infileMinBytes (tests: -1 loads
+	// every INSERT it can with LOAD DATA).
+	infileBelow int
 }
 
 // commitBytes is how much a loader connection inserts between commits.
@@ -98,6 +101,10 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 	r.admin = admin
 	r.dsn = l.DSN
 	r.inserts = l.Inserts
+	r.infile.minBytes = infileMinBytes
+	if l.infileBelow != 0 {
+		r.infile.minBytes = l.infileBelow
+	}
 	r.deferMin = deferMinBytes
 	if l.deferBelow != 0 {
 		r.deferMin = l.deferBelow

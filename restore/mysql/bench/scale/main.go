@@ -356,7 +356,12 @@ func (b *bench) size(ctx context.Context, n int) (sizeResult, error) {
 	// backup of the restored schema: mydumper (the anchor), then termshift
 	out := filepath.Join(b.work, "backup")
 	defer os.RemoveAll(out)
-	os.RemoveAll(out)
+	if err := os.RemoveAll(out); err != nil {
+		return res, err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return res, err
+	}
 	if res.backupMD, err = b.measure(ctx, nil, "mydumper", append(append([]string(nil), b.mdconn...), "-B", ts, "-o", filepath.Join(out, "md"), "-t", th, "--rows", "100000", "-c", "-G", "-R", "-E")...); err != nil {
 		return res, err
 	}
