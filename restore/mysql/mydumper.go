@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	driver "github.com/go-sql-driver/mysql"
 
@@ -332,12 +333,16 @@ func (r *run) mydumper(ctx context.Context) error {
 		return err
 	}
 	defer pool.close()
+	start := time.Now()
 	if err := r.createTables(ctx, pool, todo); err != nil {
 		return err
 	}
+	r.log.Debug("tables created", "tables", len(todo), "seconds", time.Since(start).Seconds())
+	start = time.Now()
 	if err := r.loadData(ctx, pool, todo); err != nil {
 		return err
 	}
+	r.log.Debug("data loaded", "seconds", time.Since(start).Seconds())
 	if r.cp.PostDone {
 		return nil
 	}
@@ -501,10 +506,14 @@ func (r *run) unfinished(tables []*schemaTable) []*schemaTable {
 func (r *run) createTables(ctx context.Context, pool *pool, todo []*schemaTable) error {
 	return pool.each(ctx, len(todo), func(ctx context.Context, lc *loaderConn, i int) error {
 		t := todo[i]
-		if _, err := lc.c.ExecContext(ctx, "DROP TABLE IF EXISTS "+termshift.QuoteMySQL(t.name)); err != nil {
-			return fmt.Errorf("drop unfinished table %s: %w", termshift.Quote(t.name), err)
+		// A fresh target holds no table of the backup (but perhaps the
+		// marker, when the backup has one too).
+		if r.resuming || t.name == MarkerTable {
+			if _, err := lc.c.ExecContext(ctx, "DROP TABLE IF EXISTS "+termshift.QuoteMySQL(t.name)); err != nil {
+				return fmt.Errorf("drop unfinished table %s: %w", termshift.Quote(t.name), err)
+			}
 		}
-		return r.execAll(ctx, lc, t.stmts)
+		return r.execAll(ctx, lc, mydumperSession, t.stmts)
 	})
 }
 
@@ -548,10 +557,12 @@ func (r *run) loadData(ctx context.Context, pool *pool, todo []*schemaTable) err
 // finishSchemaTable builds a loaded table's deferred indexes and records it.
 func (r *run) finishSchemaTable(ctx context.Context, lc *loaderConn, t *schemaTable) error {
 	if t.addKey != "" {
+		start := time.Now()
 		q := "ALTER TABLE " + termshift.QuoteMySQL(t.name) + " " + t.addKey
 		if _, err := lc.c.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("build deferred indexes of %s: %w", termshift.Quote(t.name), err)
 		}
+		r.log.Debug("deferred indexes built", "table", t.name, "seconds", time.Since(start).Seconds())
 	}
 	return r.finishTable(r.table(t.name))
 }
@@ -590,10 +601,7 @@ func (r *run) postData(ctx context.Context, pool *pool, db *mydumperDB, tables [
 		post = append(post, s...)
 	}
 	if err := pool.with(ctx, func(lc *loaderConn) error {
-		if err := lc.setSession(ctx, mydumperPostSession); err != nil {
-			return err
-		}
-		if err := r.execAll(ctx, lc, post); err != nil {
+		if err := r.execAll(ctx, lc, mydumperPostSession, post); err != nil {
 			return err
 		}
 		return lc.commit(ctx)
@@ -612,9 +620,17 @@ const mydumperSession = "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_S
 // server's default, as if the application had created them.
 const mydumperPostSession = "SET SESSION sql_mode=@@GLOBAL.sql_mode, time_zone='+00:00', NAMES utf8mb4"
 
-// execAll runs already-read statements in order.
-func (r *run) execAll(ctx context.Context, lc *loaderConn, stmts []fileStmt) error {
-	for _, s := range stmts {
+// execAll runs already-read statements in order, in the session of
+// baseline and their leading SET statements.
+func (r *run) execAll(ctx context.Context, lc *loaderConn, baseline string, stmts []fileStmt) error {
+	lead := 0
+	for lead < len(stmts) && stmts[lead].kind == kSet {
+		lead++
+	}
+	if err := lc.setSessionWith(ctx, baseline, stmts[:lead]); err != nil {
+		return err
+	}
+	for _, s := range stmts[lead:] {
 		if err := lc.exec(ctx, s.file, s.line, s.text); err != nil {
 			return err
 		}
@@ -655,9 +671,6 @@ func retriable(err error) bool {
 // loadFileOnce loads a data file once; it returns the rows and bytes it
 // added to t and whether any of them was committed.
 func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *tableRun) (rows, bytes int64, committed bool, err error) {
-	if err := lc.setSession(ctx, mydumperSession); err != nil {
-		return 0, 0, false, err
-	}
 	rc, err := open(ctx, r.src, name)
 	if err != nil {
 		return 0, 0, false, err
@@ -666,6 +679,10 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 	sp := newSplitter(rc, name, true)
 	bl := r.newBulk(lc, name)
 	var sinceCommit int
+	// The SETs before the first INSERT are applied with the baseline, or
+	// not at all when the previous file on lc had the same.
+	var lead []fileStmt
+	started := false
 	for {
 		st, err := sp.next()
 		if errors.Is(err, io.EOF) {
@@ -677,12 +694,22 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 		k, obj := classify(st.Text)
 		switch k {
 		case kSet:
+			if !started {
+				lead = append(lead, fileStmt{file: name, line: st.Line, kind: kSet, text: append([]byte(nil), st.Text...)})
+				continue
+			}
 			if err := bl.flush(ctx); err != nil {
 				return rows, bytes, committed, err
 			}
 			lc.session = ""
 			bl.sessionChanged()
 		case kInsert:
+			if !started {
+				started = true
+				if err := lc.setSessionWith(ctx, mydumperSession, lead); err != nil {
+					return rows, bytes, committed, err
+				}
+			}
 			if err := r.checkScope(name, st.Line, k, obj); err != nil {
 				return rows, bytes, committed, err
 			}
