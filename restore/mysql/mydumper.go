@@ -334,15 +334,10 @@ func (r *run) mydumper(ctx context.Context) error {
 	}
 	defer pool.close()
 	start := time.Now()
-	if err := r.createTables(ctx, pool, todo); err != nil {
-		return err
-	}
-	r.log.Debug("tables created", "tables", len(todo), "seconds", time.Since(start).Seconds())
-	start = time.Now()
 	if err := r.loadData(ctx, pool, todo); err != nil {
 		return err
 	}
-	r.log.Debug("data loaded", "seconds", time.Since(start).Seconds())
+	r.log.Debug("tables created and loaded", "tables", len(todo), "seconds", time.Since(start).Seconds())
 	if r.cp.PostDone {
 		return nil
 	}
@@ -502,52 +497,82 @@ func (r *run) unfinished(tables []*schemaTable) []*schemaTable {
 	return todo
 }
 
-// createTables creates the tables (dropping what a killed run left).
-func (r *run) createTables(ctx context.Context, pool *pool, todo []*schemaTable) error {
-	return pool.each(ctx, len(todo), func(ctx context.Context, lc *loaderConn, i int) error {
-		t := todo[i]
-		// A fresh target holds no table of the backup (but perhaps the
-		// marker, when the backup has one too).
-		if r.resuming || t.name == MarkerTable {
-			if _, err := lc.c.ExecContext(ctx, "DROP TABLE IF EXISTS "+termshift.QuoteMySQL(t.name)); err != nil {
-				return fmt.Errorf("drop unfinished table %s: %w", termshift.Quote(t.name), err)
-			}
+// createTable creates a table (dropping what a killed run left).
+func (r *run) createTable(ctx context.Context, lc *loaderConn, t *schemaTable) error {
+	// A fresh target holds no table of the backup (but perhaps the marker,
+	// when the backup has one too).
+	if r.resuming || t.name == MarkerTable {
+		if _, err := lc.c.ExecContext(ctx, "DROP TABLE IF EXISTS "+termshift.QuoteMySQL(t.name)); err != nil {
+			return fmt.Errorf("drop unfinished table %s: %w", termshift.Quote(t.name), err)
 		}
-		return r.execAll(ctx, lc, mydumperSession, t.stmts)
-	})
+	}
+	return r.execAll(ctx, lc, mydumperSession, t.stmts)
 }
 
-// loadData loads every data file, largest first, and finishes each table
-// (deferred indexes, checkpoint) when its last file is committed.
+// smallTable is the data under which a table is created, loaded and
+// finished in one go, after the big tables' data started loading: a schema
+// has hundreds of small tables, and creating them is disk latency the
+// loading of the big ones hides.
+const smallTable = 1 << 20
+
+// loadData creates the tables and loads every data file, largest first,
+// and finishes each table (deferred indexes, checkpoint) when its last
+// file is committed. The tables with more data are created first; each
+// small table is one unit of work: create, load, finish.
 func (r *run) loadData(ctx context.Context, pool *pool, todo []*schemaTable) error {
 	type unit struct {
-		t    *schemaTable
-		file restore.FileInfo
+		t      *schemaTable
+		file   *restore.FileInfo
+		create bool
 	}
-	var units []unit
+	var early []*schemaTable
+	var units, small []unit
 	for _, t := range todo {
 		r.table(t.name).pending.Store(int64(len(t.data)))
-		for _, f := range t.data {
-			units = append(units, unit{t, f})
+		if len(t.data) <= 1 && t.dataBytes < smallTable {
+			u := unit{t: t, create: true}
+			if len(t.data) == 1 {
+				u.file = &t.data[0]
+			}
+			small = append(small, u)
+			continue
+		}
+		early = append(early, t)
+		for i := range t.data {
+			units = append(units, unit{t: t, file: &t.data[i]})
 		}
 	}
-	// Largest files first keeps every connection busy until the end.
-	sort.SliceStable(units, func(i, j int) bool { return units[i].file.Size > units[j].file.Size })
+	if err := pool.each(ctx, len(early), func(ctx context.Context, lc *loaderConn, i int) error {
+		return r.createTable(ctx, lc, early[i])
+	}); err != nil {
+		return err
+	}
 	// Tables without data files are finished once created.
-	for _, t := range todo {
+	for _, t := range early {
 		if len(t.data) == 0 {
 			if err := pool.with(ctx, func(lc *loaderConn) error { return r.finishSchemaTable(ctx, lc, t) }); err != nil {
 				return err
 			}
 		}
 	}
+	// Largest files first keeps every connection busy until the end.
+	sort.SliceStable(units, func(i, j int) bool { return units[i].file.Size > units[j].file.Size })
+	sort.SliceStable(small, func(i, j int) bool { return small[i].t.dataBytes > small[j].t.dataBytes })
+	units = append(units, small...)
 	return pool.each(ctx, len(units), func(ctx context.Context, lc *loaderConn, i int) error {
 		u := units[i]
-		tr := r.table(u.t.name)
-		if err := r.loadFile(ctx, lc, u.file.Name, tr); err != nil {
-			return err
+		if u.create {
+			if err := r.createTable(ctx, lc, u.t); err != nil {
+				return err
+			}
 		}
-		if tr.pending.Add(-1) == 0 {
+		tr := r.table(u.t.name)
+		if u.file != nil {
+			if err := r.loadFile(ctx, lc, u.file.Name, tr); err != nil {
+				return err
+			}
+		}
+		if u.file == nil || tr.pending.Add(-1) == 0 {
 			return r.finishSchemaTable(ctx, lc, u.t)
 		}
 		return nil
