@@ -166,7 +166,10 @@ type schemaTable struct {
 	addKey string // ALTER TABLE clause adding the deferred indexes, or ""
 	// keep: the columns of its foreign keys and those other tables'
 	// foreign keys reference, whose indexes are never deferred
-	keep      map[string]bool
+	keep map[string]bool
+	// related: it holds a foreign key or one points at it; creating it
+	// locks other tables' metadata
+	related   bool
 	data      []restore.FileInfo
 	total     int64 // uncompressed bytes of its data files
 	dataBytes int64 // bytes of its data files as stored
@@ -408,6 +411,7 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 	tables := make([]*schemaTable, len(names))
 	var mu sync.Mutex
 	keep := map[string]map[string]bool{} // table: columns of foreign keys
+	referenced := map[string]bool{}
 	g, gctx := newGroup(ctx, r.threads)
 	for i, n := range names {
 		mt, data := db.tables[n], datas[i]
@@ -429,6 +433,8 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 				if s.kind == kCreateTable {
 					for _, m := range fkRE.FindAllStringSubmatch(string(s.text), -1) {
 						ref := strings.ReplaceAll(m[2], "``", "`")
+						st.related = true
+						referenced[ref] = true
 						for _, x := range []struct {
 							table string
 							cols  []string
@@ -452,6 +458,7 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 	}
 	for _, t := range tables {
 		t.keep = keep[t.name]
+		t.related = t.related || referenced[t.name]
 	}
 	return tables, nil
 }
@@ -509,10 +516,12 @@ func (r *run) createTable(ctx context.Context, lc *loaderConn, t *schemaTable) e
 	return r.execAll(ctx, lc, mydumperSession, t.stmts)
 }
 
-// smallTable is the data under which a table is created, loaded and
-// finished in one go, after the big tables' data started loading: a schema
-// has hundreds of small tables, and creating them is disk latency the
-// loading of the big ones hides.
+// smallTable is the data under which a table without foreign keys (and
+// that none points at) is created, loaded and finished in one go, after
+// the big tables' data started loading: a schema has hundreds of small
+// tables, and creating them is disk latency the loading of the big ones
+// hides. A table with foreign keys is created before: its CREATE locks the
+// tables it references, which a deferred index build may hold.
 const smallTable = 1 << 20
 
 // loadData creates the tables and loads every data file, largest first,
@@ -529,7 +538,7 @@ func (r *run) loadData(ctx context.Context, pool *pool, todo []*schemaTable) err
 	var units, small []unit
 	for _, t := range todo {
 		r.table(t.name).pending.Store(int64(len(t.data)))
-		if len(t.data) <= 1 && t.dataBytes < smallTable {
+		if len(t.data) <= 1 && t.dataBytes < smallTable && !t.related {
 			u := unit{t: t, create: true}
 			if len(t.data) == 1 {
 				u.file = &t.data[0]
@@ -584,8 +593,18 @@ func (r *run) finishSchemaTable(ctx context.Context, lc *loaderConn, t *schemaTa
 	if t.addKey != "" {
 		start := time.Now()
 		q := "ALTER TABLE " + termshift.QuoteMySQL(t.name) + " " + t.addKey
-		if _, err := lc.c.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("build deferred indexes of %s: %w", termshift.Quote(t.name), err)
+		for attempt := 1; ; attempt++ {
+			_, err := lc.c.ExecContext(ctx, q)
+			if err == nil {
+				break
+			}
+			// The metadata locks of two related tables' index builds (or of
+			// a concurrent load into a child table) can deadlock; a failed
+			// ALTER changed nothing, so it runs again.
+			if attempt == 5 || !retriable(err) {
+				return fmt.Errorf("build deferred indexes of %s: %w", termshift.Quote(t.name), err)
+			}
+			r.log.Debug("retrying a deferred index build after a deadlock", "table", t.name, "attempt", attempt, "error", err)
 		}
 		r.log.Debug("deferred indexes built", "table", t.name, "seconds", time.Since(start).Seconds())
 	}
