@@ -447,23 +447,23 @@ func (b *bench) table(results []sizeResult) {
 			rows/r.ts.seconds, rows/r.myl.seconds, r.ts.seconds/r.myl.seconds, r.ts.rssKiB/1024,
 			rows/r.backupTS.seconds, rows/r.backupMD.seconds, r.backupTS.seconds/r.backupMD.seconds, r.backupTS.rssKiB/1024)
 	}
-	if len(results) < 2 {
-		return
-	}
-	first, last := results[0], results[len(results)-1]
-	for _, x := range []struct {
-		what string
-		a, b measured
-	}{{"termshift restore", first.ts, last.ts}, {"myloader", first.myl, last.myl}, {"termshift backup", first.backupTS, last.backupTS}, {"mydumper", first.backupMD, last.backupMD}} {
-		perRowA, perRowB := x.a.seconds/float64(first.rows), x.b.seconds/float64(last.rows)
-		verdict := "linear"
-		switch g := perRowB / perRowA; {
-		case g > 1.25:
-			verdict = fmt.Sprintf("NOT linear: each row costs %.2fx more at %s than at %s", g, human(last.size), human(first.size))
-		case g < 0.8:
-			verdict = fmt.Sprintf("linear or better: each row costs %.2fx at %s of what it costs at %s (fixed costs weigh on the small size)", g, human(last.size), human(first.size))
+	// Each step from one size to the next: the cost of a row must not grow.
+	for k := 1; k < len(results); k++ {
+		a, z := results[k-1], results[k]
+		for _, x := range []struct {
+			what string
+			a, b measured
+		}{{"termshift restore", a.ts, z.ts}, {"myloader", a.myl, z.myl}, {"termshift backup", a.backupTS, z.backupTS}, {"mydumper", a.backupMD, z.backupMD}} {
+			g := (x.b.seconds / float64(z.rows)) / (x.a.seconds / float64(a.rows))
+			verdict := "linear"
+			switch {
+			case g > 1.25:
+				verdict = fmt.Sprintf("NOT linear: a row costs %.2fx what it cost at %s", g, human(a.size))
+			case g < 0.8:
+				verdict = fmt.Sprintf("linear or better: a row costs %.2fx what it cost at %s (fixed costs weigh on the smaller size)", g, human(a.size))
+			}
+			b.logf("  %s -> %s  %-18s x%.1f rows in x%.1f time: %s", human(a.size), human(z.size), x.what, float64(z.rows)/float64(a.rows), x.b.seconds/x.a.seconds, verdict)
 		}
-		b.logf("  %-18s x%.1f rows in x%.1f time: %s", x.what, float64(last.rows)/float64(first.rows), x.b.seconds/x.a.seconds, verdict)
 	}
 }
 
