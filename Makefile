@@ -48,6 +48,14 @@ bench-tenancy: services
 bench-restore: services
 	$(WITH_ENV) bash restore/mysql/bench/run.sh
 
+# A generated edxapp-like schema (500+ tables, foreign keys, indexes) at three sizes growing 4x
+# (SIZES=250000,1000000,4000000 rows of courseware_studentmodule): restore against myloader and the
+# mariadb client, backup against mydumper, rows/s and peak RSS per size, then the scrub and MongoDB
+# benchmarks. Backups are cached in $(DEV)/bench-scale. Last line:
+# bench-scale: restore termshift/myloader R at 1M rows, scrub N rows/s, mongo restore R of ceiling, peak RSS N MiB
+bench-scale: services
+	$(WITH_ENV) $(GO) run ./restore/mysql/bench/scale
+
 bench-backup: services
 	$(WITH_ENV) bash backup/bench/run.sh
 

@@ -99,14 +99,48 @@ func (lc *loaderConn) setSession(ctx context.Context, set string) error {
 	return nil
 }
 
+// setSessionWith puts the connection in the state of baseline followed by
+// sets (a file's leading SET statements) unless it is in it already:
+// mydumper starts every file with the same SETs, and a schema has hundreds
+// of tables, each with a schema file and a data file.
+func (lc *loaderConn) setSessionWith(ctx context.Context, baseline string, sets []fileStmt) error {
+	key := baseline
+	for _, s := range sets {
+		key += "\n" + string(s.text)
+	}
+	if key == lc.session {
+		return nil
+	}
+	lc.session = ""
+	if err := lc.setSession(ctx, baseline); err != nil {
+		return err
+	}
+	for _, s := range sets {
+		if err := lc.exec(ctx, s.file, s.line, s.text); err != nil {
+			return err
+		}
+	}
+	lc.session = key
+	return nil
+}
+
 // exec runs one statement of file at line.
 func (lc *loaderConn) exec(ctx context.Context, file string, line int, text []byte) error {
-	if int64(len(text))+1 > lc.srv.maxPacket {
-		return fmt.Errorf("%s line %d: statement of %d bytes exceeds the server's max_allowed_packet (%d): raise max_allowed_packet on %s: %w",
-			file, line, len(text), lc.srv.maxPacket, lc.srv.addr, termshift.ErrInvalid)
+	if err := lc.fits(file, line, text); err != nil {
+		return err
 	}
 	if _, err := lc.c.ExecContext(ctx, unsafeString(text)); err != nil {
 		return fmt.Errorf("%s line %d: %s: %w", file, line, preview(text), err)
+	}
+	return nil
+}
+
+// fits refuses a statement the server would refuse: the same limit holds
+// for an INSERT loaded with LOAD DATA, as the vendor's client has it.
+func (lc *loaderConn) fits(file string, line int, text []byte) error {
+	if int64(len(text))+1 > lc.srv.maxPacket {
+		return fmt.Errorf("%s line %d: statement of %d bytes exceeds the server's max_allowed_packet (%d): raise max_allowed_packet on %s: %w",
+			file, line, len(text), lc.srv.maxPacket, lc.srv.addr, termshift.ErrInvalid)
 	}
 	return nil
 }

@@ -42,6 +42,16 @@ type Loader struct {
 	// DSN is the admin DSN of the target server, go-sql-driver format,
 	// e.g. "root@tcp(127.0.0.1:3306)/".
 	DSN termshift.Secret
+	// Inserts loads a dump's INSERTs as written, never with LOAD DATA
+	// LOCAL INFILE (which is used when the server allows it).
+	Inserts bool
+
+	// deferBelow, when not 0, replaces deferMinBytes (tests: -1 defers
+	// every table's indexes).
+	deferBelow int64
+	// infileBelow, when not 0, replaces infileMinBytes (tests: -1 loads
+	// every INSERT it can with LOAD DATA).
+	infileBelow int
 }
 
 // commitBytes is how much a loader connection inserts between commits.
@@ -79,7 +89,7 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 	}
 	r := &run{
 		src: src, path: path, req: req, from: req.From, format: format, log: req.Log(),
-		tables: map[string]*tableRun{},
+		tables: map[string]*tableRun{}, infile: infile{tables: map[string]*tableCols{}},
 		report: &restore.Report{Service: string(termshift.MySQL), Source: strings.TrimSuffix(src.String(), "/") + "/" + path,
 			Format: format, From: req.From, To: req.To, Started: time.Now()},
 	}
@@ -90,7 +100,19 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 	defer admin.Close()
 	r.admin = admin
 	r.dsn = l.DSN
+	r.inserts = l.Inserts
+	r.infile.minBytes = infileMinBytes
+	if l.infileBelow != 0 {
+		r.infile.minBytes = l.infileBelow
+	}
+	r.deferMin = deferMinBytes
+	if l.deferBelow != 0 {
+		r.deferMin = l.deferBelow
+	}
 	if err := r.chooseThreads(ctx); err != nil {
+		return nil, fmt.Errorf("restore mysql: %w", err)
+	}
+	if err := r.checkInfile(ctx); err != nil {
 		return nil, fmt.Errorf("restore mysql: %w", err)
 	}
 	if err := r.before(ctx); err != nil {
@@ -113,7 +135,22 @@ func (l *Loader) Load(ctx context.Context, src restore.Source, path string, req 
 		return r.report, r.fail(ctx, err)
 	}
 	r.report.Seconds = time.Since(r.report.Started).Seconds()
+	r.log.Debug("restore mysql: INSERTs loaded", "with LOAD DATA LOCAL INFILE", r.infile.converted.Load(), "as written", r.infile.written.Load())
 	return r.report, nil
+}
+
+// checkInfile turns LOAD DATA LOCAL INFILE off when the server has
+// local_infile off: the INSERTs then run as written.
+func (r *run) checkInfile(ctx context.Context) error {
+	var on bool
+	if err := r.admin.db.QueryRowContext(ctx, "SELECT @@local_infile").Scan(&on); err != nil {
+		return fmt.Errorf("mysql %s: read local_infile: %w", r.admin.addr, err)
+	}
+	if !on || r.inserts {
+		r.infile.disabled.Store(true)
+		r.log.Debug("local_infile is off on the server: loading the INSERTs as written", "server", r.admin.addr)
+	}
+	return nil
 }
 
 // run is one Load in progress.
@@ -138,6 +175,11 @@ type run struct {
 	counts     map[string]int64 // expected counts from the backup's record
 	record     string           // which record: the manifest, mydumper's metadata
 	report     *restore.Report
+
+	infile  infile // LOAD DATA LOCAL INFILE state
+	inserts bool   // Loader.Inserts
+	// deferMin: tables with less data keep their indexes in CREATE TABLE
+	deferMin int64
 
 	mu       sync.Mutex
 	tables   map[string]*tableRun

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	driver "github.com/go-sql-driver/mysql"
 
@@ -163,14 +164,18 @@ type schemaTable struct {
 	name   string
 	stmts  []fileStmt
 	addKey string // ALTER TABLE clause adding the deferred indexes, or ""
-	hasFK  bool   // it holds a foreign key
-	// referenced: another table's foreign key points at it
-	referenced bool
-	data       []restore.FileInfo
-	total      int64
-	view       bool
-	viewFile   string // DB.T-schema-view.sql
-	triggers   string // DB.T-schema-triggers.sql
+	// keep: the columns of its foreign keys and those other tables'
+	// foreign keys reference, whose indexes are never deferred
+	keep map[string]bool
+	// related: it holds a foreign key or one points at it; creating it
+	// locks other tables' metadata
+	related   bool
+	data      []restore.FileInfo
+	total     int64 // uncompressed bytes of its data files
+	dataBytes int64 // bytes of its data files as stored
+	view      bool
+	viewFile  string // DB.T-schema-view.sql
+	triggers  string // DB.T-schema-triggers.sql
 }
 
 type fileStmt struct {
@@ -231,17 +236,30 @@ func (r *run) checkScope(file string, line int, k kind, obj object) error {
 }
 
 var (
-	keyLineRE = regexp.MustCompile("^  (UNIQUE )?KEY `")
+	keyLineRE = regexp.MustCompile("^  (UNIQUE )?KEY `(?:[^`]|``)+` \\(`((?:[^`]|``)+)`")
 	aiLineRE  = regexp.MustCompile("^  `((?:[^`]|``)+)` .* AUTO_INCREMENT")
-	refRE     = regexp.MustCompile("REFERENCES `((?:[^`]|``)+)`")
+	fkRE      = regexp.MustCompile("FOREIGN KEY \\(([^)]*)\\) REFERENCES `((?:[^`]|``)+)` \\(([^)]*)\\)")
+	colRE     = regexp.MustCompile("`((?:[^`]|``)+)`")
 )
+
+// fkColumns lists the backquoted column names of a FOREIGN KEY's list.
+func fkColumns(list string) []string {
+	var out []string
+	for _, m := range colRE.FindAllStringSubmatch(list, -1) {
+		out = append(out, strings.ReplaceAll(m[1], "``", "`"))
+	}
+	return out
+}
 
 // deferKeys takes the secondary indexes out of a CREATE TABLE written by
 // SHOW CREATE TABLE, returning the statement without them and the ALTER
 // clause that adds them: building an index once, sorted, after the load is
 // much cheaper than maintaining it row by row. Indexes on the
-// AUTO_INCREMENT column stay (the column needs one).
-func deferKeys(create string) (string, string) {
+// AUTO_INCREMENT column stay (the column needs one), and so do those whose
+// first column is in keep: the columns of the table's foreign keys and
+// those other tables' foreign keys reference, which need an index when the
+// constraint is created.
+func deferKeys(create string, keep map[string]bool) (string, string) {
 	lines := strings.Split(create, "\n")
 	ai := ""
 	for _, l := range lines {
@@ -249,25 +267,26 @@ func deferKeys(create string) (string, string) {
 			ai = "(`" + m[1] + "`"
 		}
 	}
-	var keep, keys []string
+	var kept, keys []string
 	for i, l := range lines {
-		if i > 0 && i < len(lines)-1 && keyLineRE.MatchString(l) && !(ai != "" && strings.Contains(l, ai)) {
+		m := keyLineRE.FindStringSubmatch(l)
+		if i > 0 && i < len(lines)-1 && m != nil && !(ai != "" && strings.Contains(l, ai)) && !keep[strings.ReplaceAll(m[2], "``", "`")] {
 			keys = append(keys, "ADD "+strings.TrimSuffix(strings.TrimSpace(l), ","))
 			continue
 		}
-		keep = append(keep, l)
+		kept = append(kept, l)
 	}
 	if len(keys) == 0 {
 		return create, ""
 	}
 	// the line before the closing one must not end with a comma
-	for i := len(keep) - 1; i > 0; i-- {
-		if strings.HasPrefix(keep[i], ")") {
-			keep[i-1] = strings.TrimSuffix(keep[i-1], ",")
+	for i := len(kept) - 1; i > 0; i-- {
+		if strings.HasPrefix(kept[i], ")") {
+			kept[i-1] = strings.TrimSuffix(kept[i-1], ",")
 			break
 		}
 	}
-	return strings.Join(keep, "\n"), strings.Join(keys, ", ")
+	return strings.Join(kept, "\n"), strings.Join(keys, ", ")
 }
 
 // mydumper restores a mydumper directory: every schema file is read and
@@ -310,19 +329,18 @@ func (r *run) mydumper(ctx context.Context) error {
 			}
 		}
 	}
-	deferIndexes(tables)
+	deferIndexes(tables, r.deferMin)
 	todo := r.unfinished(tables)
 	pool, err := r.newPool(ctx, mydumperSession)
 	if err != nil {
 		return err
 	}
 	defer pool.close()
-	if err := r.createTables(ctx, pool, todo); err != nil {
-		return err
-	}
+	start := time.Now()
 	if err := r.loadData(ctx, pool, todo); err != nil {
 		return err
 	}
+	r.log.Debug("tables created and loaded", "tables", len(todo), "seconds", time.Since(start).Seconds())
 	if r.cp.PostDone {
 		return nil
 	}
@@ -392,6 +410,7 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 	}
 	tables := make([]*schemaTable, len(names))
 	var mu sync.Mutex
+	keep := map[string]map[string]bool{} // table: columns of foreign keys
 	referenced := map[string]bool{}
 	g, gctx := newGroup(ctx, r.threads)
 	for i, n := range names {
@@ -406,14 +425,27 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 				if !strings.HasSuffix(f.Name, ".gz") {
 					st.total += f.Size
 				}
+				st.dataBytes += f.Size
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			for _, s := range stmts {
 				if s.kind == kCreateTable {
-					for _, m := range refRE.FindAllStringSubmatch(string(s.text), -1) {
-						referenced[strings.ReplaceAll(m[1], "``", "`")] = true
-						st.hasFK = true
+					for _, m := range fkRE.FindAllStringSubmatch(string(s.text), -1) {
+						ref := strings.ReplaceAll(m[2], "``", "`")
+						st.related = true
+						referenced[ref] = true
+						for _, x := range []struct {
+							table string
+							cols  []string
+						}{{n, fkColumns(m[1])}, {ref, fkColumns(m[3])}} {
+							if keep[x.table] == nil {
+								keep[x.table] = map[string]bool{}
+							}
+							for _, c := range x.cols {
+								keep[x.table][c] = true
+							}
+						}
 					}
 				}
 			}
@@ -425,22 +457,28 @@ func (r *run) readSchemas(ctx context.Context, db *mydumperDB) ([]*schemaTable, 
 		return nil, err
 	}
 	for _, t := range tables {
-		t.referenced = referenced[t.name]
+		t.keep = keep[t.name]
+		t.related = t.related || referenced[t.name]
 	}
 	return tables, nil
 }
 
+// deferMinBytes is the data below which a table keeps its indexes: one
+// ALTER TABLE costs more than maintaining them for a few thousand rows,
+// and a schema has hundreds of such tables.
+const deferMinBytes = 4 << 20
+
 // deferIndexes takes the secondary indexes out of the CREATE TABLE of
-// tables that neither hold nor are the target of a foreign key, to build
-// them after the load.
-func deferIndexes(tables []*schemaTable) {
+// InnoDB tables with data enough, to build them after the load, but for
+// those a foreign key needs.
+func deferIndexes(tables []*schemaTable, minBytes int64) {
 	for _, t := range tables {
-		if t.view || t.hasFK || t.referenced {
+		if t.view || t.dataBytes < minBytes {
 			continue
 		}
 		for i, s := range t.stmts {
 			if s.kind == kCreateTable && strings.Contains(string(s.text), "ENGINE=InnoDB") {
-				create, add := deferKeys(string(s.text))
+				create, add := deferKeys(string(s.text), t.keep)
 				if add != "" {
 					t.stmts[i].text = []byte(create)
 					t.addKey = add
@@ -466,48 +504,84 @@ func (r *run) unfinished(tables []*schemaTable) []*schemaTable {
 	return todo
 }
 
-// createTables creates the tables (dropping what a killed run left).
-func (r *run) createTables(ctx context.Context, pool *pool, todo []*schemaTable) error {
-	return pool.each(ctx, len(todo), func(ctx context.Context, lc *loaderConn, i int) error {
-		t := todo[i]
+// createTable creates a table (dropping what a killed run left).
+func (r *run) createTable(ctx context.Context, lc *loaderConn, t *schemaTable) error {
+	// A fresh target holds no table of the backup (but perhaps the marker,
+	// when the backup has one too).
+	if r.resuming || t.name == MarkerTable {
 		if _, err := lc.c.ExecContext(ctx, "DROP TABLE IF EXISTS "+termshift.QuoteMySQL(t.name)); err != nil {
 			return fmt.Errorf("drop unfinished table %s: %w", termshift.Quote(t.name), err)
 		}
-		return r.execAll(ctx, lc, t.stmts)
-	})
+	}
+	return r.execAll(ctx, lc, mydumperSession, t.stmts)
 }
 
-// loadData loads every data file, largest first, and finishes each table
-// (deferred indexes, checkpoint) when its last file is committed.
+// smallTable is the data under which a table without foreign keys (and
+// that none points at) is created, loaded and finished in one go, after
+// the big tables' data started loading: a schema has hundreds of small
+// tables, and creating them is disk latency the loading of the big ones
+// hides. A table with foreign keys is created before: its CREATE locks the
+// tables it references, which a deferred index build may hold.
+const smallTable = 1 << 20
+
+// loadData creates the tables and loads every data file, largest first,
+// and finishes each table (deferred indexes, checkpoint) when its last
+// file is committed. The tables with more data are created first; each
+// small table is one unit of work: create, load, finish.
 func (r *run) loadData(ctx context.Context, pool *pool, todo []*schemaTable) error {
 	type unit struct {
-		t    *schemaTable
-		file restore.FileInfo
+		t      *schemaTable
+		file   *restore.FileInfo
+		create bool
 	}
-	var units []unit
+	var early []*schemaTable
+	var units, small []unit
 	for _, t := range todo {
 		r.table(t.name).pending.Store(int64(len(t.data)))
-		for _, f := range t.data {
-			units = append(units, unit{t, f})
+		if len(t.data) <= 1 && t.dataBytes < smallTable && !t.related {
+			u := unit{t: t, create: true}
+			if len(t.data) == 1 {
+				u.file = &t.data[0]
+			}
+			small = append(small, u)
+			continue
+		}
+		early = append(early, t)
+		for i := range t.data {
+			units = append(units, unit{t: t, file: &t.data[i]})
 		}
 	}
-	// Largest files first keeps every connection busy until the end.
-	sort.SliceStable(units, func(i, j int) bool { return units[i].file.Size > units[j].file.Size })
+	if err := pool.each(ctx, len(early), func(ctx context.Context, lc *loaderConn, i int) error {
+		return r.createTable(ctx, lc, early[i])
+	}); err != nil {
+		return err
+	}
 	// Tables without data files are finished once created.
-	for _, t := range todo {
+	for _, t := range early {
 		if len(t.data) == 0 {
 			if err := pool.with(ctx, func(lc *loaderConn) error { return r.finishSchemaTable(ctx, lc, t) }); err != nil {
 				return err
 			}
 		}
 	}
+	// Largest files first keeps every connection busy until the end.
+	sort.SliceStable(units, func(i, j int) bool { return units[i].file.Size > units[j].file.Size })
+	sort.SliceStable(small, func(i, j int) bool { return small[i].t.dataBytes > small[j].t.dataBytes })
+	units = append(units, small...)
 	return pool.each(ctx, len(units), func(ctx context.Context, lc *loaderConn, i int) error {
 		u := units[i]
-		tr := r.table(u.t.name)
-		if err := r.loadFile(ctx, lc, u.file.Name, tr); err != nil {
-			return err
+		if u.create {
+			if err := r.createTable(ctx, lc, u.t); err != nil {
+				return err
+			}
 		}
-		if tr.pending.Add(-1) == 0 {
+		tr := r.table(u.t.name)
+		if u.file != nil {
+			if err := r.loadFile(ctx, lc, u.file.Name, tr); err != nil {
+				return err
+			}
+		}
+		if u.file == nil || tr.pending.Add(-1) == 0 {
 			return r.finishSchemaTable(ctx, lc, u.t)
 		}
 		return nil
@@ -517,10 +591,22 @@ func (r *run) loadData(ctx context.Context, pool *pool, todo []*schemaTable) err
 // finishSchemaTable builds a loaded table's deferred indexes and records it.
 func (r *run) finishSchemaTable(ctx context.Context, lc *loaderConn, t *schemaTable) error {
 	if t.addKey != "" {
+		start := time.Now()
 		q := "ALTER TABLE " + termshift.QuoteMySQL(t.name) + " " + t.addKey
-		if _, err := lc.c.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("build deferred indexes of %s: %w", termshift.Quote(t.name), err)
+		for attempt := 1; ; attempt++ {
+			_, err := lc.c.ExecContext(ctx, q)
+			if err == nil {
+				break
+			}
+			// The metadata locks of two related tables' index builds (or of
+			// a concurrent load into a child table) can deadlock; a failed
+			// ALTER changed nothing, so it runs again.
+			if attempt == 5 || !retriable(err) {
+				return fmt.Errorf("build deferred indexes of %s: %w", termshift.Quote(t.name), err)
+			}
+			r.log.Debug("retrying a deferred index build after a deadlock", "table", t.name, "attempt", attempt, "error", err)
 		}
+		r.log.Debug("deferred indexes built", "table", t.name, "seconds", time.Since(start).Seconds())
 	}
 	return r.finishTable(r.table(t.name))
 }
@@ -559,10 +645,7 @@ func (r *run) postData(ctx context.Context, pool *pool, db *mydumperDB, tables [
 		post = append(post, s...)
 	}
 	if err := pool.with(ctx, func(lc *loaderConn) error {
-		if err := lc.setSession(ctx, mydumperPostSession); err != nil {
-			return err
-		}
-		if err := r.execAll(ctx, lc, post); err != nil {
+		if err := r.execAll(ctx, lc, mydumperPostSession, post); err != nil {
 			return err
 		}
 		return lc.commit(ctx)
@@ -581,9 +664,17 @@ const mydumperSession = "SET SESSION sql_mode='NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_S
 // server's default, as if the application had created them.
 const mydumperPostSession = "SET SESSION sql_mode=@@GLOBAL.sql_mode, time_zone='+00:00', NAMES utf8mb4"
 
-// execAll runs already-read statements in order.
-func (r *run) execAll(ctx context.Context, lc *loaderConn, stmts []fileStmt) error {
-	for _, s := range stmts {
+// execAll runs already-read statements in order, in the session of
+// baseline and their leading SET statements.
+func (r *run) execAll(ctx context.Context, lc *loaderConn, baseline string, stmts []fileStmt) error {
+	lead := 0
+	for lead < len(stmts) && stmts[lead].kind == kSet {
+		lead++
+	}
+	if err := lc.setSessionWith(ctx, baseline, stmts[:lead]); err != nil {
+		return err
+	}
+	for _, s := range stmts[lead:] {
 		if err := lc.exec(ctx, s.file, s.line, s.text); err != nil {
 			return err
 		}
@@ -613,25 +704,29 @@ func (r *run) loadFile(ctx context.Context, lc *loaderConn, name string, t *tabl
 	}
 }
 
-// retriable reports a transaction the server aborted because of others.
+// retriable reports a transaction the server aborted because of others,
+// or a LOAD DATA LOCAL INFILE it refused (the rows go again as INSERTs).
 func retriable(err error) bool {
 	var me *driver.MySQLError
-	return errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
+	var ir *infileRefused
+	return errors.As(err, &ir) || errors.As(err, &me) && (me.Number == 1213 || me.Number == 1205)
 }
 
 // loadFileOnce loads a data file once; it returns the rows and bytes it
 // added to t and whether any of them was committed.
 func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *tableRun) (rows, bytes int64, committed bool, err error) {
-	if err := lc.setSession(ctx, mydumperSession); err != nil {
-		return 0, 0, false, err
-	}
 	rc, err := open(ctx, r.src, name)
 	if err != nil {
 		return 0, 0, false, err
 	}
 	defer rc.Close()
 	sp := newSplitter(rc, name, true)
+	bl := r.newBulk(lc, name)
 	var sinceCommit int
+	// The SETs before the first INSERT are applied with the baseline, or
+	// not at all when the previous file on lc had the same.
+	var lead []fileStmt
+	started := false
 	for {
 		st, err := sp.next()
 		if errors.Is(err, io.EOF) {
@@ -643,8 +738,22 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 		k, obj := classify(st.Text)
 		switch k {
 		case kSet:
+			if !started {
+				lead = append(lead, fileStmt{file: name, line: st.Line, kind: kSet, text: append([]byte(nil), st.Text...)})
+				continue
+			}
+			if err := bl.flush(ctx); err != nil {
+				return rows, bytes, committed, err
+			}
 			lc.session = ""
+			bl.sessionChanged()
 		case kInsert:
+			if !started {
+				started = true
+				if err := lc.setSessionWith(ctx, mydumperSession, lead); err != nil {
+					return rows, bytes, committed, err
+				}
+			}
 			if err := r.checkScope(name, st.Line, k, obj); err != nil {
 				return rows, bytes, committed, err
 			}
@@ -657,7 +766,12 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 		default:
 			return rows, bytes, committed, fmt.Errorf("%s line %d: unexpected statement in a data file: %s: %w", name, st.Line, preview(st.Text), termshift.ErrInvalid)
 		}
-		if err := lc.exec(ctx, name, st.Line, st.Text); err != nil {
+		if k == kInsert {
+			err = bl.insert(ctx, t.name, st.Line, st.Text)
+		} else {
+			err = lc.exec(ctx, name, st.Line, st.Text)
+		}
+		if err != nil {
 			return rows, bytes, committed, err
 		}
 		if k == kInsert {
@@ -667,6 +781,9 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 			t.bytes.Add(b)
 			sinceCommit += len(st.Text)
 			if sinceCommit >= commitBytes {
+				if err := bl.flush(ctx); err != nil {
+					return rows, bytes, committed, err
+				}
 				if err := lc.commit(ctx); err != nil {
 					return rows, bytes, committed, err
 				}
@@ -674,6 +791,9 @@ func (r *run) loadFileOnce(ctx context.Context, lc *loaderConn, name string, t *
 			}
 			r.progress(t, false)
 		}
+	}
+	if err := bl.flush(ctx); err != nil {
+		return rows, bytes, committed, err
 	}
 	return rows, bytes, committed, lc.commit(ctx)
 }

@@ -588,10 +588,14 @@ func (r *run) loadBatch(ctx context.Context, lc *loaderConn, b *batch, applied *
 }
 
 func (r *run) runBatch(ctx context.Context, lc *loaderConn, b *batch) error {
+	bl := r.newBulk(lc, r.path)
 	for i, s := range b.stmts {
-		if err := lc.exec(ctx, r.path, b.lines[i], s); err != nil {
+		if err := bl.insert(ctx, b.t.name, b.lines[i], s); err != nil {
 			return err
 		}
+	}
+	if err := bl.flush(ctx); err != nil {
+		return err
 	}
 	return lc.commit(ctx)
 }

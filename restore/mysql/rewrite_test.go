@@ -53,7 +53,7 @@ func TestClassify(t *testing.T) {
 func TestDeferKeys(t *testing.T) {
 	in := "CREATE TABLE `t` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a` int(11) DEFAULT NULL,\n  `b` text,\n" +
 		"  PRIMARY KEY (`id`),\n  UNIQUE KEY `a_u` (`a`,`id`),\n  KEY `id_a` (`id`,`a`),\n  KEY `b_i` (`b`(10)),\n  FULLTEXT KEY `ft` (`b`)\n) ENGINE=InnoDB"
-	create, add := deferKeys(in)
+	create, add := deferKeys(in, nil)
 	wantCreate := "CREATE TABLE `t` (\n  `id` int(11) NOT NULL AUTO_INCREMENT,\n  `a` int(11) DEFAULT NULL,\n  `b` text,\n" +
 		"  PRIMARY KEY (`id`),\n  KEY `id_a` (`id`,`a`),\n  FULLTEXT KEY `ft` (`b`)\n) ENGINE=InnoDB"
 	if diff := cmp.Diff(create, wantCreate); diff != "" {
@@ -62,8 +62,16 @@ func TestDeferKeys(t *testing.T) {
 	if want := "ADD UNIQUE KEY `a_u` (`a`,`id`), ADD KEY `b_i` (`b`(10))"; add != want {
 		t.Errorf("add = %q, want %q", add, want)
 	}
+	fk := "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `u` int,\n  `m` int,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u_m` (`u`,`m`),\n  KEY `m` (`m`),\n" +
+		"  CONSTRAINT `t_u` FOREIGN KEY (`u`) REFERENCES `users` (`id`)\n) ENGINE=InnoDB"
+	create, add = deferKeys(fk, map[string]bool{"u": true})
+	wantCreate = "CREATE TABLE `t` (\n  `id` int NOT NULL,\n  `u` int,\n  `m` int,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u_m` (`u`,`m`),\n" +
+		"  CONSTRAINT `t_u` FOREIGN KEY (`u`) REFERENCES `users` (`id`)\n) ENGINE=InnoDB"
+	if diff := cmp.Diff(create, wantCreate); diff != "" || add != "ADD KEY `m` (`m`)" {
+		t.Errorf("deferKeys(foreign key) = %q (-got +want):\n%s", add, diff)
+	}
 	last := "CREATE TABLE `t` (\n  `a` int,\n  KEY `a` (`a`)\n) ENGINE=InnoDB"
-	if create, add := deferKeys(last); create != "CREATE TABLE `t` (\n  `a` int\n) ENGINE=InnoDB" || add != "ADD KEY `a` (`a`)" {
+	if create, add := deferKeys(last, nil); create != "CREATE TABLE `t` (\n  `a` int\n) ENGINE=InnoDB" || add != "ADD KEY `a` (`a`)" {
 		t.Errorf("deferKeys(last key) = %q, %q", create, add)
 	}
 }

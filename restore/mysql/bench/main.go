@@ -48,16 +48,22 @@ func restoreCmd(args []string) error {
 	from := fs.String("from", "", "source schema")
 	to := fs.String("to", "", "target schema")
 	threads := fs.Int("threads", 2, "loader connections")
+	inserts := fs.Bool("inserts", false, "load the INSERTs as written, never with LOAD DATA LOCAL INFILE")
+	verbose := fs.Bool("v", false, "log every table's time (debug)")
 	fs.Parse(args)
 	dsn, ok := termshift.LocalSetting("TERMSHIFT_MYSQL_DSN")
 	if !ok {
 		return fmt.Errorf("TERMSHIFT_MYSQL_DSN is not set: run `make services`")
 	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelDebug
+	}
 	start := time.Now()
-	loader := &mysql.Loader{DSN: termshift.Secret(dsn)}
+	loader := &mysql.Loader{DSN: termshift.Secret(dsn), Inserts: *inserts}
 	rep, err := loader.Load(context.Background(), restore.Dir{Root: *dir}, *path, restore.Request{
 		From: *from, To: *to, Threads: *threads, DropExisting: true,
-		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 	})
 	if err != nil {
 		return err
