@@ -3,6 +3,7 @@ package mysql
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,15 @@ func TestBadInput(t *testing.T) {
 	must(t, srv.db.QueryRow("SELECT @@max_allowed_packet").Scan(&maxPacket))
 	big := "CREATE TABLE t (a LONGTEXT);\nINSERT INTO t VALUES ('" + strings.Repeat("x", int(maxPacket)) + "');\n"
 	must(t, os.WriteFile(filepath.Join(dir, "big_src.sql"), []byte(big), 0o644))
+	// a duplicate key inside an INSERT large enough to load with LOAD DATA
+	// LOCAL INFILE, where the server only warns and skips the row
+	var dup strings.Builder
+	dup.WriteString("CREATE TABLE t (id INT PRIMARY KEY, v TEXT);\nINSERT INTO t VALUES ")
+	for i := range 300 {
+		fmt.Fprintf(&dup, "(%d,'%s'),", i%299, strings.Repeat("v", 1000))
+	}
+	dup.WriteString("(1000,'last');\n")
+	must(t, os.WriteFile(filepath.Join(dir, "dup_src.sql"), []byte(dup.String()), 0o644))
 
 	for _, tc := range []struct {
 		name, path, from string
@@ -66,6 +76,7 @@ func TestBadInput(t *testing.T) {
 		{"schema not in mydumper backup", "good", "tsbad_other", termshift.ErrNotFound, []string{"tsbad_other", "not in the mydumper backup"}},
 		{"schema not in dump", "good.sql.gz", "tsbad_other", termshift.ErrNotFound, []string{"tsbad_other", "not in the dump"}},
 		{"invalid source name", "good", "bad`name", termshift.ErrInvalid, []string{"source schema"}},
+		{"duplicate key where LOAD DATA only warns", "dup_src.sql", "dup_src", termshift.ErrInvalid, []string{"dup_src.sql line 2", "Duplicate entry"}},
 		{"statement over max_allowed_packet", "big_src.sql", "big_src", termshift.ErrInvalid, []string{"big_src.sql line 2", "max_allowed_packet"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

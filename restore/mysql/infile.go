@@ -334,6 +334,37 @@ func (b *bulk) flush(ctx context.Context) error {
 		}
 		return fmt.Errorf("%s line %d: load the rows of %s (LOAD DATA LOCAL INFILE of the INSERTs from this line on): %w", b.file, b.line, termshift.Quote(b.table), err)
 	}
+	return b.warnings(ctx)
+}
+
+// warnings refuses a LOAD DATA the server completed with warnings: with
+// LOCAL, the server turns what would fail an INSERT (a duplicate key, a
+// value out of range or cut short) into a warning and goes on, so a row
+// could be skipped or changed without an error.
+func (b *bulk) warnings(ctx context.Context) error {
+	rows, err := b.lc.c.QueryContext(ctx, "SHOW WARNINGS LIMIT 3")
+	if err != nil {
+		return fmt.Errorf("%s line %d: read the warnings of loading %s: %w", b.file, b.line, termshift.Quote(b.table), err)
+	}
+	defer rows.Close()
+	var found []string
+	for rows.Next() {
+		var level, msg string
+		var code int
+		if err := rows.Scan(&level, &code, &msg); err != nil {
+			return fmt.Errorf("%s line %d: read the warnings of loading %s: %w", b.file, b.line, termshift.Quote(b.table), err)
+		}
+		if level != "Note" {
+			found = append(found, fmt.Sprintf("%s %d: %s", level, code, msg))
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s line %d: read the warnings of loading %s: %w", b.file, b.line, termshift.Quote(b.table), err)
+	}
+	if len(found) > 0 {
+		return fmt.Errorf("%s line %d: the rows of %s do not load as written (LOAD DATA LOCAL INFILE of the INSERTs from this line on): %s: %w",
+			b.file, b.line, termshift.Quote(b.table), strings.Join(found, "; "), termshift.ErrInvalid)
+	}
 	return nil
 }
 
