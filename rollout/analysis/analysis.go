@@ -9,7 +9,6 @@ package analysis
 
 import (
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -62,43 +61,10 @@ func Between(before, after builtin.Traffic) Sample {
 	if s.Requests > 0 {
 		s.ErrorRate = 100 * float64(s.Errors) / float64(s.Requests)
 	}
-	buckets := make([]uint64, len(after.Buckets))
-	for i := range after.Buckets {
-		var b uint64
-		if i < len(before.Buckets) {
-			b = before.Buckets[i]
-		}
-		buckets[i] = after.Buckets[i] - min(b, after.Buckets[i])
-	}
-	count := after.Count - min(before.Count, after.Count)
-	s.P50 = quantile(0.50, builtin.LatencyBuckets, buckets, count)
-	s.P99 = quantile(0.99, builtin.LatencyBuckets, buckets, count)
+	s.P50, s.P99 = after.Latency(before)
 	return s
 }
 
-// quantile estimates the q-quantile from cumulative bucket counts (upper
-// bounds in seconds), interpolating linearly within a bucket as
-// Prometheus' histogram_quantile does. Past the last bound it answers the
-// last bound.
-func quantile(q float64, bounds []float64, cumulative []uint64, count uint64) time.Duration {
-	if count == 0 || len(bounds) == 0 || len(cumulative) != len(bounds) {
-		return 0
-	}
-	rank := q * float64(count)
-	lower, below := 0.0, uint64(0)
-	for i, upper := range bounds {
-		c := cumulative[i]
-		if float64(c) >= rank {
-			frac := 1.0
-			if in := c - below; in > 0 {
-				frac = (rank - float64(below)) / float64(in)
-			}
-			return time.Duration(math.Round((lower + (upper-lower)*frac) * float64(time.Second)))
-		}
-		lower, below = upper, c
-	}
-	return time.Duration(bounds[len(bounds)-1] * float64(time.Second))
-}
 
 // Result is the judgement of one step.
 type Result struct {

@@ -3,7 +3,6 @@ package dashboard
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 
@@ -148,40 +147,7 @@ func rates(before, after builtin.Traffic, span time.Duration) Rates {
 	if total > 0 {
 		r.ErrorRate = float64(errors) / float64(total)
 	}
-	buckets := make([]uint64, len(after.Buckets))
-	for i := range after.Buckets {
-		var b uint64
-		if i < len(before.Buckets) {
-			b = before.Buckets[i]
-		}
-		buckets[i] = after.Buckets[i] - min(b, after.Buckets[i])
-	}
-	count := after.Count - min(before.Count, after.Count)
-	r.P50 = quantile(0.50, builtin.LatencyBuckets, buckets, count)
-	r.P99 = quantile(0.99, builtin.LatencyBuckets, buckets, count)
+	r.P50, r.P99 = after.Latency(before)
 	return r
 }
 
-// quantile estimates the q-quantile from cumulative bucket counts (upper
-// bounds in seconds) and the total count, interpolating linearly within a
-// bucket. Past the last bound it answers the last bound.
-func quantile(q float64, bounds []float64, cumulative []uint64, count uint64) time.Duration {
-	if count == 0 || len(bounds) == 0 || len(cumulative) != len(bounds) {
-		return 0
-	}
-	rank := q * float64(count)
-	lower, below := 0.0, uint64(0)
-	for i, upper := range bounds {
-		c := cumulative[i]
-		if float64(c) >= rank {
-			in := c - below
-			frac := 1.0
-			if in > 0 {
-				frac = (rank - float64(below)) / float64(in)
-			}
-			return time.Duration(math.Round((lower + (upper-lower)*frac) * float64(time.Second)))
-		}
-		lower, below = upper, c
-	}
-	return time.Duration(bounds[len(bounds)-1] * float64(time.Second))
-}

@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"sync"
@@ -174,6 +175,45 @@ type Traffic struct {
 	Buckets []uint64 `json:"buckets"`
 	Count   uint64   `json:"count"`
 	Sum     float64  `json:"sum"`
+}
+
+// Latency estimates the p50 and p99 of the requests counted between two
+// readings of one release's traffic (before, then t).
+func (t Traffic) Latency(before Traffic) (p50, p99 time.Duration) {
+	buckets := make([]uint64, len(t.Buckets))
+	for i := range t.Buckets {
+		var b uint64
+		if i < len(before.Buckets) {
+			b = before.Buckets[i]
+		}
+		buckets[i] = t.Buckets[i] - min(b, t.Buckets[i])
+	}
+	count := t.Count - min(before.Count, t.Count)
+	return quantile(0.50, LatencyBuckets, buckets, count), quantile(0.99, LatencyBuckets, buckets, count)
+}
+
+// quantile estimates the q-quantile from cumulative bucket counts (upper
+// bounds in seconds) and the total count, interpolating linearly within a
+// bucket as Prometheus' histogram_quantile does. Past the last bound it
+// answers the last bound.
+func quantile(q float64, bounds []float64, cumulative []uint64, count uint64) time.Duration {
+	if count == 0 || len(bounds) == 0 || len(cumulative) != len(bounds) {
+		return 0
+	}
+	rank := q * float64(count)
+	lower, below := 0.0, uint64(0)
+	for i, upper := range bounds {
+		c := cumulative[i]
+		if float64(c) >= rank {
+			frac := 1.0
+			if in := c - below; in > 0 {
+				frac = (rank - float64(below)) / float64(in)
+			}
+			return time.Duration(math.Round((lower + (upper-lower)*frac) * float64(time.Second)))
+		}
+		lower, below = upper, c
+	}
+	return time.Duration(bounds[len(bounds)-1] * float64(time.Second))
 }
 
 // Traffic returns the counters of every release the router has routed,
