@@ -304,3 +304,37 @@ func BenchmarkRender(b *testing.B) {
 	}
 	b.ReportMetric(float64(buf.Len()), "page-bytes")
 }
+
+func TestPageShowsAProgressiveCutover(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		pg   *store.Progressive
+		want string
+	}{
+		{"none", nil, ""},
+		{"running", &store.Progressive{Release: "patch", From: "current", Steps: []int{5, 25, 50, 100}, Step: 1, Percent: 25, Since: at, Status: store.ProgressRunning},
+			`<div class="banner warn" role="status">A progressive cutover is running: patch takes 25% of public traffic from current (step 2 of 4, since 2026-11-21 09:30:00Z).</div>`},
+		{"rolled back", &store.Progressive{Release: "patch", From: "current", Steps: []int{5, 100}, Step: 0, Status: store.ProgressRolledBack, Why: "error rate 46.67% > 1% (7 of 15 requests)"},
+			`The progressive cutover of patch was rolled back at step 1 of 2: error rate 46.67% &gt; 1% (7 of 15 requests). Its traffic went back to current.`},
+		{"promoted", &store.Progressive{Release: "patch", From: "current", Steps: []int{100}, Status: store.ProgressPromoted}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := sample()
+			d.State.Progressive = tc.pg
+			html := render(t, d)
+			if tc.want == "" {
+				if strings.Contains(html, "progressive cutover") {
+					t.Errorf("the page speaks of a progressive cutover:\n%s", html)
+				}
+				return
+			}
+			if !strings.Contains(html, tc.want) {
+				t.Errorf("the page does not say %q", tc.want)
+			}
+			if p := dashboard.Build(d); !strings.Contains(p.Progressive, "patch") {
+				t.Errorf("JSON view progressive = %q", p.Progressive)
+			}
+		})
+	}
+}

@@ -82,6 +82,7 @@ type Page struct {
 	Rollback    string            `json:"rollback_target"`
 	LiveSince   string            `json:"live_since,omitempty"`
 	Maintenance string            `json:"maintenance,omitempty"`
+	Progressive string            `json:"progressive,omitempty"`
 	Releases    []ReleaseRow      `json:"releases"`
 	Journal     []JournalRow      `json:"journal"`
 	JournalNote string            `json:"journal_note"`
@@ -181,6 +182,7 @@ func Build(d Data) Page {
 			p.Maintenance += " Previews of " + strings.Join(d.Router.HeldPreviews, ", ") + " are held too."
 		}
 	}
+	p.Progressive = progressive(s.Progressive, red, ts)
 
 	// Every release the file defines, then any state still knows.
 	names := []string{}
@@ -262,7 +264,7 @@ func Build(d Data) Page {
 	// The shape changes when what the page lays out changes; the script
 	// reloads the page then, and only updates values otherwise.
 	var shape strings.Builder
-	fmt.Fprintf(&shape, "%s|%s|%s|%d|%s|%d", p.Live, p.Rollback, p.Maintenance, n, strings.Join(p.Errors, ";"), s.Revision)
+	fmt.Fprintf(&shape, "%s|%s|%s|%s|%d|%s|%d", p.Live, p.Rollback, p.Maintenance, p.Progressive, n, strings.Join(p.Errors, ";"), s.Revision)
 	for _, r := range p.Releases {
 		fmt.Fprintf(&shape, "|%s:%v:%d", r.Name, r.Running, len(r.Namespaces))
 	}
@@ -352,4 +354,29 @@ func order(s verify.Status) int {
 		return o
 	}
 	return 0 // an unknown status is shown with the failures
+}
+
+// progressive says where a progressive cutover stands: the share of public
+// traffic its release takes now, or how the last one ended (while it still
+// concerns the live release).
+func progressive(pg *store.Progressive, red func(string) string, ts func(time.Time) string) string {
+	if pg == nil {
+		return ""
+	}
+	step := fmt.Sprintf("step %d of %d", pg.Step+1, len(pg.Steps))
+	switch pg.Status {
+	case store.ProgressRunning:
+		return fmt.Sprintf("A progressive cutover is running: %s takes %d%% of public traffic from %s (%s, since %s).",
+			red(pg.Release), pg.Percent, red(pg.From), step, ts(pg.Since))
+	case store.ProgressPaused:
+		return fmt.Sprintf("A progressive cutover is paused: %s keeps %d%% of public traffic from %s (%s): %s.",
+			red(pg.Release), pg.Percent, red(pg.From), step, red(pg.Why))
+	case store.ProgressRolledBack:
+		return fmt.Sprintf("The progressive cutover of %s was rolled back at %s: %s. Its traffic went back to %s.",
+			red(pg.Release), step, red(pg.Why), red(pg.From))
+	case store.ProgressAborted:
+		return fmt.Sprintf("The progressive cutover of %s was aborted at %s: %s. Its traffic went back to %s.",
+			red(pg.Release), step, red(pg.Why), red(pg.From))
+	}
+	return ""
 }
