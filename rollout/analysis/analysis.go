@@ -65,7 +65,6 @@ func Between(before, after builtin.Traffic) Sample {
 	return s
 }
 
-
 // Result is the judgement of one step.
 type Result struct {
 	Verdict string `json:"verdict"`

@@ -150,4 +150,3 @@ func rates(before, after builtin.Traffic, span time.Duration) Rates {
 	r.P50, r.P99 = after.Latency(before)
 	return r
 }
-
