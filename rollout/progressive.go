@@ -242,6 +242,12 @@ func (o *Orchestrator) Progressive(ctx context.Context, release string, opts Pro
 	if strings.TrimSpace(o.Reason) == "" {
 		return nil, fmt.Errorf("cutover needs --reason TEXT: every cutover is journaled with its reason: %w", termshift.ErrInvalid)
 	}
+	// Steps that can never be right are named before anything else.
+	if len(opts.Steps) > 0 {
+		if err := CheckSteps(opts.Steps); err != nil {
+			return nil, err
+		}
+	}
 	s, err := o.LoadState(ctx)
 	if err != nil {
 		return nil, err
