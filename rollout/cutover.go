@@ -134,7 +134,8 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 		return nil, err
 	}
 	countsc := make(chan *store.SwitchCounts, 1)
-	go func() { countsc <- o.takeCounts(ctx, rs) }()
+	counted := rs
+	go func() { countsc <- o.takeCounts(ctx, counted) }()
 	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	err = waitHealthy(hctx, r, release, ep, 200*time.Millisecond)
 	cancel()
@@ -168,6 +169,11 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	// Maintenance window: final sync, pre_cutover commands (migrations),
 	// verify (finalsync.go).
 	if len(spec.PreCutover) > 0 || opts.FinalSync {
+		// The window changes the release's data and state: the counts
+		// taken beside the health check end first, and are taken again
+		// past its work.
+		<-countsc
+		countsc = nil
 		if err := o.maintenanceWindow(ctx, s, spec, opts, rep); err != nil {
 			if rep.Window == nil {
 				return nil, err
@@ -178,11 +184,12 @@ func (o *Orchestrator) Cutover(ctx context.Context, release string, opts Cutover
 	}
 	// Counts of the new live release at the switch, for rollback's report;
 	// after a maintenance window they are taken again, past its work.
-	rs.Switch = <-countsc
-	o.Logger.Debug("cutover: counted", "release", release, "elapsed", o.Now().Sub(start))
-	if rep.Window != nil {
+	if countsc != nil {
+		rs.Switch = <-countsc
+	} else {
 		rs.Switch = o.takeCounts(ctx, rs)
 	}
+	o.Logger.Debug("cutover: counted", "release", release, "elapsed", o.Now().Sub(start))
 	if err := o.checkLock(ctx); err != nil {
 		return nil, err
 	}
