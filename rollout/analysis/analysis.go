@@ -51,13 +51,7 @@ func (s Sample) String() string {
 // Between is the traffic between two readings of the router's counters.
 func Between(before, after builtin.Traffic) Sample {
 	var s Sample
-	for i := range after.Requests {
-		d := after.Requests[i] - min(before.Requests[i], after.Requests[i])
-		s.Requests += d
-		if i == 4 {
-			s.Errors = d
-		}
-	}
+	s.Requests, s.Errors = after.Since(before)
 	if s.Requests > 0 {
 		s.ErrorRate = 100 * float64(s.Errors) / float64(s.Requests)
 	}

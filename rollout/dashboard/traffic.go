@@ -134,14 +134,7 @@ func rates(before, after builtin.Traffic, span time.Duration) Rates {
 		return r
 	}
 	r.Window = span
-	var total, errors uint64
-	for i := range after.Requests {
-		d := after.Requests[i] - min(before.Requests[i], after.Requests[i])
-		total += d
-		if i == 4 {
-			errors = d
-		}
-	}
+	total, errors := after.Since(before)
 	r.Requests = total
 	r.RPS = float64(total) / span.Seconds()
 	if total > 0 {

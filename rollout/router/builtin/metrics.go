@@ -177,6 +177,19 @@ type Traffic struct {
 	Sum     float64  `json:"sum"`
 }
 
+// Since counts the requests between two readings of one release's traffic
+// (before, then t), and of those the 5xx answers.
+func (t Traffic) Since(before Traffic) (requests, errors uint64) {
+	for i := range t.Requests {
+		d := t.Requests[i] - min(before.Requests[i], t.Requests[i])
+		requests += d
+		if i == 4 {
+			errors = d
+		}
+	}
+	return requests, errors
+}
+
 // Latency estimates the p50 and p99 of the requests counted between two
 // readings of one release's traffic (before, then t).
 func (t Traffic) Latency(before Traffic) (p50, p99 time.Duration) {
