@@ -107,6 +107,10 @@ type Record struct {
 	Transactions int64     `json:"transactions"`
 	Events       int64     `json:"events"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// TracksChanges says the follower has recorded, since its start,
+	// every table it saw changed (Changed); a record written by an older
+	// termshift has not.
+	TracksChanges bool `json:"tracks_changes"`
 }
 
 // Recorded reads the position recorded for key; found is false when none
@@ -127,10 +131,22 @@ type rowQueryer interface {
 
 func recorded(ctx context.Context, db rowQueryer, key string) (Record, bool, error) {
 	var r Record
-	err := db.QueryRowContext(ctx, "SELECT file, pos, gtid, transactions, events, updated_at FROM "+PositionSchema+".positions WHERE follower = ?", key).
-		Scan(&r.File, &r.Pos, &r.GTID, &r.Transactions, &r.Events, &r.UpdatedAt)
+	err := db.QueryRowContext(ctx, "SELECT file, pos, gtid, transactions, events, updated_at, tracks_touched FROM "+PositionSchema+".positions WHERE follower = ?", key).
+		Scan(&r.File, &r.Pos, &r.GTID, &r.Transactions, &r.Events, &r.UpdatedAt, &r.TracksChanges)
 	var me *driver.MySQLError
 	switch {
+	case errors.As(err, &me) && me.Number == 1054:
+		// A positions table of an older termshift, not prepared yet by
+		// a run: it tracks no changes.
+		err = db.QueryRowContext(ctx, "SELECT file, pos, gtid, transactions, events, updated_at FROM "+PositionSchema+".positions WHERE follower = ?", key).
+			Scan(&r.File, &r.Pos, &r.GTID, &r.Transactions, &r.Events, &r.UpdatedAt)
+		if errors.Is(err, sql.ErrNoRows) {
+			return Record{}, false, nil
+		}
+		if err != nil {
+			return Record{}, false, fmt.Errorf("read the position of follower %s: %w", termshift.Quote(key), err)
+		}
+		return r, true, nil
 	case errors.Is(err, sql.ErrNoRows), errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049):
 		return Record{}, false, nil
 	case err != nil:
@@ -147,10 +163,12 @@ func (f *Follower) Forget(ctx context.Context, key string) error {
 		return err
 	}
 	defer db.Close()
-	_, err = db.ExecContext(ctx, "DELETE FROM "+PositionSchema+".positions WHERE follower = ?", key)
-	var me *driver.MySQLError
-	if err != nil && !(errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049)) {
-		return fmt.Errorf("forget the position of follower %s: %w", termshift.Quote(key), err)
+	for _, table := range []string{"touched", "positions"} {
+		_, err = db.ExecContext(ctx, "DELETE FROM "+PositionSchema+"."+table+" WHERE follower = ?", key)
+		var me *driver.MySQLError
+		if err != nil && !(errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049)) {
+			return fmt.Errorf("forget the position of follower %s: %w", termshift.Quote(key), err)
+		}
 	}
 	return nil
 }
@@ -166,6 +184,10 @@ type Request struct {
 	// Until, when set, ends the run once everything up to it is applied
 	// (a catch-up); otherwise the run follows until ctx ends.
 	Until *Position
+	// TargetProven maps a target schema to the binary log position at
+	// which its data was last proven (a restore's or sync's start): writes
+	// to it up to there are that data's making, not changes (Changed).
+	TargetProven map[string]Position
 	// Report receives the status after each applied batch and every
 	// Interval.
 	Report   func(Status)
@@ -192,7 +214,20 @@ const createPositions = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.posit
 	gtid VARCHAR(1024) NOT NULL DEFAULT '',
 	transactions BIGINT NOT NULL DEFAULT 0,
 	events BIGINT NOT NULL DEFAULT 0,
-	updated_at DATETIME(6) NOT NULL
+	updated_at DATETIME(6) NOT NULL,
+	tracks_touched BOOLEAN NOT NULL DEFAULT FALSE
+) ENGINE=InnoDB`
+
+// createTouched holds the tables each follower saw changed since its
+// start, committed with the rows it applies.
+const createTouched = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.touched (
+	follower VARCHAR(191) NOT NULL,
+	side ENUM('source', 'target') NOT NULL,
+	schema_name VARCHAR(64) NOT NULL,
+	table_name VARCHAR(64) NOT NULL,
+	file VARCHAR(255) NOT NULL,
+	pos BIGINT NOT NULL,
+	PRIMARY KEY (follower, side, schema_name, table_name)
 ) ENGINE=InnoDB`
 
 // Run follows the source from the recorded position (or req.Start) and
@@ -230,7 +265,7 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 		if req.Start.IsZero() {
 			return st, fmt.Errorf("follow %s: no position is recorded and none was given (a snapshot's): %w", termshift.Quote(req.Key), termshift.ErrInvalid)
 		}
-		if _, err := dst.ExecContext(ctx, "INSERT IGNORE INTO "+PositionSchema+".positions (follower, file, pos, gtid, updated_at) VALUES (?, ?, ?, ?, NOW(6))",
+		if _, err := dst.ExecContext(ctx, "INSERT IGNORE INTO "+PositionSchema+".positions (follower, file, pos, gtid, updated_at, tracks_touched) VALUES (?, ?, ?, ?, NOW(6), TRUE)",
 			req.Key, req.Start.File, req.Start.Pos, req.Start.GTID); err != nil {
 			return st, fmt.Errorf("record the start of follower %s: %w", termshift.Quote(req.Key), err)
 		}
@@ -265,7 +300,7 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 	s := &stream{binary: f.Binary, addr: f.addr, user: f.user, password: f.password, serverID: 100000 + rand.IntN(1<<30)}
 	go func() {
 		defer close(units)
-		sdone <- s.run(sctx, rec.Position, req.Schemas, func(u unit) bool {
+		sdone <- s.run(sctx, rec.Position, req.Schemas, req.TargetProven, func(u unit) bool {
 			select {
 			case units <- u:
 				return true
@@ -287,6 +322,7 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 		batch   []unit
 		lastHd  Position
 		applied = rec.Position
+		seen    = map[touch]bool{} // changed tables recorded by this run
 	)
 	report := func() {
 		st.Applied, st.At = applied, time.Now()
@@ -354,7 +390,7 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 			if u.fde == "" {
 				continue
 			}
-			if err := f.apply(ctx, conn, req.Key, &applied, batch[from:i], &st); err != nil {
+			if err := f.apply(ctx, conn, req.Key, &applied, batch[from:i], &st, seen); err != nil {
 				return st, err
 			}
 			fde = u.fde
@@ -363,7 +399,7 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 			}
 			from = i + 1
 		}
-		if err := f.apply(ctx, conn, req.Key, &applied, batch[from:], &st); err != nil {
+		if err := f.apply(ctx, conn, req.Key, &applied, batch[from:], &st, seen); err != nil {
 			return st, err
 		}
 		if len(units) == 0 {
@@ -382,10 +418,10 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 }
 
 // apply applies a batch in one target transaction, recording its end
-// position in it. The position row is updated first, where it was: a
-// second applier that has moved it on (a cutover's catch-up) makes this
-// one skip what it already applied.
-func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applied *Position, batch []unit, st *Status) error {
+// position and the tables it changed (or saw changed) in it. The position
+// row is updated first, where it was: a second applier that has moved it
+// on (a cutover's catch-up) makes this one skip what it already applied.
+func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applied *Position, batch []unit, st *Status, seen map[touch]bool) error {
 	for len(batch) > 0 {
 		end := batch[len(batch)-1].end
 		if end.Pos == 0 || end.File == "" {
@@ -417,6 +453,7 @@ func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applie
 			}
 			continue
 		}
+		var fresh []touch
 		for _, u := range batch {
 			for _, s := range u.stmts {
 				if _, err := tx.ExecContext(ctx, s); err != nil {
@@ -424,14 +461,53 @@ func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applie
 					return fmt.Errorf("follow: apply the transaction ending at %s on the target: %w", u.end, err)
 				}
 			}
+			for _, t := range u.touched {
+				if !seen[t] {
+					seen[t] = true
+					fresh = append(fresh, t)
+				}
+			}
+		}
+		if err := recordTouched(ctx, tx, key, end, fresh); err != nil {
+			_ = tx.Rollback()
+			for _, t := range fresh {
+				delete(seen, t)
+			}
+			return err
 		}
 		if err := tx.Commit(); err != nil {
+			for _, t := range fresh {
+				delete(seen, t)
+			}
 			return fmt.Errorf("follow: commit the transaction ending at %s on the target: %w", end, err)
 		}
 		*applied = end
 		st.Transactions += int64(countTxns(batch))
 		st.Events += int64(countEvents(batch))
 		return nil
+	}
+	return nil
+}
+
+// recordTouched records the tables a batch changed; a table recorded
+// already keeps its first position.
+func recordTouched(ctx context.Context, tx *sql.Tx, key string, at Position, ts []touch) error {
+	for len(ts) > 0 {
+		n := min(len(ts), 200)
+		q := strings.Builder{}
+		q.WriteString("INSERT IGNORE INTO " + PositionSchema + ".touched (follower, side, schema_name, table_name, file, pos) VALUES ")
+		args := make([]any, 0, 6*n)
+		for i, t := range ts[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?)")
+			args = append(args, key, t.side, t.schema, t.table, at.File, at.Pos)
+		}
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("follow: record the tables changed up to %s: %w", at, err)
+		}
+		ts = ts[n:]
 	}
 	return nil
 }
@@ -455,7 +531,8 @@ func countEvents(b []unit) int {
 }
 
 func (f *Follower) prepare(ctx context.Context, dst *sql.DB) error {
-	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + PositionSchema, createPositions} {
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + PositionSchema, createPositions,
+		"ALTER TABLE " + PositionSchema + ".positions ADD COLUMN IF NOT EXISTS tracks_touched BOOLEAN NOT NULL DEFAULT FALSE", createTouched} {
 		if _, err := dst.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("follow: create %s on the target: %w", PositionSchema, err)
 		}
@@ -543,8 +620,109 @@ func (f *Follower) CheckSchemas(ctx context.Context, names map[string]string) er
 	return SchemasEqual(ctx, src, dst, names)
 }
 
+// Changes are the tables a follower saw changed since its start position,
+// by followed schema: those it applied row events to, and those of their
+// target schemas that someone else wrote (the next release itself, on the
+// same server) after their data was proven. A table not in them holds,
+// on both sides, what it held at the start position, provided the target's
+// writes reach the binary log the follower reads.
+type Changes struct {
+	// Tracked is false when the changes cannot be known: Why says why.
+	Tracked bool   `json:"tracked"`
+	Why     string `json:"why,omitempty"`
+	// Tables maps a followed schema to its changed tables; "*" stands
+	// for every table of the schema (a statement changed the target).
+	Tables map[string]map[string]bool `json:"tables,omitempty"`
+}
+
+// Has reports whether table of the followed schema changed.
+func (c *Changes) Has(schema, table string) bool {
+	t := c.Tables[schema]
+	return t[table] || t[allTables]
+}
+
+// Changed reads the tables the follower key saw changed since its start
+// (names: followed schema -> target schema).
+func (f *Follower) Changed(ctx context.Context, key string, names map[string]string) (*Changes, error) {
+	dst, err := open(f.target)
+	if err != nil {
+		return nil, err
+	}
+	defer dst.Close()
+	rec, found, err := recorded(ctx, dst, key)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case !found:
+		return &Changes{Why: "the follower recorded no position"}, nil
+	case !rec.TracksChanges:
+		return &Changes{Why: "the follower started before termshift recorded the tables it saw changed"}, nil
+	}
+	src, err := open(f.source)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	same, err := sameServer(ctx, src, dst)
+	if err != nil {
+		return nil, err
+	}
+	if !same {
+		return &Changes{Why: "the target schemas are on another server than the binary log followed: their own writes are not in it"}, nil
+	}
+	back := map[string]string{}
+	for from, to := range names {
+		back[to] = from
+	}
+	rows, err := dst.QueryContext(ctx, "SELECT side, schema_name, table_name FROM "+PositionSchema+".touched WHERE follower = ?", key)
+	if err != nil {
+		return nil, fmt.Errorf("read the tables follower %s saw changed: %w", termshift.Quote(key), err)
+	}
+	defer rows.Close()
+	c := &Changes{Tracked: true, Tables: map[string]map[string]bool{}}
+	for rows.Next() {
+		var side, schema, table string
+		if err := rows.Scan(&side, &schema, &table); err != nil {
+			return nil, fmt.Errorf("read the tables follower %s saw changed: %w", termshift.Quote(key), err)
+		}
+		if side == sideTarget {
+			from, ok := back[schema]
+			if !ok {
+				continue
+			}
+			schema = from
+		} else if _, ok := names[schema]; !ok {
+			continue
+		}
+		if c.Tables[schema] == nil {
+			c.Tables[schema] = map[string]bool{}
+		}
+		c.Tables[schema][table] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read the tables follower %s saw changed: %w", termshift.Quote(key), err)
+	}
+	return c, nil
+}
+
+// sameServer tells whether two connections reach the same server: same
+// host name, port, server id and data directory.
+func sameServer(ctx context.Context, a, b *sql.DB) (bool, error) {
+	const q = "SELECT CONCAT_WS('|', @@hostname, @@port, @@server_id, @@datadir)"
+	var x, y string
+	if err := a.QueryRowContext(ctx, q).Scan(&x); err != nil {
+		return false, fmt.Errorf("identify the source server: %w", err)
+	}
+	if err := b.QueryRowContext(ctx, q).Scan(&y); err != nil {
+		return false, fmt.Errorf("identify the target server: %w", err)
+	}
+	return x == y, nil
+}
+
 // TableProof compares one table with its copy: rows counted and
-// CHECKSUM TABLE (order-independent) on both sides.
+// CHECKSUM TABLE (order-independent) on both sides, unless it is
+// Unchanged: not read, since no event changed it on either side.
 type TableProof struct {
 	Schema         string `json:"schema"`
 	Table          string `json:"table"`
@@ -553,17 +731,19 @@ type TableProof struct {
 	TargetRows     int64  `json:"target_rows"`
 	Checksum       string `json:"checksum"`
 	TargetChecksum string `json:"target_checksum"`
+	Unchanged      bool   `json:"unchanged,omitempty"`
 }
 
-// OK reports equal counts and checksums.
+// OK reports equal counts and checksums (false for a table not read).
 func (p TableProof) OK() bool {
-	return p.Rows == p.TargetRows && p.Checksum == p.TargetChecksum && p.Checksum != ""
+	return !p.Unchanged && p.Rows == p.TargetRows && p.Checksum == p.TargetChecksum && p.Checksum != ""
 }
 
 // Prove counts and checksums every table of each followed schema and of
-// its target. Run it while the source takes no write (a maintenance
-// window) for the two sides to be comparable.
-func (f *Follower) Prove(ctx context.Context, names map[string]string) ([]TableProof, error) {
+// its target, or, when only is tracked, only the tables it names (the
+// others come back Unchanged, not read). Run it while the source takes no
+// write (a maintenance window) for the two sides to be comparable.
+func (f *Follower) Prove(ctx context.Context, names map[string]string, only *Changes) ([]TableProof, error) {
 	src, err := open(f.source)
 	if err != nil {
 		return nil, err
@@ -596,7 +776,7 @@ func (f *Follower) Prove(ctx context.Context, names map[string]string) ([]TableP
 		}
 		rows.Close()
 		for _, t := range tables {
-			out = append(out, TableProof{Schema: from, Table: t, Target: names[from]})
+			out = append(out, TableProof{Schema: from, Table: t, Target: names[from], Unchanged: only != nil && only.Tracked && !only.Has(from, t)})
 		}
 	}
 	// Both sides and every table at once, a few queries at a time: the
@@ -606,6 +786,9 @@ func (f *Follower) Prove(ctx context.Context, names map[string]string) ([]TableP
 	var wg sync.WaitGroup
 	for i := range out {
 		p := &out[i]
+		if p.Unchanged {
+			continue
+		}
 		for side := range 2 {
 			wg.Go(func() {
 				sem <- struct{}{}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/follow"
@@ -67,6 +68,7 @@ func (s *binlogServer) pair(t *testing.T) (live, next string) {
 	}
 	t.Cleanup(func() {
 		_, _ = s.db.Exec("DELETE FROM "+follow.PositionSchema+".positions WHERE follower = ?", next)
+		_, _ = s.db.Exec("DELETE FROM "+follow.PositionSchema+".touched WHERE follower = ?", next)
 	})
 	return live, next
 }
@@ -148,17 +150,90 @@ func TestApplyRowChanges(t *testing.T) {
 	if st.Applied.Compare(until) < 0 || st.Transactions != 7 {
 		t.Errorf("applied %s (%d transactions), want %s (7 transactions)", st.Applied, st.Transactions, until)
 	}
-	proofs, err := f.Prove(context.Background(), map[string]string{live: next})
+	proofs, err := f.Prove(context.Background(), map[string]string{live: next}, nil)
 	if err != nil || len(proofs) != 2 || !proofs[0].OK() || !proofs[1].OK() {
 		t.Errorf("proof after the catch-up: %+v, %v; want 2 tables, equal", proofs, err)
 	}
 	s.exec(t, "UPDATE "+next+".nopk SET b = 'drift' WHERE a = 1 LIMIT 1")
-	if proofs, err := f.Prove(context.Background(), map[string]string{live: next}); err != nil || proofs[0].OK() {
+	if proofs, err := f.Prove(context.Background(), map[string]string{live: next}, nil); err != nil || proofs[0].OK() {
 		t.Errorf("proof of a table that differs: %+v, %v; want nopk not OK", proofs, err)
 	}
 	rec, found, err := f.Recorded(context.Background(), next)
 	if err != nil || !found || rec.Position.Compare(st.Applied) != 0 {
 		t.Errorf("recorded %v %v %v, want %s", rec, found, err, st.Applied)
+	}
+}
+
+// TestChangedTables: the follower records the tables it applied events
+// to and those the next release wrote itself after its data was proven;
+// the proof then reads only those, and a statement on the next release's
+// schema counts as a change of every table.
+func TestChangedTables(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	live, next := s.pair(t)
+	names := map[string]string{live: next}
+	ctx := context.Background()
+	for _, n := range []string{live, next} {
+		s.exec(t, "CREATE TABLE "+n+".quiet (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
+		s.exec(t, "CREATE TABLE "+n+".`odd``name` (id INT PRIMARY KEY) ENGINE=InnoDB")
+	}
+	s.exec(t, "INSERT INTO "+live+".quiet VALUES (1, 'a'), (2, 'b')")
+	start := s.head(t, f)
+	// The next release's data is loaded after the snapshot (the start) and
+	// proven: what it was made of is not a change; what it writes after is.
+	s.exec(t, "INSERT INTO "+next+".quiet VALUES (1, 'a'), (2, 'b')")
+	proven := s.head(t, f)
+	s.exec(t, "INSERT INTO "+live+".pk (id, name) VALUES (1, 'live')")
+	s.exec(t, "INSERT INTO "+next+".nopk VALUES (7, 'qa')")
+	s.exec(t, "DELETE FROM "+next+".nopk WHERE a = 7")
+	s.exec(t, "INSERT INTO "+live+".`odd``name` VALUES (1)")
+	until := s.head(t, f)
+	req := follow.Request{Key: next, Schemas: names, Start: start, Until: &until, TargetProven: map[string]follow.Position{next: proven}}
+	if _, err := f.Run(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := f.Changed(ctx, next, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &follow.Changes{Tracked: true, Tables: map[string]map[string]bool{live: {"pk": true, "nopk": true, "odd`name": true}}}
+	if diff := cmp.Diff(want, ch); diff != "" {
+		t.Fatalf("changed tables (-want +got):\n%s", diff)
+	}
+	proofs, err := f.Prove(ctx, names, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range proofs {
+		switch {
+		case p.Unchanged:
+			got[p.Table] = "unchanged"
+		case p.OK():
+			got[p.Table] = "ok"
+		default:
+			got[p.Table] = fmt.Sprintf("differs: %d/%d rows, checksum %s/%s", p.Rows, p.TargetRows, p.Checksum, p.TargetChecksum)
+		}
+	}
+	if diff := cmp.Diff(map[string]string{"pk": "ok", "nopk": "ok", "odd`name": "ok", "quiet": "unchanged"}, got); diff != "" {
+		t.Errorf("proof (-want +got):\n%s", diff)
+	}
+	// A statement on the next release's schema may have changed anything.
+	s.exec(t, "ALTER TABLE "+next+".quiet COMMENT 'touched by a statement'")
+	until = s.head(t, f)
+	if _, err := f.Run(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if ch, err = f.Changed(ctx, next, names); err != nil || !ch.Has(live, "quiet") {
+		t.Errorf("after a statement on %s: %+v, %v; want every table changed", next, ch, err)
+	}
+	if err := f.Forget(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if ch, err = f.Changed(ctx, next, names); err != nil || ch.Tracked || ch.Why == "" {
+		t.Errorf("after Forget: %+v, %v; want untracked, with the reason", ch, err)
 	}
 }
 
@@ -249,8 +324,29 @@ func TestPurgedPosition(t *testing.T) {
 	if err := f.Check(context.Background(), old); err != nil {
 		t.Fatalf("the position just before the purge point: %v", err)
 	}
-	s.exec(t, "PURGE BINARY LOGS TO '"+now.File+"'")
-	err := f.Check(context.Background(), old)
+	// The server keeps a file that a reader still reads (another test's
+	// follower, a killed child's mariadb-binlog until its next write):
+	// purge until it goes, for a while.
+	var err error
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		s.exec(t, "PURGE BINARY LOGS TO '"+now.File+"'")
+		err = f.Check(context.Background(), old)
+		if err != nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err == nil {
+		var readers []string
+		if rows, qerr := s.db.Query("SELECT CONCAT(ID, ' ', HOST, ' ', COALESCE(STATE, '')) FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'"); qerr == nil {
+			for rows.Next() {
+				var r string
+				_ = rows.Scan(&r)
+				readers = append(readers, r)
+			}
+			rows.Close()
+		}
+		t.Fatalf("%s was not purged in 30 s; binary log readers: %v", old.File, readers)
+	}
 	if !errors.Is(err, follow.ErrPurged) || !strings.Contains(err.Error(), old.File) || !strings.Contains(err.Error(), f.Server()) {
 		t.Fatalf("purged position: %v, want ErrPurged naming %s and the server", err, old.File)
 	}

@@ -21,24 +21,45 @@ import (
 // other schemas that only moves the position (no stmts), a new format
 // description (fde), or a schema change that stops the follower (ddl).
 type unit struct {
-	end    Position
-	at     time.Time
-	stmts  []string
-	events int
-	fde    string
+	end     Position
+	at      time.Time
+	stmts   []string
+	events  int
+	fde     string
+	touched []touch
 }
+
+// touch is a table seen changed in the binary log: a followed schema's
+// (side source, applied) or a target schema's, written by someone else
+// than the follower (side target: the next release itself, on a shared
+// server). Table "*" is every table of the schema: a statement, not row
+// events, changed it.
+type touch struct {
+	side, schema, table string
+}
+
+const (
+	sideSource = "source"
+	sideTarget = "target"
+	allTables  = "*"
+)
 
 // header is the comment mariadb-binlog prints before each event:
 // "#261129  2:08:27 server id 3307  end_log_pos 2442 CRC32 0x76e60368 \tWrite_rows: table id 18 flags: STMT_END_F".
 var header = regexp.MustCompile(`^#(\d{6})\s+(\d{1,2}:\d\d:\d\d)\s+server id\s+\d+\s+end_log_pos\s+(\d+)\s+(?:CRC32\s+0x[0-9a-fA-F]+\s+)?(.*)$`)
 
-var tableMap = regexp.MustCompile("^Table_map: `((?:[^`]|``)+)`\\.`")
+var tableMap = regexp.MustCompile("^Table_map: `((?:[^`]|``)+)`\\.`((?:[^`]|``)+)`")
 
 // parser turns mariadb-binlog's output into units. Names maps a followed
-// schema to its new name; other schemas' events only move the position.
+// schema to its new name; other schemas' events only move the position,
+// and those of the target schemas (targets) say which tables changed.
+// Target events at or before since[schema] are not counted: they precede
+// the proof of the data the follower applies to.
 type parser struct {
-	names map[string]string
-	emit  func(unit) bool // false: stop
+	names   map[string]string
+	targets map[string]bool
+	since   map[string]Position
+	emit    func(unit) bool // false: stop
 
 	file   string
 	db     string // the default schema of the statements that follow (use)
@@ -46,12 +67,20 @@ type parser struct {
 	end    int64  // the current event's end_log_pos
 	at     time.Time
 	inTxn  bool
-	tables []string // schemas of the Table_map events before the next BINLOG
+	tables []touch // the Table_map events before the next BINLOG
 	txn    unit
 	stmt   strings.Builder
 }
 
 const delimiter = "/*!*/;"
+
+func newParser(names map[string]string, since map[string]Position, start Position, emit func(unit) bool) *parser {
+	targets := map[string]bool{}
+	for _, to := range names {
+		targets[to] = true
+	}
+	return &parser{names: names, targets: targets, since: since, emit: emit, file: start.File, end: start.Pos}
+}
 
 func (p *parser) pos() Position { return Position{File: p.file, Pos: p.end} }
 
@@ -103,7 +132,7 @@ func (p *parser) comment(l string) bool {
 		return true
 	case strings.HasPrefix(p.typ, "Table_map: "):
 		if mm := tableMap.FindStringSubmatch(p.typ); mm != nil {
-			p.tables = append(p.tables, strings.ReplaceAll(mm[1], "``", "`"))
+			p.tables = append(p.tables, touch{schema: strings.ReplaceAll(mm[1], "``", "`"), table: strings.ReplaceAll(mm[2], "``", "`")})
 		}
 		return true
 	case strings.HasPrefix(p.typ, "GTID "):
@@ -140,7 +169,7 @@ func (p *parser) statement(st string) (bool, error) {
 		return p.rows(st)
 	case upper == "BEGIN" || upper == "START TRANSACTION":
 		p.inTxn = true
-		p.txn.stmts, p.txn.events = nil, 0
+		p.txn.stmts, p.txn.events, p.txn.touched = nil, 0, nil
 		return true, nil
 	case upper == "COMMIT":
 		p.inTxn = false
@@ -151,9 +180,12 @@ func (p *parser) statement(st string) (bool, error) {
 		p.txn = unit{}
 		return p.emit(u), nil
 	case upper == "ROLLBACK":
+		// A non-transactional table keeps what a rolled-back transaction
+		// wrote to it: its tables still count as changed.
 		p.inTxn = false
+		touched := p.txn.touched
 		p.txn = unit{}
-		return p.emit(unit{end: p.pos(), at: p.at}), nil
+		return p.emit(unit{end: p.pos(), at: p.at, touched: touched}), nil
 	case strings.HasPrefix(upper, "SAVEPOINT") || strings.HasPrefix(upper, "XA "):
 		return true, nil
 	}
@@ -161,15 +193,31 @@ func (p *parser) statement(st string) (bool, error) {
 	// format logs as such: TRUNCATE, CREATE TABLE ... SELECT): on a
 	// followed schema it stops the follower, elsewhere it only moves the
 	// position.
-	if schema := p.touches(st); schema != "" {
+	if schema := touchesIn(p, st, p.names); schema != "" {
 		at := p.pos()
 		at.GTID = p.txn.end.GTID
 		return false, &DDLError{Statement: shorten(st, 300), Schema: schema, At: at}
 	}
+	// On a target schema, a statement may have changed any of its tables
+	// (a migration, or rows logged as a statement).
+	if schema := touchesIn(p, st, p.targets); schema != "" {
+		p.target(touch{side: sideTarget, schema: schema, table: allTables})
+	}
 	if !p.inTxn {
-		return p.emit(unit{end: p.pos(), at: p.at}), nil
+		u := unit{end: p.pos(), at: p.at, touched: p.txn.touched}
+		p.txn.touched = nil
+		return p.emit(u), nil
 	}
 	return true, nil
+}
+
+// target counts a change of a target schema, unless it precedes the
+// proof of that schema's data.
+func (p *parser) target(t touch) {
+	if s, ok := p.since[t.schema]; ok && p.pos().Compare(s) <= 0 {
+		return
+	}
+	p.txn.touched = append(p.txn.touched, t)
 }
 
 // rows handles a BINLOG statement of row events: kept and renamed when its
@@ -178,25 +226,36 @@ func (p *parser) rows(st string) (bool, error) {
 	tables := p.tables
 	p.tables = nil
 	ours, others := 0, 0
-	for _, db := range tables {
-		if _, ok := p.names[db]; ok {
+	var names []string
+	for _, t := range tables {
+		names = append(names, t.schema)
+		switch _, ok := p.names[t.schema]; {
+		case ok:
 			ours++
-		} else {
+		case p.targets[t.schema]:
+			others++
+			p.target(touch{side: sideTarget, schema: t.schema, table: t.table})
+		default:
 			others++
 		}
 	}
 	if ours == 0 {
 		if !p.inTxn {
-			return p.emit(unit{end: p.pos(), at: p.at}), nil
+			u := unit{end: p.pos(), at: p.at, touched: p.txn.touched}
+			p.txn.touched = nil
+			return p.emit(u), nil
 		}
 		return true, nil
 	}
 	if others > 0 {
-		return false, fmt.Errorf("a statement at %s changes rows of followed and other schemas at once (%s): it cannot be applied in part: %w", p.pos(), strings.Join(tables, ", "), termshift.ErrInvalid)
+		return false, fmt.Errorf("a statement at %s changes rows of followed and other schemas at once (%s): it cannot be applied in part: %w", p.pos(), strings.Join(names, ", "), termshift.ErrInvalid)
 	}
 	renamed, n, err := renameRows(st, p.names)
 	if err != nil {
 		return false, fmt.Errorf("row events at %s: %w", p.pos(), err)
+	}
+	for _, t := range tables {
+		p.txn.touched = append(p.txn.touched, touch{side: sideSource, schema: t.schema, table: t.table})
 	}
 	p.txn.stmts = append(p.txn.stmts, renamed)
 	p.txn.events += n
@@ -210,14 +269,14 @@ func (p *parser) rows(st string) (bool, error) {
 	return true, nil
 }
 
-// touches names the followed schema a statement changes: the default
-// schema, or one the statement names.
-func (p *parser) touches(st string) string {
-	if _, ok := p.names[p.db]; ok {
+// touchesIn names the schema of set (its keys) a statement changes: the
+// default schema, or one the statement names.
+func touchesIn[V any](p *parser, st string, set map[string]V) string {
+	if _, ok := set[p.db]; ok {
 		return p.db
 	}
 	low := strings.ToLower(st)
-	for name := range p.names {
+	for name := range set {
 		n := strings.ToLower(name)
 		for i := 0; ; {
 			j := strings.Index(low[i:], n)
@@ -270,7 +329,7 @@ type stream struct {
 	serverID int
 }
 
-func (s *stream) run(ctx context.Context, start Position, names map[string]string, emit func(unit) bool) error {
+func (s *stream) run(ctx context.Context, start Position, names map[string]string, since map[string]Position, emit func(unit) bool) error {
 	host, port, ok := strings.Cut(s.addr, ":")
 	if !ok {
 		port = "3306"
@@ -301,7 +360,7 @@ func (s *stream) run(ctx context.Context, start Position, names map[string]strin
 	if err := cmd.Start(); err != nil {
 		return termshift.WithHint(fmt.Errorf("start %s: %w", s.binary, err), "install mariadb-client (Debian) or set the path of mariadb-binlog")
 	}
-	p := &parser{names: names, emit: emit, file: start.File, end: start.Pos}
+	p := newParser(names, since, start, emit)
 	r := bufio.NewReaderSize(out, 1<<20)
 	var perr error
 	for {
