@@ -199,8 +199,10 @@ func (p *parser) statement(st string) (bool, error) {
 		return false, &DDLError{Statement: shorten(st, 300), Schema: schema, At: at}
 	}
 	// On a target schema, a statement may have changed any of its tables
-	// (a migration, or rows logged as a statement).
-	if schema := touchesIn(p, st, p.targets); schema != "" {
+	// (a migration, or rows logged as a statement); one that creates the
+	// schema or sets its options (character set, termshift's owner
+	// comment) changes none.
+	if schema := touchesIn(p, st, p.targets); schema != "" && !schemaOptions(upper) {
 		p.target(touch{side: sideTarget, schema: schema, table: allTables})
 	}
 	if !p.inTxn {
@@ -209,6 +211,13 @@ func (p *parser) statement(st string) (bool, error) {
 		return p.emit(u), nil
 	}
 	return true, nil
+}
+
+// schemaOptions reports a statement (upper case) that creates a schema
+// or changes its options, not its tables.
+func schemaOptions(upper string) bool {
+	f := strings.Fields(upper)
+	return len(f) >= 2 && (f[0] == "CREATE" || f[0] == "ALTER") && (f[1] == "DATABASE" || f[1] == "SCHEMA")
 }
 
 // target counts a change of a target schema, unless it precedes the

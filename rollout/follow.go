@@ -49,6 +49,9 @@ type followPlan struct {
 	schemas    map[string]string
 	start      follow.Position
 	resumed    bool
+	// proven maps each target schema to where the binary log stood when
+	// its data was written (follow.Request.TargetProven).
+	proven map[string]follow.Position
 }
 
 // Follow applies the MySQL row events of opts.From (the live release) to
@@ -102,7 +105,7 @@ func (o *Orchestrator) Follow(ctx context.Context, release string, opts FollowOp
 			return
 		}
 	}()
-	st, err := o.P.Follower.Run(runCtx, follow.Request{Key: plan.key, Schemas: plan.schemas, Start: plan.start, Report: opts.Status, Interval: opts.Interval})
+	st, err := o.P.Follower.Run(runCtx, follow.Request{Key: plan.key, Schemas: plan.schemas, Start: plan.start, TargetProven: plan.proven, Report: opts.Status, Interval: opts.Interval})
 	rep.Status = st
 	if err != nil {
 		// A final sync that caught up ends the follower's position with
@@ -228,18 +231,20 @@ func (o *Orchestrator) startFollow(ctx context.Context, release string, opts Fol
 	if err != nil {
 		return plan, err
 	}
+	var atData bool
 	if found && rs.Follow != nil && rs.Follow.From == opts.From && rs.Follow.Basis == basis && opts.Snapshot == "" {
-		plan.start, plan.resumed = rec.Position, true
+		plan.start, plan.resumed, atData = rec.Position, true, rs.Follow.StartsAtData
 	} else {
 		if found {
 			if err := o.P.Follower.Forget(ctx, plan.key); err != nil {
 				return plan, err
 			}
 		}
-		if plan.start, err = o.followStart(ctx, rs, opts.Snapshot); err != nil {
+		if plan.start, atData, err = o.followStart(ctx, rs, opts.Snapshot); err != nil {
 			return refuse(err)
 		}
 	}
+	plan.proven = targetProven(rs)
 	if err := o.P.Follower.Check(ctx, plan.start); err != nil {
 		return refuse(err)
 	}
@@ -248,7 +253,7 @@ func (o *Orchestrator) startFollow(ctx context.Context, release string, opts Fol
 	plan.token = hex.EncodeToString(b)
 	host, _ := os.Hostname()
 	rs.Follow = &store.FollowState{From: opts.From, Key: plan.key, Token: plan.token, Host: host, PID: os.Getpid(), Since: o.Now(),
-		Start: store.BinlogPos{File: plan.start.File, Pos: plan.start.Pos, GTID: plan.start.GTID}, Status: "following", Basis: basis}
+		Start: store.BinlogPos{File: plan.start.File, Pos: plan.start.Pos, GTID: plan.start.GTID}, Status: "following", Basis: basis, StartsAtData: atData}
 	if err := o.SaveState(ctx, s); err != nil {
 		return plan, err
 	}
@@ -258,6 +263,20 @@ func (o *Orchestrator) startFollow(ctx context.Context, release string, opts Fol
 	}
 	o.journal(ctx, release, "follow", "started", fmt.Sprintf("from %s: %s at %s on %s", opts.From, how, plan.start, o.P.Follower.Server()))
 	return plan, nil
+}
+
+// binlogHead is where the MySQL server's binary log stands, when a
+// follower can read it; nil otherwise (no binary log, no TCP DSN).
+func (o *Orchestrator) binlogHead(ctx context.Context) *store.BinlogPos {
+	if o.P.Follower == nil {
+		return nil
+	}
+	p, err := o.P.Follower.Head(ctx)
+	if err != nil {
+		o.Logger.Debug("no binary log position", "err", err)
+		return nil
+	}
+	return &store.BinlogPos{File: p.File, Pos: p.Pos, GTID: p.GTID}
 }
 
 // followBasis names the data a release's MySQL namespaces hold: when it
@@ -274,33 +293,80 @@ func followBasis(rs *store.ReleaseState) string {
 	return strings.Join(basis, ",")
 }
 
+// targetProven maps each of a release's MySQL schemas to where the binary
+// log stood when its data was written (the restore's or sync's start).
+func targetProven(rs *store.ReleaseState) map[string]follow.Position {
+	out := map[string]follow.Position{}
+	for _, ns := range rs.Namespaces {
+		if ns.Service == termshift.MySQL && ns.Proof != nil && ns.Proof.Binlog != nil {
+			b := ns.Proof.Binlog
+			out[ns.Name] = follow.Position{File: b.File, Pos: b.Pos, GTID: b.GTID}
+		}
+	}
+	return out
+}
+
+// dataOrigin says where every MySQL namespace of a release got its data:
+// synced is true when each was last synced (or caught up), snapshot names
+// the snapshot each was restored from; neither when they differ.
+func dataOrigin(rs *store.ReleaseState) (synced bool, snapshot string) {
+	var sources []string
+	for _, ns := range rs.Namespaces {
+		if ns.Service != termshift.MySQL {
+			continue
+		}
+		if ns.Proof == nil {
+			return false, ""
+		}
+		sources = append(sources, ns.Proof.Source)
+	}
+	if len(sources) == 0 {
+		return false, ""
+	}
+	synced = true
+	for _, src := range sources {
+		synced = synced && strings.HasPrefix(src, syncSourcePrefix)
+	}
+	if synced {
+		return true, ""
+	}
+	for _, src := range sources {
+		if src != sources[0] {
+			return false, ""
+		}
+	}
+	return false, sources[0]
+}
+
 // followStart is the binary log position a release's MySQL data stands at:
 // the given snapshot's, else the last sync's, else the snapshot it was
-// restored from.
-func (o *Orchestrator) followStart(ctx context.Context, rs *store.ReleaseState, snapshot string) (follow.Position, error) {
-	if snapshot == "" && rs.Binlog != nil && rs.StepDone("sync") {
-		return follow.Position{File: rs.Binlog.File, Pos: rs.Binlog.Pos, GTID: rs.Binlog.GTID}, nil
+// restored from. atData says the position is the one the data was proven
+// at (not a snapshot named for data of another night).
+func (o *Orchestrator) followStart(ctx context.Context, rs *store.ReleaseState, snapshot string) (pos follow.Position, atData bool, err error) {
+	synced, restored := dataOrigin(rs)
+	if snapshot == "" && rs.Binlog != nil && rs.StepDone("sync") && (synced || rs.Snapshot == "") {
+		return follow.Position{File: rs.Binlog.File, Pos: rs.Binlog.Pos, GTID: rs.Binlog.GTID}, synced, nil
 	}
 	if snapshot == "" {
 		snapshot = rs.Snapshot
 	}
 	if snapshot == "" {
-		return follow.Position{}, termshift.WithHint(fmt.Errorf("release %s was neither synced nor restored from a snapshot: no binary log position to start at: %w", termshift.Quote(rs.Name), termshift.ErrNotFound),
+		return follow.Position{}, false, termshift.WithHint(fmt.Errorf("release %s was neither synced nor restored from a snapshot: no binary log position to start at: %w", termshift.Quote(rs.Name), termshift.ErrNotFound),
 			"name the snapshot it holds with --snapshot ID")
 	}
 	src, snap, _, err := OpenBackup(ctx, BackupRef{Source: o.Env.Backup.Source, S3: o.Env.Backup.S3, Snapshot: snapshot, BaseDir: o.Env.Dir})
 	if err != nil {
-		return follow.Position{}, fmt.Errorf("snapshot %s: %w", termshift.Quote(snapshot), err)
+		return follow.Position{}, false, fmt.Errorf("snapshot %s: %w", termshift.Quote(snapshot), err)
 	}
 	m, err := restore.ReadManifest(ctx, src)
 	if err != nil {
-		return follow.Position{}, fmt.Errorf("snapshot %s: %w", termshift.Quote(snap.ID), err)
+		return follow.Position{}, false, fmt.Errorf("snapshot %s: %w", termshift.Quote(snap.ID), err)
 	}
 	if m == nil || m.MySQLBinlog == nil || m.MySQLBinlog.File == "" {
-		return follow.Position{}, termshift.WithHint(fmt.Errorf("snapshot %s records no binary log position (its manifest has none): %w", termshift.Quote(snap.ID), termshift.ErrNotFound),
+		return follow.Position{}, false, termshift.WithHint(fmt.Errorf("snapshot %s records no binary log position (its manifest has none): %w", termshift.Quote(snap.ID), termshift.ErrNotFound),
 			"take backups with `termshift backup` from a server with log_bin, or sync the release (`termshift sync`) and follow after it")
 	}
-	return follow.Position{File: m.MySQLBinlog.File, Pos: m.MySQLBinlog.Position, GTID: m.MySQLBinlog.GTID}, nil
+	return follow.Position{File: m.MySQLBinlog.File, Pos: m.MySQLBinlog.Position, GTID: m.MySQLBinlog.GTID}, restored == snap.ID, nil
 }
 
 // refuseFollowed refuses to replace the data of a release whose follower
@@ -417,12 +483,18 @@ func (o *Orchestrator) finalSync(ctx context.Context, release, live string, opts
 	}
 	frs := fresh.Releases[release]
 	now := o.Now()
+	// The data now stands at the position the catch-up stopped at: a
+	// later follow starts there, and the writes logged before it made
+	// this data.
+	at := &store.BinlogPos{File: cu.at.File, Pos: cu.at.Pos, GTID: cu.at.GTID}
 	for _, r := range cu.results {
 		if ns := frs.Namespace(termshift.MySQL, r.Namespace.Logical); ns != nil {
 			ns.Status, ns.Error = store.NSRestored, ""
 			ns.Proof = syncProof(r, live+" (catch-up from the binary log)", now, rep.Started)
+			ns.Proof.Binlog = at
 		}
 	}
+	frs.Binlog = at
 	if frs.Follow != nil {
 		frs.Follow.Status, frs.Follow.Detail, frs.Follow.EndedAt = "caught-up", cu.note, now
 	}
@@ -438,12 +510,16 @@ func (o *Orchestrator) finalSync(ctx context.Context, release, live string, opts
 type caughtUp struct {
 	results []SyncResult
 	note    string
+	at      follow.Position // where live's writes stopped, applied
 }
 
 // catchUp applies live's binary log to release's MySQL schemas up to the
 // position at which the window stopped its writes, stops the background
-// follower through state, and proves each table: counts and CHECKSUM TABLE
-// on both sides, then that live took no write while it was proven.
+// follower through state, and proves each table (counts and CHECKSUM
+// TABLE on both sides), then that live took no write while it was proven.
+// When the follower started where the data was proven and saw every write
+// of both sides, only the tables it saw changed are read: the others hold
+// what their restore or sync proved, on both sides (provenScope).
 func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, live string) (*caughtUp, error) {
 	t0 := o.Now()
 	rs, from := s.Releases[release], s.Releases[live]
@@ -484,13 +560,18 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 		return nil, err
 	}
 	o.printf("catching up %s's MySQL from %s to %s (where the window stopped its writes) ...\n", live, rec.Position, stopAt)
-	st, err := f.Run(ctx, follow.Request{Key: key, Schemas: schemas, Start: rec.Position, Until: &stopAt})
+	proven := targetProven(rs)
+	st, err := f.Run(ctx, follow.Request{Key: key, Schemas: schemas, Start: rec.Position, Until: &stopAt, TargetProven: proven})
 	if err != nil {
 		return nil, err
 	}
 	applied := rec.Position
 	tApplied := o.Now()
-	proofs, err := f.Prove(ctx, schemas)
+	only, scope, err := o.provenScope(ctx, rs, key, schemas)
+	if err != nil {
+		return nil, err
+	}
+	proofs, err := f.Prove(ctx, schemas, only)
 	if err != nil {
 		return nil, err
 	}
@@ -500,14 +581,31 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 	if err != nil {
 		return nil, err
 	}
-	st2, err := f.Run(ctx, follow.Request{Key: key, Schemas: schemas, Start: rec.Position, Until: &again})
+	st2, err := f.Run(ctx, follow.Request{Key: key, Schemas: schemas, Start: rec.Position, Until: &again, TargetProven: proven})
 	if err != nil {
 		return nil, err
 	}
 	if st2.Transactions > 0 {
 		return nil, fmt.Errorf("%s took %d transactions while it was proven (after %s): %w", live, st2.Transactions, stopAt, ErrSourceChanged)
 	}
+	if only != nil {
+		// The next release itself may have written meanwhile, and a table
+		// its last proof does not name was never proven: those are read
+		// too.
+		late, err := f.Changed(ctx, key, schemas)
+		if err != nil {
+			return nil, err
+		}
+		proofs, err = o.proveMore(ctx, schemas, proofs, func(p follow.TableProof) bool {
+			_, proven := dst[p.Schema].Proof.Objects[p.Table]
+			return late.Has(p.Schema, p.Table) || !proven
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	byNS := map[string]*SyncResult{}
+	read, unchanged := 0, 0
 	for _, p := range proofs {
 		r := byNS[p.Schema]
 		if r == nil {
@@ -515,10 +613,25 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 				Note: fmt.Sprintf("caught up from the binary log: %s to %s, %d transactions (%d row events) in the window", applied, st.Applied, st.Transactions, st.Events)}
 			byNS[p.Schema] = r
 		}
+		if p.Unchanged {
+			unchanged++
+			r.Objects = append(r.Objects, unchangedObject(dst[p.Schema], p.Table))
+			continue
+		}
+		read++
 		r.Objects = append(r.Objects, SyncObject{Name: p.Table, Snapshot: p.Rows, Loaded: p.TargetRows, SourceHash: "checksum:" + p.Checksum, TargetHash: "checksum:" + p.TargetChecksum, OK: p.OK()})
 	}
 	var out []SyncResult
 	for _, r := range byNS {
+		n := 0
+		for _, obj := range r.Objects {
+			if obj.Unchanged != "" {
+				n++
+			}
+		}
+		if n > 0 {
+			r.Note += fmt.Sprintf("; %d of %d tables not read: no event on either side since %s", n, len(r.Objects), proofName(dst[r.From].Proof))
+		}
 		out = append(out, *r)
 	}
 	var bad []string
@@ -538,10 +651,91 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 	if len(bad) > 0 {
 		return nil, fmt.Errorf("after the catch-up the proof does not hold: %s: %w", strings.Join(bad, "; "), termshift.ErrVerifyFailed)
 	}
-	note := fmt.Sprintf("MySQL: caught up from %s's binary log in %s (%d transactions, %d row events, up to %s; proof %s), not copied in full",
-		live, o.Now().Sub(t0).Round(time.Millisecond), st.Transactions, st.Events, st.Applied, o.Now().Sub(tApplied).Round(time.Millisecond))
+	how := fmt.Sprintf("every table read on both sides (%d), %s", read, scope)
+	if only != nil {
+		how = fmt.Sprintf("%d tables changed since the data was proven read on both sides, %d unchanged on both sides not read", read, unchanged)
+	}
+	note := fmt.Sprintf("MySQL: caught up from %s's binary log in %s (%d transactions, %d row events, up to %s; proof %s: %s), not copied in full",
+		live, o.Now().Sub(t0).Round(time.Millisecond), st.Transactions, st.Events, st.Applied, o.Now().Sub(tApplied).Round(time.Millisecond), how)
 	o.journal(ctx, release, "catch-up", "done", note)
-	return &caughtUp{results: out, note: note}, nil
+	return &caughtUp{results: out, note: note, at: stopAt}, nil
+}
+
+// provenScope says which tables the catch-up's proof must read: only the
+// changed ones (a tracked follow.Changes) when every write to both sides
+// since the data was proven is known, every table (nil) otherwise, with
+// the reason in words.
+func (o *Orchestrator) provenScope(ctx context.Context, rs *store.ReleaseState, key string, schemas map[string]string) (*follow.Changes, string, error) {
+	if !rs.Follow.StartsAtData {
+		return nil, "since the follower did not start at the position its data was proven at", nil
+	}
+	for _, ns := range rs.Namespaces {
+		switch {
+		case ns.Service != termshift.MySQL:
+		case ns.Proof == nil:
+			return nil, "since " + ns.Namespace.String() + " has no proof", nil
+		case ns.Proof.Unproven != "":
+			return nil, "since " + ns.Namespace.String() + " was restored from a backup not proven complete", nil
+		case ns.Proof.Binlog == nil:
+			return nil, "since the restore or sync of " + ns.Namespace.String() + " recorded no binary log position", nil
+		}
+	}
+	ch, err := o.P.Follower.Changed(ctx, key, schemas)
+	if err != nil {
+		return nil, "", err
+	}
+	if !ch.Tracked {
+		return nil, "since " + ch.Why, nil
+	}
+	return ch, "", nil
+}
+
+// proveMore reads the tables a proof left unread that need says must be.
+func (o *Orchestrator) proveMore(ctx context.Context, schemas map[string]string, proofs []follow.TableProof, need func(follow.TableProof) bool) ([]follow.TableProof, error) {
+	more := &follow.Changes{Tracked: true, Tables: map[string]map[string]bool{}}
+	for _, p := range proofs {
+		if p.Unchanged && need(p) {
+			if more.Tables[p.Schema] == nil {
+				more.Tables[p.Schema] = map[string]bool{}
+			}
+			more.Tables[p.Schema][p.Table] = true
+		}
+	}
+	if len(more.Tables) == 0 {
+		return proofs, nil
+	}
+	read, err := o.P.Follower.Prove(ctx, schemas, more)
+	if err != nil {
+		return nil, err
+	}
+	byTable := map[[2]string]follow.TableProof{}
+	for _, p := range read {
+		if !p.Unchanged {
+			byTable[[2]string{p.Schema, p.Table}] = p
+		}
+	}
+	for i, p := range proofs {
+		if q, ok := byTable[[2]string{p.Schema, p.Table}]; ok {
+			proofs[i] = q
+		}
+	}
+	return proofs, nil
+}
+
+// unchangedObject is a table the catch-up did not read: its count and
+// hash are those of the namespace's last proof.
+func unchangedObject(ns *store.NamespaceState, table string) SyncObject {
+	n, h := ns.Proof.Objects[table], ns.Proof.Hashes[table]
+	return SyncObject{Name: table, Snapshot: n, Loaded: n, SourceHash: h, TargetHash: h, OK: true,
+		Unchanged: "no event on either side since " + proofName(ns.Proof)}
+}
+
+// proofName names a proof in a sentence.
+func proofName(p *store.Proof) string {
+	if strings.HasPrefix(p.Source, syncSourcePrefix) {
+		return "the " + p.Source
+	}
+	return "the restore of snapshot " + p.Source
 }
 
 // dropFollow ends a follower whose catch-up cannot be used: its record

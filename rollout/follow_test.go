@@ -15,6 +15,7 @@ import (
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/follow"
@@ -129,6 +130,7 @@ router: {listen: %q, retention: 1h}
 			}
 		}
 		_, _ = db.Exec("DELETE FROM "+follow.PositionSchema+".positions WHERE follower LIKE ?", name+"/%")
+		_, _ = db.Exec("DELETE FROM "+follow.PositionSchema+".touched WHERE follower LIKE ?", name+"/%")
 	})
 	s, _ := w.o.LoadState(ctx)
 	w.cur = s.Releases["current"].Namespaces[0].Name
@@ -335,7 +337,25 @@ func TestFinalSyncCatchesUp(t *testing.T) {
 		t.Fatalf("sync report %+v: want proven, caught up", sr)
 	}
 	if len(sr.Namespaces) != 1 || sr.Namespaces[0].Status != "caught up" || len(sr.Namespaces[0].Objects) != 3 {
-		t.Errorf("namespaces %+v: want edxapp caught up with its 3 tables", sr.Namespaces)
+		t.Fatalf("namespaces %+v: want edxapp caught up with its 3 tables", sr.Namespaces)
+	}
+	// Only the tables current wrote are read again: demo_writes had no
+	// event on either side since the sync proved it.
+	proof := map[string]string{}
+	for _, obj := range sr.Namespaces[0].Objects {
+		proof[obj.Name] = "read"
+		if obj.Unchanged != "" {
+			proof[obj.Name] = "unchanged"
+		}
+		if !obj.OK {
+			proof[obj.Name] += ", not ok"
+		}
+	}
+	if diff := cmp.Diff(map[string]string{"grades": "read", "events": "read", "demo_writes": "unchanged"}, proof); diff != "" {
+		t.Errorf("tables read by the proof (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(sr.Notes[0], "2 tables changed since the data was proven read on both sides, 1 unchanged") {
+		t.Errorf("note %q: want it to say which tables the proof read", sr.Notes[0])
 	}
 	if got, want := w.sums(w.next), w.sums(w.cur); got != want {
 		t.Errorf("next: %s\ncurrent: %s", got, want)
@@ -353,6 +373,33 @@ func TestFinalSyncCatchesUp(t *testing.T) {
 		t.Errorf("live %q, follow record %+v; want next live, caught-up", s.Live, f)
 	}
 	t.Logf("window %s; %s", rep.Window.Parts(), sr.Notes[0])
+}
+
+// The next release writes a table current does not (a QA write while it
+// follows): the catch-up's proof reads that table too, finds it differs,
+// and the final sync copies everything instead, saying why.
+func TestCatchUpSeesNextsOwnWrites(t *testing.T) {
+	w := newFollowWorld(t)
+	ctx := t.Context()
+	w.startFollow()
+	w.writes(0, 5)
+	w.exec("INSERT INTO " + w.next + ".demo_writes (id) VALUES ('written by QA on next')")
+	w.writes(5, 10)
+	rep, err := w.o.Cutover(ctx, "next", rollout.CutoverOptions{FinalSync: true, SkipVerify: true})
+	if err != nil {
+		t.Fatalf("cutover --final-sync: %v", err)
+	}
+	sr := rep.Window.SyncReport
+	if sr == nil || !sr.Proven || len(sr.Notes) == 0 || !strings.Contains(sr.Notes[0], "the proof does not hold") || !strings.Contains(sr.Notes[0], "demo_writes: 0 rows in current, 1 in next") {
+		t.Fatalf("sync report %+v: want the full sync, because demo_writes differs", sr)
+	}
+	if got, want := w.sums(w.next), w.sums(w.cur); got != want {
+		t.Errorf("next: %s\ncurrent: %s", got, want)
+	}
+	var n int
+	if err := w.db.QueryRow("SELECT COUNT(*) FROM " + w.next + ".demo_writes").Scan(&n); err != nil || n != 0 {
+		t.Errorf("next's demo_writes after the full sync: %d rows, %v; want current's 0", n, err)
+	}
 }
 
 // A follower whose position is gone from the server's binary logs: the
@@ -426,7 +473,85 @@ func TestFollowFromSnapshot(t *testing.T) {
 		t.Errorf("next: %s\ncurrent: %s", got, want)
 	}
 	s, _ := w.o.LoadState(ctx)
-	if f := s.Releases["next"].Follow; f == nil || f.Start.File == "" || f.Status != "following" {
-		t.Errorf("follow record %+v: want following from the snapshot's position", f)
+	if f := s.Releases["next"].Follow; f == nil || f.Start.File == "" || f.Status != "following" || !f.StartsAtData {
+		t.Errorf("follow record %+v: want following from the snapshot's position, where its data was proven", f)
+	}
+	if p := s.Releases["next"].Namespaces[0].Proof; p == nil || p.Binlog == nil {
+		t.Fatalf("restore proof %+v: want the binary log position before the load", p)
+	}
+	// The final sync reads only what changed since the snapshot.
+	w.writes(10, 12)
+	rep, err := w.o.Cutover(ctx, "next", rollout.CutoverOptions{FinalSync: true, SkipVerify: true})
+	if err != nil {
+		t.Fatalf("cutover --final-sync: %v", err)
+	}
+	if sr := rep.Window.SyncReport; sr == nil || len(sr.Notes) == 0 || !strings.Contains(sr.Notes[0], "2 tables changed since the data was proven read on both sides, 1 unchanged") {
+		t.Errorf("sync report %+v: want the catch-up reading the 2 tables written since the snapshot", sr)
+	}
+	if got, want := w.sums(w.next), w.sums(w.cur); got != want {
+		t.Errorf("after the final sync, next: %s\ncurrent: %s", got, want)
+	}
+}
+
+// A follower started from a snapshot other than the one next's data was
+// restored from (a named --snapshot) cannot vouch for the tables it saw no
+// event for: the catch-up's proof reads every table, and says why.
+func TestCatchUpReadsEverythingFromAnotherStart(t *testing.T) {
+	w := newFollowWorld(t, worldOptions{NoSync: true})
+	ctx := t.Context()
+	o := orchestrator(t, w.env, "backup current")
+	for _, id := range []string{"2026-11-27T02:00:00Z", "2026-11-28T02:00:00Z"} {
+		if err := o.Locked(ctx, func() error {
+			_, err := o.Backup(ctx, "current", rollout.BackupOptions{ID: id})
+			return err
+		}); err != nil {
+			t.Fatalf("backup current: %v", err)
+		}
+	}
+	o = orchestrator(t, w.env, "restore next")
+	if err := o.Locked(ctx, func() error {
+		_, _, err := o.Restore(ctx, "next", rollout.RestoreOptions{Snapshot: "2026-11-28T02:00:00Z"})
+		return err
+	}); err != nil {
+		t.Fatalf("restore next: %v", err)
+	}
+	ctx2, cancel := context.WithCancel(ctx)
+	fo := orchestrator(t, w.env, "follow next")
+	caught := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		_, err := fo.Follow(ctx2, "next", rollout.FollowOptions{From: "current", Snapshot: "2026-11-27T02:00:00Z", Interval: 50 * time.Millisecond, Status: func(st follow.Status) {
+			if st.CaughtUp {
+				select {
+				case caught <- struct{}{}:
+				default:
+				}
+			}
+		}})
+		done <- err
+	}()
+	select {
+	case <-caught:
+	case err := <-done:
+		t.Fatalf("follow ended at once: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("follow: %v", err)
+	}
+	s, _ := w.o.LoadState(ctx)
+	if f := s.Releases["next"].Follow; f == nil || f.StartsAtData {
+		t.Fatalf("follow record %+v: want a start other than its data's", f)
+	}
+	w.writes(0, 3)
+	rep, err := w.o.Cutover(ctx, "next", rollout.CutoverOptions{FinalSync: true, SkipVerify: true})
+	if err != nil {
+		t.Fatalf("cutover --final-sync: %v", err)
+	}
+	if sr := rep.Window.SyncReport; sr == nil || len(sr.Notes) == 0 || !strings.Contains(sr.Notes[0], "every table read on both sides (3), since the follower did not start at the position its data was proven at") {
+		t.Errorf("sync report %+v: want every table read, saying why", sr)
+	}
+	if got, want := w.sums(w.next), w.sums(w.cur); got != want {
+		t.Errorf("after the final sync, next: %s\ncurrent: %s", got, want)
 	}
 }

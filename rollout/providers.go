@@ -83,7 +83,8 @@ type Follower interface {
 	Recorded(ctx context.Context, key string) (follow.Record, bool, error)
 	Forget(ctx context.Context, key string) error
 	Run(ctx context.Context, req follow.Request) (follow.Status, error)
-	Prove(ctx context.Context, names map[string]string) ([]follow.TableProof, error)
+	Changed(ctx context.Context, key string, names map[string]string) (*follow.Changes, error)
+	Prove(ctx context.Context, names map[string]string, only *follow.Changes) ([]follow.TableProof, error)
 }
 
 // Scrubber runs scrub rules on one namespace.

@@ -305,6 +305,10 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 				DropExisting: opts.DropExisting || halfLoaded, Resume: opts.Resume && halfLoaded,
 				Checkpoint: o.checkpointPath(release, ns.Name), Progress: opts.Progress, Logger: logger}}
 			start := o.Now()
+			var before *store.BinlogPos
+			if svc == termshift.MySQL && !req.Resume {
+				before = o.binlogHead(ctx)
+			}
 			o.printf("restoring %s from %s ...\n", ns.Namespace, termshift.Quote(from))
 			rep, _, err := RestoreNamespace(ctx, loader, req)
 			if errors.Is(err, termshift.ErrRefused) && !req.DropExisting {
@@ -319,9 +323,11 @@ func (o *Orchestrator) Restore(ctx context.Context, release string, opts Restore
 			} else {
 				ns.Status = store.NSRestored
 				ns.Proof = proofOf(rep, snap.ID, start, o.Now())
+				ns.Proof.Binlog = before
 				res.Status = "restored"
 				done = append(done, ns.Namespace.String())
 				if !rep.Completeness.Proven {
+					ns.Proof.Unproven = orNone(rep.Completeness.Missing)
 					o.journal(ctx, release, "restore", "forced", fmt.Sprintf("%s: accepted a backup whose completeness is not proven (%s)", ns.Namespace, rep.Completeness.Missing))
 				}
 			}

@@ -46,6 +46,10 @@ type SyncObject struct {
 	SourceHash string `json:"source_hash,omitempty"`
 	TargetHash string `json:"target_hash,omitempty"`
 	OK         bool   `json:"ok"`
+	// Unchanged, when set, says why the object was not read again: no
+	// event changed it on either side since its last proof, whose count
+	// and hash it carries.
+	Unchanged string `json:"unchanged,omitempty"`
 }
 
 // SyncResult is one namespace of a sync.
@@ -173,6 +177,10 @@ func (o *Orchestrator) Sync(ctx context.Context, release string, opts SyncOption
 		return nil, fmt.Errorf("create sync checkpoint directory: %w", err)
 	}
 	rep := &SyncReport{From: opts.From, To: release, InWindow: opts.InWindow, Started: o.Now()}
+	var before *store.BinlogPos
+	if len(pairs[termshift.MySQL]) > 0 {
+		before = o.binlogHead(ctx)
+	}
 	o.journal(ctx, release, "sync", "started", "from "+opts.From)
 	rs.SetStep("sync", "running", "from "+opts.From, o.Now())
 	for _, p := range pairs[termshift.MySQL] {
@@ -277,6 +285,9 @@ func (o *Orchestrator) Sync(ctx context.Context, release string, opts SyncOption
 		if r.Status == "synced" && rep.Proven {
 			ns.Status, ns.Error = store.NSRestored, ""
 			ns.Proof = syncProof(r, opts.From, now, rep.Started)
+			if ns.Service == termshift.MySQL {
+				ns.Proof.Binlog = before
+			}
 			if b := r.Binlog; b != nil {
 				rs.Binlog = &store.BinlogPos{File: b.File, Pos: b.Position, GTID: b.GTID}
 			}
@@ -504,8 +515,11 @@ func (o *Orchestrator) flushCache(ctx context.Context, ns termshift.Namespace, r
 	return f.Flush(ctx, ns, o.owner(release))
 }
 
+// syncSourcePrefix begins the source of a sync's proof.
+const syncSourcePrefix = "sync from "
+
 func syncProof(r SyncResult, from string, at, started time.Time) *store.Proof {
-	p := &store.Proof{At: at, Source: "sync from " + from, Objects: map[string]int64{}, Seconds: at.Sub(started).Seconds()}
+	p := &store.Proof{At: at, Source: syncSourcePrefix + from, Objects: map[string]int64{}, Seconds: at.Sub(started).Seconds()}
 	for _, obj := range r.Objects {
 		p.Objects[obj.Name] = obj.Loaded
 		if obj.TargetHash != "" {

@@ -80,6 +80,9 @@ func (a *app) printSync(rep *rollout.SyncReport) {
 					hash = "DIFFERS"
 				}
 			}
+			if o.Unchanged != "" {
+				hash = "unchanged"
+			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t\n", o.Name, o.Snapshot, o.Loaded, hash, proof)
 		}
 		_ = tw.Flush()

@@ -123,11 +123,15 @@ type FollowState struct {
 	Start BinlogPos `json:"start"`
 	// Basis is the data the position was applied to (the MySQL
 	// namespaces' proofs): restored or synced again, a follow starts anew.
-	Basis   string    `json:"basis,omitempty"`
-	Status  string    `json:"status"` // following, stopped, failed, caught-up
-	Detail  string    `json:"detail,omitempty"`
-	Stop    bool      `json:"stop,omitempty"`
-	EndedAt time.Time `json:"ended_at,omitzero"`
+	Basis string `json:"basis,omitempty"`
+	// StartsAtData says the follower started at the position its data
+	// was proven at (the snapshot it was restored from, or its sync): the
+	// catch-up's proof may then read only the tables changed since.
+	StartsAtData bool      `json:"starts_at_data,omitempty"`
+	Status       string    `json:"status"` // following, stopped, failed, caught-up
+	Detail       string    `json:"detail,omitempty"`
+	Stop         bool      `json:"stop,omitempty"`
+	EndedAt      time.Time `json:"ended_at,omitzero"`
 }
 
 // Step is the outcome of one upgrade step of a release.
@@ -156,6 +160,13 @@ type Proof struct {
 	Hashes  map[string]string `json:"hashes,omitempty"`
 	Seconds float64           `json:"seconds"`
 	Bytes   int64             `json:"bytes"`
+	// Unproven says what the backup lacked when it was restored with
+	// --accept-unproven-backup: the counts are the load's, not proof.
+	Unproven string `json:"unproven,omitempty"`
+	// Binlog is where the MySQL server's binary log stood before the
+	// data was written (the restore's or sync's start): the namespace's
+	// writes logged before it made this data, those after changed it.
+	Binlog *BinlogPos `json:"binlog,omitempty"`
 }
 
 // VerifyRecord is the latest verify result of a release.
