@@ -653,7 +653,7 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 	}
 	how := fmt.Sprintf("every table read on both sides (%d), %s", read, scope)
 	if only != nil {
-		how = fmt.Sprintf("%d tables changed since the data was proven read on both sides, %d unchanged on both sides not read", read, unchanged)
+		how = fmt.Sprintf("%s changed since the data was proven read on both sides, %d unchanged on both sides not read", tables(read), unchanged)
 	}
 	note := fmt.Sprintf("MySQL: caught up from %s's binary log in %s (%d transactions, %d row events, up to %s; proof %s: %s), not copied in full",
 		live, o.Now().Sub(t0).Round(time.Millisecond), st.Transactions, st.Events, st.Applied, o.Now().Sub(tApplied).Round(time.Millisecond), how)
@@ -688,6 +688,14 @@ func (o *Orchestrator) provenScope(ctx context.Context, rs *store.ReleaseState, 
 		return nil, "since " + ch.Why, nil
 	}
 	return ch, "", nil
+}
+
+// tables is "1 table" or "N tables".
+func tables(n int) string {
+	if n == 1 {
+		return "1 table"
+	}
+	return fmt.Sprintf("%d tables", n)
 }
 
 // proveMore reads the tables a proof left unread that need says must be.

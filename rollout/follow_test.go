@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -39,11 +40,14 @@ type followWorld struct {
 
 // worldOptions: Rows of the bench table added to current; Apps: each
 // release answers POST /api/writes by inserting the write's id into its
-// demo_writes table (the load generator's target through the router).
+// demo_writes table (the load generator's target through the router);
+// Hot: in the same transaction, it updates a random row of the bench
+// table (a learner's state), so the big table changes while followed.
 type worldOptions struct {
 	Rows   int
 	Apps   bool
 	NoSync bool
+	Hot    bool
 }
 
 func newFollowWorld(t testing.TB, opts ...worldOptions) *followWorld {
@@ -81,7 +85,19 @@ func newFollowWorld(t testing.TB, opts ...worldOptions) *followWorld {
 			if r == "next" {
 				schema = w.next
 			}
-			if _, err := db.ExecContext(req.Context(), "INSERT INTO "+schema+".demo_writes (id) VALUES (?)", body.ID); err != nil {
+			tx, err := db.BeginTx(req.Context(), nil)
+			if err == nil {
+				_, err = tx.ExecContext(req.Context(), "INSERT INTO "+schema+".demo_writes (id) VALUES (?)", body.ID)
+			}
+			if err == nil && opt.Hot && opt.Rows > 0 {
+				_, err = tx.ExecContext(req.Context(), "UPDATE "+schema+".courseware_studentmodule SET grade = COALESCE(grade, 0) + 1, modified = NOW(6) WHERE id = ?", 1+rand.IntN(opt.Rows))
+			}
+			if err == nil {
+				err = tx.Commit()
+			} else if tx != nil {
+				_ = tx.Rollback()
+			}
+			if err != nil {
 				http.Error(rw, err.Error(), http.StatusInternalServerError)
 				return
 			}
@@ -328,6 +344,11 @@ func TestFinalSyncCatchesUp(t *testing.T) {
 		t.Errorf("sync into a followed release: %v, want refused: it is being followed", err)
 	}
 	w.writes(20, 30)
+	// The plan says the window catches up rather than copies.
+	plan, err := w.o.Plan(ctx, "next", rollout.UpgradeOptions{Cutover: true, FinalSync: true})
+	if err != nil || len(plan) == 0 || plan[len(plan)-1].Step != "cutover" || !strings.Contains(plan[len(plan)-1].Why, "catch up next's MySQL from current's binary log") {
+		t.Errorf("plan %+v, %v: want its cutover to say it catches up from the binary log", plan, err)
+	}
 	rep, err := w.o.Cutover(ctx, "next", rollout.CutoverOptions{FinalSync: true, SkipVerify: true})
 	if err != nil {
 		t.Fatalf("cutover --final-sync: %v", err)

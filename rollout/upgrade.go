@@ -130,7 +130,11 @@ func (o *Orchestrator) Plan(ctx context.Context, release string, opts UpgradeOpt
 	case s.Live == release:
 		add("cutover", "skip", "already live")
 	case opts.Cutover && opts.FinalSync:
-		add("cutover", "run", "maintenance window: sync "+orNone(s.Live)+"'s data into "+release+" with proof, pre_cutover, verify; then switch traffic from "+orNone(s.Live)+" (kept running as the rollback target)")
+		how := "sync " + orNone(s.Live) + "'s data into " + release + " with proof"
+		if f := rs.Follow; f != nil && f.Status == "following" && !f.Stop && f.From == s.Live && s.Live != "" {
+			how = "catch up " + release + "'s MySQL from " + s.Live + "'s binary log (followed since " + f.Since.Format(time.RFC3339) + ") and prove the tables changed since its data was proven, full copy of MongoDB and RabbitMQ"
+		}
+		add("cutover", "run", "maintenance window: "+how+", pre_cutover, verify; then switch traffic from "+orNone(s.Live)+" (kept running as the rollback target)")
 	case opts.Cutover:
 		add("cutover", "run", "switch traffic from "+orNone(s.Live)+" (kept running as the rollback target)")
 	default:
