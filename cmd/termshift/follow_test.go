@@ -5,6 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +56,8 @@ func TestFollowCommand(t *testing.T) {
 	}
 	t.Cleanup(func() { db.Close() })
 	name := randName(t, "fc", 8)
+	health := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	t.Cleanup(health.Close)
 	env := writeEnv(t, fmt.Sprintf(`name: %s
 naming: "{logical}_%s_{release}"
 servers:
@@ -60,16 +66,17 @@ databases:
   mysql: [{name: edxapp}]
 backup: {source: /nonexistent}
 releases:
-  - {name: current, version: "1.0", runner: external, health_url: "http://127.0.0.1:1/heartbeat"}
-  - {name: next, version: "1.0", runner: external, health_url: "http://127.0.0.1:2/heartbeat"}
-router: {listen: "127.0.0.1:0"}
-`, name, name))
+  - {name: current, version: "1.0", runner: external, health_url: "%s/heartbeat"}
+  - {name: next, version: "1.0", runner: external, health_url: "%s/heartbeat"}
+router: {listen: "127.0.0.1:%d"}
+`, name, name, health.URL, health.URL, freePort(t)))
 	cur, next := "edxapp_"+name+"_current", "edxapp_"+name+"_next"
 	t.Cleanup(func() {
 		for _, s := range []string{cur, next} {
 			_, _ = db.Exec("DROP DATABASE IF EXISTS " + s)
 		}
 		_, _ = db.Exec("DELETE FROM "+follow.PositionSchema+".positions WHERE follower = ?", name+"/next")
+		_, _ = db.Exec("DELETE FROM "+follow.PositionSchema+".touched WHERE follower = ?", name+"/next")
 	})
 	for _, r := range []string{"current", "next"} {
 		if code, out, errs := cli(t, "--env", env, "carve", r); code != 0 {
@@ -83,6 +90,7 @@ router: {listen: "127.0.0.1:0"}
 		}
 	}
 	exec("CREATE TABLE " + cur + ".log (learner VARCHAR(20), n INT)")
+	exec("CREATE TABLE " + cur + ".quiet (id INT PRIMARY KEY)")
 	exec("INSERT INTO " + cur + ".log VALUES ('a', 1)")
 	if code, out, errs := cli(t, "--env", env, "sync", "next", "--from", "current"); code != 0 {
 		t.Fatalf("sync: exit %d\n%s\n%s", code, out, errs)
@@ -130,5 +138,32 @@ router: {listen: "127.0.0.1:0"}
 	var n int
 	if err := db.QueryRow("SELECT COUNT(*) FROM " + next + ".log").Scan(&n); err != nil || n != 4 {
 		t.Errorf("next has %d rows (%v), want 4: each once", n, err)
+	}
+	// The final sync catches up and its report says which tables its
+	// proof read and which it did not need to.
+	exec("INSERT INTO " + cur + ".log VALUES ('e', 5)")
+	sctx, stop := context.WithCancel(context.Background())
+	served := make(chan int, 1)
+	go func() { served <- run(sctx, []string{"--env", env, "serve"}, io.Discard, io.Discard) }()
+	defer func() {
+		stop()
+		<-served
+	}()
+	for _, args := range [][]string{{"deploy", "current"}, {"cutover", "current", "--skip-verify", "--reason", "test"}, {"deploy", "next"}} {
+		if code, out, errs := cli(t, append([]string{"--env", env}, args...)...); code != 0 {
+			t.Fatalf("%s: exit %d\n%s\n%s", strings.Join(args, " "), code, out, errs)
+		}
+	}
+	code, out, errs := cli(t, "--env", env, "cutover", "next", "--final-sync", "--skip-verify", "--reason", "test")
+	if code != 0 {
+		t.Fatalf("cutover --final-sync: exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{"1 table changed since the data was proven read on both sides, 1 unchanged", "1 of 2 tables not read: no event on either side since the sync from current"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("cutover --final-sync said:\n%s\nwant %q", out, want)
+		}
+	}
+	if !regexp.MustCompile(`(?m)^\s*quiet\s+0\s+0\s+unchanged\s+ok\s*$`).MatchString(out) {
+		t.Errorf("cutover --final-sync said:\n%s\nwant quiet shown unchanged", out)
 	}
 }
