@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
 	"os/exec"
@@ -163,7 +165,7 @@ func (f *Follower) Forget(ctx context.Context, key string) error {
 		return err
 	}
 	defer db.Close()
-	for _, table := range []string{"touched", "positions"} {
+	for _, table := range []string{"touched_rows", "touched", "positions"} {
 		_, err = db.ExecContext(ctx, "DELETE FROM "+PositionSchema+"."+table+" WHERE follower = ?", key)
 		var me *driver.MySQLError
 		if err != nil && !(errors.As(err, &me) && (me.Number == 1146 || me.Number == 1049)) {
@@ -192,6 +194,11 @@ type Request struct {
 	// Interval.
 	Report   func(Status)
 	Interval time.Duration
+	// SettleEvery is how often a run without Until, when it has applied
+	// all it read, compares the rows it recorded by key on both sides and
+	// forgets those that are equal, so that a cutover's proof reads only
+	// the rows changed since: 0 is every minute, negative never.
+	SettleEvery time.Duration
 }
 
 // Status is how far a follower is.
@@ -203,6 +210,11 @@ type Status struct {
 	LagSeconds   float64   `json:"lag_seconds"`  // age of the oldest event not applied yet; 0 when caught up
 	LagEvents    int       `json:"lag_events"`   // units read and waiting to be applied
 	LagBytes     int64     `json:"lag_bytes"`    // binary log bytes between applied and head (same file)
+	// Settled is how many changed rows the last settling proved equal on
+	// both sides and forgot; Pending how many it left (different, or
+	// changed again since).
+	Settled int64 `json:"settled"`
+	Pending int64 `json:"pending"`
 	CaughtUp     bool      `json:"caught_up"`
 	At           time.Time `json:"at"`
 }
@@ -227,7 +239,22 @@ const createTouched = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.touched
 	table_name VARCHAR(64) NOT NULL,
 	file VARCHAR(255) NOT NULL,
 	pos BIGINT NOT NULL,
+	whole BOOLEAN NOT NULL DEFAULT TRUE,
 	PRIMARY KEY (follower, side, schema_name, table_name)
+) ENGINE=InnoDB`
+
+// createTouchedRows holds the primary keys of the rows changed in the
+// tables of touched that are not whole, with where they last changed
+// (seq: the binary log file's number << 32 | the offset), until a
+// settling proves them equal on both sides.
+const createTouchedRows = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.touched_rows (
+	follower VARCHAR(191) NOT NULL,
+	side ENUM('source', 'target') NOT NULL,
+	schema_name VARCHAR(64) NOT NULL,
+	table_name VARCHAR(64) NOT NULL,
+	pk DECIMAL(20, 0) NOT NULL,
+	seq BIGINT NOT NULL,
+	PRIMARY KEY (follower, side, schema_name, table_name, pk)
 ) ENGINE=InnoDB`
 
 // Run follows the source from the recorded position (or req.Start) and
@@ -255,6 +282,10 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 		return st, err
 	}
 	if err := SchemasEqual(ctx, src, dst, req.Schemas); err != nil {
+		return st, err
+	}
+	pks, err := primaryKeys(ctx, src, dst, req.Schemas)
+	if err != nil {
 		return st, err
 	}
 	rec, found, err := recorded(ctx, dst, req.Key)
@@ -300,7 +331,7 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 	s := &stream{binary: f.Binary, addr: f.addr, user: f.user, password: f.password, serverID: 100000 + rand.IntN(1<<30)}
 	go func() {
 		defer close(units)
-		sdone <- s.run(sctx, rec.Position, req.Schemas, req.TargetProven, func(u unit) bool {
+		sdone <- s.run(sctx, rec.Position, filter{names: req.Schemas, since: req.TargetProven, pks: pks}, func(u unit) bool {
 			select {
 			case units <- u:
 				return true
@@ -316,6 +347,14 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	settleEvery := req.SettleEvery
+	if settleEvery == 0 {
+		settleEvery = time.Minute
+	}
+	if req.Until != nil {
+		settleEvery = -1
+	}
+	lastSettle := time.Now()
 	var (
 		fde     string
 		oldest  time.Time // the time of the first event read and not applied
@@ -352,6 +391,12 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 			report()
 			return st, nil
 		case <-tick.C:
+			if settleEvery > 0 && len(units) == 0 && time.Since(lastSettle) >= settleEvery {
+				lastSettle = time.Now()
+				if err := f.settle(ctx, src, dst, req, pks, applied, &st); err != nil {
+					return st, err
+				}
+			}
 			report()
 			continue
 		case u, ok := <-units:
@@ -454,7 +499,9 @@ func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applie
 			continue
 		}
 		var fresh []touch
+		var keys []rowKey
 		for _, u := range batch {
+			keys = append(keys, u.keys...)
 			for _, s := range u.stmts {
 				if _, err := tx.ExecContext(ctx, s); err != nil {
 					_ = tx.Rollback()
@@ -468,7 +515,11 @@ func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applie
 				}
 			}
 		}
-		if err := recordTouched(ctx, tx, key, end, fresh); err != nil {
+		err = recordTouched(ctx, tx, key, end, fresh)
+		if err == nil {
+			err = recordKeys(ctx, tx, key, end, keys)
+		}
+		if err != nil {
 			_ = tx.Rollback()
 			for _, t := range fresh {
 				delete(seen, t)
@@ -490,26 +541,117 @@ func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applie
 }
 
 // recordTouched records the tables a batch changed; a table recorded
-// already keeps its first position.
+// already keeps its first position, and becomes whole when any change
+// of it was not known by key.
 func recordTouched(ctx context.Context, tx *sql.Tx, key string, at Position, ts []touch) error {
 	for len(ts) > 0 {
 		n := min(len(ts), 200)
 		q := strings.Builder{}
-		q.WriteString("INSERT IGNORE INTO " + PositionSchema + ".touched (follower, side, schema_name, table_name, file, pos) VALUES ")
-		args := make([]any, 0, 6*n)
+		q.WriteString("INSERT INTO " + PositionSchema + ".touched (follower, side, schema_name, table_name, file, pos, whole) VALUES ")
+		args := make([]any, 0, 7*n)
 		for i, t := range ts[:n] {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?)")
-			args = append(args, key, t.side, t.schema, t.table, at.File, at.Pos)
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, key, t.side, t.schema, t.table, at.File, at.Pos, !t.byKey)
 		}
+		q.WriteString(" ON DUPLICATE KEY UPDATE whole = whole OR VALUES(whole)")
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			return fmt.Errorf("follow: record the tables changed up to %s: %w", at, err)
 		}
 		ts = ts[n:]
 	}
 	return nil
+}
+
+// seqOf orders positions in one number: the file's sequence number, then
+// the offset (binary log files stay under 4 GiB).
+func seqOf(p Position) int64 { return fileSeq(p.File)<<32 | p.Pos }
+
+// recordKeys records the keys of the rows a batch changed, with the
+// batch's end.
+func recordKeys(ctx context.Context, tx *sql.Tx, key string, at Position, keys []rowKey) error {
+	seen := map[rowKey]bool{}
+	uniq := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
+		}
+	}
+	seq := seqOf(at)
+	for len(uniq) > 0 {
+		n := min(len(uniq), 500)
+		q := strings.Builder{}
+		q.WriteString("INSERT INTO " + PositionSchema + ".touched_rows (follower, side, schema_name, table_name, pk, seq) VALUES ")
+		args := make([]any, 0, 6*n)
+		for i, k := range uniq[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?)")
+			args = append(args, key, k.side, k.schema, k.table, k.key, seq)
+		}
+		q.WriteString(" ON DUPLICATE KEY UPDATE seq = VALUES(seq)")
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("follow: record the rows changed up to %s: %w", at, err)
+		}
+		uniq = uniq[n:]
+	}
+	return nil
+}
+
+// primaryKeys finds, in each followed schema and its target, the tables
+// whose primary key is a single integer column: their changed rows are
+// recorded by key. A table whose key differs between the two sides is
+// left out (its changes count as whole).
+func primaryKeys(ctx context.Context, src, dst *sql.DB, names map[string]string) (map[string]primaryKey, error) {
+	const q = `SELECT k.TABLE_SCHEMA, k.TABLE_NAME, MIN(k.COLUMN_NAME), MIN(c.ORDINAL_POSITION), MIN(c.DATA_TYPE), MIN(c.COLUMN_TYPE), COUNT(*)
+		FROM information_schema.KEY_COLUMN_USAGE k
+		JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME
+		WHERE k.CONSTRAINT_NAME = 'PRIMARY' AND k.TABLE_SCHEMA = ?
+		GROUP BY k.TABLE_SCHEMA, k.TABLE_NAME`
+	read := func(db *sql.DB, schema string) (map[string]primaryKey, error) {
+		rows, err := db.QueryContext(ctx, q, schema)
+		if err != nil {
+			return nil, fmt.Errorf("read the primary keys of %s: %w", termshift.Quote(schema), err)
+		}
+		defer rows.Close()
+		out := map[string]primaryKey{}
+		for rows.Next() {
+			var sch, table, col, typ, ctype string
+			var ord, n int
+			if err := rows.Scan(&sch, &table, &col, &ord, &typ, &ctype, &n); err != nil {
+				return nil, fmt.Errorf("read the primary keys of %s: %w", termshift.Quote(schema), err)
+			}
+			switch strings.ToLower(typ) {
+			case "tinyint", "smallint", "mediumint", "int", "bigint":
+				if n == 1 {
+					out[table] = primaryKey{column: col, ordinal: ord, unsigned: strings.Contains(strings.ToLower(ctype), "unsigned")}
+				}
+			}
+		}
+		return out, rows.Err()
+	}
+	out := map[string]primaryKey{}
+	for from, to := range names {
+		a, err := read(src, from)
+		if err != nil {
+			return nil, err
+		}
+		b, err := read(dst, to)
+		if err != nil {
+			return nil, err
+		}
+		for table, pk := range a {
+			if b[table] == pk {
+				out[tableID(from, table)] = pk
+				out[tableID(to, table)] = pk
+			}
+		}
+	}
+	return out, nil
 }
 
 func countTxns(b []unit) int {
@@ -532,7 +674,8 @@ func countEvents(b []unit) int {
 
 func (f *Follower) prepare(ctx context.Context, dst *sql.DB) error {
 	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + PositionSchema, createPositions,
-		"ALTER TABLE " + PositionSchema + ".positions ADD COLUMN IF NOT EXISTS tracks_touched BOOLEAN NOT NULL DEFAULT FALSE", createTouched} {
+		"ALTER TABLE " + PositionSchema + ".positions ADD COLUMN IF NOT EXISTS tracks_touched BOOLEAN NOT NULL DEFAULT FALSE", createTouched,
+		"ALTER TABLE " + PositionSchema + ".touched ADD COLUMN IF NOT EXISTS whole BOOLEAN NOT NULL DEFAULT TRUE", createTouchedRows} {
 		if _, err := dst.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("follow: create %s on the target: %w", PositionSchema, err)
 		}
@@ -630,13 +773,25 @@ type Changes struct {
 	// Tracked is false when the changes cannot be known: Why says why.
 	Tracked bool   `json:"tracked"`
 	Why     string `json:"why,omitempty"`
-	// Tables maps a followed schema to its changed tables; "*" stands
-	// for every table of the schema (a statement changed the target).
+	// Tables maps a followed schema to its tables where any row may have
+	// changed; "*" stands for every table of the schema (a statement
+	// changed the target).
 	Tables map[string]map[string]bool `json:"tables,omitempty"`
+	// Rows maps a followed schema to its tables whose changed rows are
+	// known by primary key, those not proven equal since (Prove compares
+	// only them).
+	Rows map[string]map[string]bool `json:"rows,omitempty"`
+
+	follower string // whose recorded keys Rows refers to
 }
 
 // Has reports whether table of the followed schema changed.
 func (c *Changes) Has(schema, table string) bool {
+	return c.Whole(schema, table) || c.Rows[schema][table]
+}
+
+// Whole reports whether any row of table may have changed.
+func (c *Changes) Whole(schema, table string) bool {
 	t := c.Tables[schema]
 	return t[table] || t[allTables]
 }
@@ -675,15 +830,16 @@ func (f *Follower) Changed(ctx context.Context, key string, names map[string]str
 	for from, to := range names {
 		back[to] = from
 	}
-	rows, err := dst.QueryContext(ctx, "SELECT side, schema_name, table_name FROM "+PositionSchema+".touched WHERE follower = ?", key)
+	rows, err := dst.QueryContext(ctx, "SELECT side, schema_name, table_name, whole FROM "+PositionSchema+".touched WHERE follower = ?", key)
 	if err != nil {
 		return nil, fmt.Errorf("read the tables follower %s saw changed: %w", termshift.Quote(key), err)
 	}
 	defer rows.Close()
-	c := &Changes{Tracked: true, Tables: map[string]map[string]bool{}}
+	c := &Changes{Tracked: true, Tables: map[string]map[string]bool{}, Rows: map[string]map[string]bool{}, follower: key}
 	for rows.Next() {
 		var side, schema, table string
-		if err := rows.Scan(&side, &schema, &table); err != nil {
+		var whole bool
+		if err := rows.Scan(&side, &schema, &table, &whole); err != nil {
 			return nil, fmt.Errorf("read the tables follower %s saw changed: %w", termshift.Quote(key), err)
 		}
 		if side == sideTarget {
@@ -695,10 +851,14 @@ func (f *Follower) Changed(ctx context.Context, key string, names map[string]str
 		} else if _, ok := names[schema]; !ok {
 			continue
 		}
-		if c.Tables[schema] == nil {
-			c.Tables[schema] = map[string]bool{}
+		m := c.Rows
+		if whole {
+			m = c.Tables
 		}
-		c.Tables[schema][table] = true
+		if m[schema] == nil {
+			m[schema] = map[string]bool{}
+		}
+		m[schema][table] = true
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read the tables follower %s saw changed: %w", termshift.Quote(key), err)
@@ -732,6 +892,11 @@ type TableProof struct {
 	Checksum       string `json:"checksum"`
 	TargetChecksum string `json:"target_checksum"`
 	Unchanged      bool   `json:"unchanged,omitempty"`
+	// ByKey says the table was proven by the rows changed since its data
+	// was last proven equal: Keys rows, each read on both sides (the
+	// checksums are of those rows), and the counts of the whole table.
+	ByKey bool  `json:"by_key,omitempty"`
+	Keys  int64 `json:"keys,omitempty"`
 }
 
 // OK reports equal counts and checksums (false for a table not read).
@@ -779,6 +944,12 @@ func (f *Follower) Prove(ctx context.Context, names map[string]string, only *Cha
 			out = append(out, TableProof{Schema: from, Table: t, Target: names[from], Unchanged: only != nil && only.Tracked && !only.Has(from, t)})
 		}
 	}
+	var pks map[string]primaryKey
+	if only != nil && only.Tracked && len(only.Rows) > 0 && only.follower != "" {
+		if pks, err = primaryKeys(ctx, src, dst, names); err != nil {
+			return nil, err
+		}
+	}
 	// Both sides and every table at once, a few queries at a time: the
 	// proof is inside the maintenance window.
 	sem := make(chan struct{}, proveParallel)
@@ -787,6 +958,14 @@ func (f *Follower) Prove(ctx context.Context, names map[string]string, only *Cha
 	for i := range out {
 		p := &out[i]
 		if p.Unchanged {
+			continue
+		}
+		if pk, ok := pks[tableID(p.Schema, p.Table)]; ok && !only.Whole(p.Schema, p.Table) {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				errs[2*i] = proveRows(ctx, src, dst, only.follower, p, pk)
+			})
 			continue
 		}
 		for side := range 2 {
@@ -808,9 +987,225 @@ func (f *Follower) Prove(ctx context.Context, names map[string]string, only *Cha
 	return out, nil
 }
 
+// settle compares, on both sides, the rows recorded by key up to applied
+// and forgets those that are equal. It is sound while the source moves on:
+// a row that changes after applied is recorded again, with a later
+// position, when its event is applied (or seen, for the target's own
+// writes), so forgetting it now loses nothing; and a row that did not is
+// compared as it stands at applied on both sides.
+func (f *Follower) settle(ctx context.Context, src, dst *sql.DB, req Request, pks map[string]primaryKey, applied Position, st *Status) error {
+	seq := seqOf(applied)
+	back := map[string]string{}
+	for from, to := range req.Schemas {
+		back[to] = from
+	}
+	rows, err := dst.QueryContext(ctx, "SELECT DISTINCT side, schema_name, table_name FROM "+PositionSchema+".touched_rows WHERE follower = ? AND seq <= ?", req.Key, seq)
+	if err != nil {
+		return fmt.Errorf("follow: read the changed rows to settle: %w", err)
+	}
+	type group struct{ side, schema, table string }
+	var groups []group
+	for rows.Next() {
+		var g group
+		if err := rows.Scan(&g.side, &g.schema, &g.table); err != nil {
+			rows.Close()
+			return fmt.Errorf("follow: read the changed rows to settle: %w", err)
+		}
+		groups = append(groups, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("follow: read the changed rows to settle: %w", err)
+	}
+	st.Settled, st.Pending = 0, 0
+	for _, g := range groups {
+		from, to := g.schema, req.Schemas[g.schema]
+		if g.side == sideTarget {
+			from, to = back[g.schema], g.schema
+		}
+		pk, ok := pks[tableID(from, g.table)]
+		if from == "" || to == "" || !ok {
+			continue
+		}
+		for after := ""; ; {
+			q := "SELECT pk FROM " + PositionSchema + ".touched_rows WHERE follower = ? AND side = ? AND schema_name = ? AND table_name = ? AND seq <= ?"
+			args := []any{req.Key, g.side, g.schema, g.table, seq}
+			if after != "" {
+				q += " AND pk > ?"
+				args = append(args, after)
+			}
+			keys, err := queryStrings(ctx, dst, q+" ORDER BY pk LIMIT "+strconv.Itoa(keyChunk), args...)
+			if err != nil {
+				return fmt.Errorf("follow: read the changed rows to settle: %w", err)
+			}
+			if len(keys) == 0 {
+				break
+			}
+			after = keys[len(keys)-1]
+			a, err := rowsByKey(ctx, src, from, g.table, pk.column, keys)
+			if err != nil {
+				return err
+			}
+			b, err := rowsByKey(ctx, dst, to, g.table, pk.column, keys)
+			if err != nil {
+				return err
+			}
+			var equal []any
+			for _, k := range keys {
+				if a[k] == b[k] {
+					equal = append(equal, k)
+				}
+			}
+			st.Pending += int64(len(keys) - len(equal))
+			if len(equal) == 0 {
+				continue
+			}
+			res, err := dst.ExecContext(ctx, "DELETE FROM "+PositionSchema+".touched_rows WHERE follower = ? AND side = ? AND schema_name = ? AND table_name = ? AND seq <= ? AND pk IN (?"+strings.Repeat(", ?", len(equal)-1)+")",
+				append([]any{req.Key, g.side, g.schema, g.table, seq}, equal...)...)
+			if err != nil {
+				return fmt.Errorf("follow: forget the settled rows: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			st.Settled += n
+		}
+	}
+	f.Logger.Debug("follow: settled", "at", applied, "settled", st.Settled, "pending", st.Pending)
+	return nil
+}
+
+// queryStrings runs a query of one column.
+func queryStrings(ctx context.Context, db *sql.DB, q string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // proveParallel is how many tables (of either side) Prove reads at once.
 const proveParallel = 4
 
+// keyChunk is how many rows are read by key at once.
+const keyChunk = 500
+
+// proveRows proves a table by the rows changed since its data was
+// proven: each recorded key's row, read on both sides, and the two counts.
+func proveRows(ctx context.Context, src, dst *sql.DB, follower string, p *TableProof, pk primaryKey) error {
+	rows, err := dst.QueryContext(ctx, "SELECT DISTINCT pk FROM "+PositionSchema+".touched_rows WHERE follower = ? AND table_name = ? AND ((side = 'source' AND schema_name = ?) OR (side = 'target' AND schema_name = ?)) ORDER BY pk",
+		follower, p.Table, p.Schema, p.Target)
+	if err != nil {
+		return fmt.Errorf("read the changed rows of %s.%s: %w", p.Schema, p.Table, err)
+	}
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the changed rows of %s.%s: %w", p.Schema, p.Table, err)
+		}
+		keys = append(keys, k)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read the changed rows of %s.%s: %w", p.Schema, p.Table, err)
+	}
+	p.ByKey, p.Keys = true, int64(len(keys))
+	var a, b []string
+	for len(keys) > 0 {
+		n := min(len(keys), keyChunk)
+		ra, err := rowsByKey(ctx, src, p.Schema, p.Table, pk.column, keys[:n])
+		if err != nil {
+			return err
+		}
+		rb, err := rowsByKey(ctx, dst, p.Target, p.Table, pk.column, keys[:n])
+		if err != nil {
+			return err
+		}
+		for _, k := range keys[:n] {
+			a, b = append(a, ra[k]), append(b, rb[k])
+		}
+		keys = keys[n:]
+	}
+	for side, db := range []*sql.DB{src, dst} {
+		schema := p.Schema
+		if side == 1 {
+			schema = p.Target
+		}
+		q := termshift.QuoteMySQL(schema) + "." + termshift.QuoteMySQL(p.Table)
+		var n int64
+		if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+q).Scan(&n); err != nil {
+			return fmt.Errorf("count %s: %w", q, err)
+		}
+		if side == 0 {
+			p.Rows = n
+		} else {
+			p.TargetRows = n
+		}
+	}
+	p.Checksum, p.TargetChecksum = rowsDigest(a), rowsDigest(b)
+	return nil
+}
+
+// rowsDigest hashes rows (each as rowsByKey returns it; "" for a row that
+// is not there) in order.
+func rowsDigest(rows []string) string {
+	h := sha256.New()
+	for _, r := range rows {
+		fmt.Fprintf(h, "%d:%s;", len(r), r)
+	}
+	return "rows:" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// rowsByKey reads the rows of the given keys, each as one string of its
+// columns' bytes (NULL told apart from empty), by key.
+func rowsByKey(ctx context.Context, db *sql.DB, schema, table, column string, keys []string) (map[string]string, error) {
+	q := termshift.QuoteMySQL(schema) + "." + termshift.QuoteMySQL(table)
+	col := termshift.QuoteMySQL(column)
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	rows, err := db.QueryContext(ctx, "SELECT CAST("+col+" AS CHAR), t.* FROM "+q+" t WHERE "+col+" IN (?"+strings.Repeat(", ?", len(keys)-1)+")", args...)
+	if err != nil {
+		return nil, fmt.Errorf("read rows of %s by key: %w", q, err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	vals := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, fmt.Errorf("read rows of %s by key: %w", q, err)
+		}
+		var sb strings.Builder
+		for _, v := range vals[1:] {
+			if v == nil {
+				sb.WriteString("N;")
+				continue
+			}
+			fmt.Fprintf(&sb, "%d:", len(v))
+			sb.Write(v)
+		}
+		out[string(vals[0])] = sb.String()
+	}
+	return out, rows.Err()
+}
 func tableSum(ctx context.Context, db *sql.DB, schema, table string) (int64, string, error) {
 	q := termshift.QuoteMySQL(schema) + "." + termshift.QuoteMySQL(table)
 	var n int64

@@ -69,6 +69,7 @@ func (s *binlogServer) pair(t *testing.T) (live, next string) {
 	t.Cleanup(func() {
 		_, _ = s.db.Exec("DELETE FROM "+follow.PositionSchema+".positions WHERE follower = ?", next)
 		_, _ = s.db.Exec("DELETE FROM "+follow.PositionSchema+".touched WHERE follower = ?", next)
+		_, _ = s.db.Exec("DELETE FROM "+follow.PositionSchema+".touched_rows WHERE follower = ?", next)
 	})
 	return live, next
 }
@@ -198,26 +199,31 @@ func TestChangedTables(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &follow.Changes{Tracked: true, Tables: map[string]map[string]bool{live: {"pk": true, "nopk": true, "odd`name": true}}}
-	if diff := cmp.Diff(want, ch); diff != "" {
+	// Tables with a single integer primary key have their changed rows
+	// recorded by key; the table without one may have changed anywhere.
+	want := map[string]any{"tracked": true, "whole": map[string]map[string]bool{live: {"nopk": true}}, "by key": map[string]map[string]bool{live: {"pk": true, "odd`name": true}}}
+	got := map[string]any{"tracked": ch.Tracked, "whole": ch.Tables, "by key": ch.Rows}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("changed tables (-want +got):\n%s", diff)
 	}
 	proofs, err := f.Prove(ctx, names, ch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]string{}
+	result := map[string]string{}
 	for _, p := range proofs {
 		switch {
 		case p.Unchanged:
-			got[p.Table] = "unchanged"
+			result[p.Table] = "unchanged"
+		case p.OK() && p.ByKey:
+			result[p.Table] = fmt.Sprintf("ok, %d rows by key", p.Keys)
 		case p.OK():
-			got[p.Table] = "ok"
+			result[p.Table] = "ok"
 		default:
-			got[p.Table] = fmt.Sprintf("differs: %d/%d rows, checksum %s/%s", p.Rows, p.TargetRows, p.Checksum, p.TargetChecksum)
+			result[p.Table] = fmt.Sprintf("differs: %d/%d rows, checksum %s/%s", p.Rows, p.TargetRows, p.Checksum, p.TargetChecksum)
 		}
 	}
-	if diff := cmp.Diff(map[string]string{"pk": "ok", "nopk": "ok", "odd`name": "ok", "quiet": "unchanged"}, got); diff != "" {
+	if diff := cmp.Diff(map[string]string{"pk": "ok, 1 rows by key", "nopk": "ok", "odd`name": "ok, 1 rows by key", "quiet": "unchanged"}, result); diff != "" {
 		t.Errorf("proof (-want +got):\n%s", diff)
 	}
 	// Setting the schema's options (termshift's owner comment) changes
@@ -243,6 +249,165 @@ func TestChangedTables(t *testing.T) {
 	}
 	if ch, err = f.Changed(ctx, next, names); err != nil || ch.Tracked || ch.Why == "" {
 		t.Errorf("after Forget: %+v, %v; want untracked, with the reason", ch, err)
+	}
+}
+
+// TestRowsProvenByKey: rows changed in tables with an integer primary key
+// (signed, and unsigned at its top) are proven by reading those rows on
+// both sides; a changed row that differs on next is caught, and one whose
+// change was not in the binary log is not a row event, so only a
+// whole-table proof would see it.
+func TestRowsProvenByKey(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	live, next := s.pair(t)
+	names := map[string]string{live: next}
+	ctx := context.Background()
+	for _, n := range []string{live, next} {
+		s.exec(t, "CREATE TABLE "+n+".u (id BIGINT UNSIGNED PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB")
+		s.exec(t, "INSERT INTO "+n+".u VALUES (18446744073709551615, 'top'), (1, 'one')")
+		s.exec(t, "INSERT INTO "+n+".pk (id, name) VALUES (100, 'a'), (101, 'b'), (102, 'c')")
+	}
+	start := s.head(t, f)
+	s.exec(t, "UPDATE "+live+".u SET v = 'top, changed' WHERE id = 18446744073709551615")
+	s.exec(t, "INSERT INTO "+live+".pk (id, name) VALUES (-7, 'negative'), (7, 'x\ny')")
+	s.exec(t, "UPDATE "+live+".pk SET id = 200, name = 'moved' WHERE id = 100")
+	s.exec(t, "DELETE FROM "+live+".pk WHERE id = 101")
+	until := s.head(t, f)
+	if _, err := f.Run(ctx, follow.Request{Key: next, Schemas: names, Start: start, Until: &until}); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := f.Changed(ctx, next, names)
+	if err != nil || !ch.Rows[live]["pk"] || !ch.Rows[live]["u"] || ch.Whole(live, "pk") {
+		t.Fatalf("changes %+v, %v: want pk and u by key", ch, err)
+	}
+	// The keys recorded are the rows' own: a wrong one would compare two
+	// absent rows and hide the real one.
+	keys := map[string][]string{}
+	rows, err := s.db.Query("SELECT table_name, CAST(pk AS CHAR) FROM "+follow.PositionSchema+".touched_rows WHERE follower = ? ORDER BY table_name, pk", next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var tbl, k string
+		if err := rows.Scan(&tbl, &k); err != nil {
+			t.Fatal(err)
+		}
+		keys[tbl] = append(keys[tbl], k)
+	}
+	rows.Close()
+	if diff := cmp.Diff(map[string][]string{"pk": {"-7", "7", "100", "101", "200"}, "u": {"18446744073709551615"}}, keys); diff != "" {
+		t.Errorf("recorded keys (-want +got):\n%s", diff)
+	}
+	byTable := func() map[string]follow.TableProof {
+		t.Helper()
+		proofs, err := f.Prove(ctx, names, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]follow.TableProof{}
+		for _, p := range proofs {
+			out[p.Table] = p
+		}
+		return out
+	}
+	got := byTable()
+	// pk: -7, 7, 100, 200 (the move: its before and after keys), 101.
+	if p := got["pk"]; !p.OK() || !p.ByKey || p.Keys != 5 || p.Rows != 4 {
+		t.Errorf("pk proof %+v: want ok by 5 keys, 4 rows", p)
+	}
+	if p := got["u"]; !p.OK() || !p.ByKey || p.Keys != 1 {
+		t.Errorf("u proof %+v: want ok by its 1 key", p)
+	}
+	if p := got["nopk"]; !p.Unchanged {
+		t.Errorf("nopk proof %+v: want unchanged", p)
+	}
+	// A changed row that differs on next (written with the binary log
+	// off, as a broken applier would leave it) fails the proof.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"SET SESSION sql_log_bin = 0", "UPDATE " + next + ".pk SET name = 'drift' WHERE id = 200"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if p := byTable()["pk"]; p.OK() || p.Rows != p.TargetRows {
+		t.Errorf("pk proof after a drift in a changed row %+v: want not ok, same counts", p)
+	}
+}
+
+// TestSettle: a follower compares the rows it recorded on both sides as it
+// goes and forgets those that are equal, so the cutover's proof reads only
+// what changed since; a row the next release changed itself stays.
+func TestSettle(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	live, next := s.pair(t)
+	names := map[string]string{live: next}
+	start := s.head(t, f)
+	for i := range 300 {
+		s.exec(t, "INSERT INTO "+live+".pk (id, name) VALUES (?, 'r')", i)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	settled := make(chan follow.Status, 100)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Run(ctx, follow.Request{Key: next, Schemas: names, Start: start, Interval: 20 * time.Millisecond, SettleEvery: 50 * time.Millisecond,
+			Report: func(st follow.Status) {
+				if st.Settled > 0 || st.Pending > 0 {
+					select {
+					case settled <- st:
+					default:
+					}
+				}
+			}})
+		done <- err
+	}()
+	wait := func(ok func(follow.Status) bool) follow.Status {
+		t.Helper()
+		for {
+			select {
+			case st := <-settled:
+				if ok(st) {
+					return st
+				}
+			case err := <-done:
+				t.Fatalf("the follower stopped: %v", err)
+			case <-ctx.Done():
+				t.Fatal("no settling in a minute")
+			}
+		}
+	}
+	wait(func(st follow.Status) bool { return st.Settled == 300 && st.Pending == 0 })
+	var left int
+	if err := s.db.QueryRow("SELECT COUNT(*) FROM "+follow.PositionSchema+".touched_rows WHERE follower = ?", next).Scan(&left); err != nil || left != 0 {
+		t.Errorf("after settling: %d rows recorded (%v), want 0", left, err)
+	}
+	// Next writes a row itself: it stays for the proof, which fails.
+	s.exec(t, "UPDATE "+next+".pk SET name = 'qa' WHERE id = 5")
+	wait(func(st follow.Status) bool { return st.Pending >= 1 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ch, err := f.Changed(context.Background(), next, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proofs, err := f.Prove(context.Background(), names, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range proofs {
+		if p.Table == "pk" && (p.OK() || !p.ByKey || p.Keys != 1) {
+			t.Errorf("pk proof %+v: want it to read the one row next wrote, and fail", p)
+		}
 	}
 }
 

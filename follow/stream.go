@@ -27,15 +27,43 @@ type unit struct {
 	events  int
 	fde     string
 	touched []touch
+	keys    []rowKey
 }
 
 // touch is a table seen changed in the binary log: a followed schema's
 // (side source, applied) or a target schema's, written by someone else
 // than the follower (side target: the next release itself, on a shared
 // server). Table "*" is every table of the schema: a statement, not row
-// events, changed it.
+// events, changed it. ByKey says the rows it changed are known by their
+// primary key (rowKey); otherwise any row may have changed.
 type touch struct {
 	side, schema, table string
+	byKey               bool
+}
+
+// rowKey is the primary key of a row a row event changed (its before or
+// after image), as the decimal integer mariadb-binlog --verbose prints.
+type rowKey struct {
+	touch
+	key string
+}
+
+// primaryKey is a table's single integer primary key column: its name
+// and 1-based position (mariadb-binlog --verbose prints columns as @N).
+type primaryKey struct {
+	column   string
+	ordinal  int
+	unsigned bool
+}
+
+// rowsContext is the row event whose --verbose image lines follow: the
+// table's key column, and how many keys and rows were seen.
+type rowsContext struct {
+	t          touch
+	col        string // "@N="
+	unsigned   bool
+	keys, rows int
+	bad        bool
 }
 
 const (
@@ -59,7 +87,11 @@ type parser struct {
 	names   map[string]string
 	targets map[string]bool
 	since   map[string]Position
-	emit    func(unit) bool // false: stop
+	// pks holds the single integer primary key of each table (by
+	// tableID) whose changed rows are recorded by key.
+	pks  map[string]primaryKey
+	emit func(unit) bool // false: stop
+	rctx *rowsContext
 
 	file   string
 	db     string // the default schema of the statements that follow (use)
@@ -74,13 +106,24 @@ type parser struct {
 
 const delimiter = "/*!*/;"
 
-func newParser(names map[string]string, since map[string]Position, start Position, emit func(unit) bool) *parser {
+// filter is what a stream keeps: names maps each followed schema to its
+// target; since and pks are parser's.
+type filter struct {
+	names map[string]string
+	since map[string]Position
+	pks   map[string]primaryKey
+}
+
+func newParser(f filter, start Position, emit func(unit) bool) *parser {
 	targets := map[string]bool{}
-	for _, to := range names {
+	for _, to := range f.names {
 		targets[to] = true
 	}
-	return &parser{names: names, targets: targets, since: since, emit: emit, file: start.File, end: start.Pos}
+	return &parser{names: f.names, targets: targets, since: f.since, pks: f.pks, emit: emit, file: start.File, end: start.Pos}
 }
+
+// tableID keys a table in maps.
+func tableID(schema, table string) string { return schema + "\x00" + table }
 
 func (p *parser) pos() Position { return Position{File: p.file, Pos: p.end} }
 
@@ -107,10 +150,23 @@ func (p *parser) line(l string) (bool, error) {
 }
 
 func (p *parser) comment(l string) bool {
+	if strings.HasPrefix(l, "###") {
+		p.image(l)
+		return true
+	}
+	if n, ok := strings.CutPrefix(l, "# Number of rows: "); ok && p.rctx != nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(n)); err == nil {
+			p.rctx.rows += v
+		} else {
+			p.rctx.bad = true
+		}
+		return true
+	}
 	m := header.FindStringSubmatch(l)
 	if m == nil {
 		return true
 	}
+	p.endRows()
 	p.typ = strings.TrimSpace(m[4])
 	p.end, _ = strconv.ParseInt(m[3], 10, 64)
 	clock := m[2]
@@ -153,6 +209,7 @@ func (p *parser) comment(l string) bool {
 }
 
 func (p *parser) statement(st string) (bool, error) {
+	p.endRows()
 	upper := strings.ToUpper(st)
 	switch {
 	case st == "" || strings.HasPrefix(st, "/*!") || strings.HasPrefix(st, "/*M!") || strings.HasPrefix(upper, "DELIMITER"):
@@ -183,9 +240,9 @@ func (p *parser) statement(st string) (bool, error) {
 		// A non-transactional table keeps what a rolled-back transaction
 		// wrote to it: its tables still count as changed.
 		p.inTxn = false
-		touched := p.txn.touched
+		touched, keys := p.txn.touched, p.txn.keys
 		p.txn = unit{}
-		return p.emit(unit{end: p.pos(), at: p.at, touched: touched}), nil
+		return p.emit(unit{end: p.pos(), at: p.at, touched: touched, keys: keys}), nil
 	case strings.HasPrefix(upper, "SAVEPOINT") || strings.HasPrefix(upper, "XA "):
 		return true, nil
 	}
@@ -221,12 +278,73 @@ func schemaOptions(upper string) bool {
 }
 
 // target counts a change of a target schema, unless it precedes the
-// proof of that schema's data.
-func (p *parser) target(t touch) {
+// proof of that schema's data; it reports whether it counted.
+func (p *parser) target(t touch) bool {
 	if s, ok := p.since[t.schema]; ok && p.pos().Compare(s) <= 0 {
-		return
+		return false
 	}
 	p.txn.touched = append(p.txn.touched, t)
+	return true
+}
+
+// image reads a --verbose line of the last row event ("###   @N=value"):
+// the value of its table's key column is a changed row's key.
+func (p *parser) image(l string) {
+	c := p.rctx
+	if c == nil {
+		return
+	}
+	v, ok := strings.CutPrefix(strings.TrimSpace(strings.TrimPrefix(l, "###")), c.col)
+	if !ok {
+		return
+	}
+	// A negative value is printed as the signed value and then the
+	// unsigned one, "-7 (4294967289)", whatever the column's sign: an
+	// unsigned column's value is the second.
+	if i := strings.Index(v, " ("); i >= 0 && strings.HasSuffix(v, ")") {
+		if c.unsigned {
+			v = v[i+2 : len(v)-1]
+		} else {
+			v = v[:i]
+		}
+	}
+	if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+		if _, err := strconv.ParseUint(v, 10, 64); err != nil {
+			c.bad = true
+			return
+		}
+	}
+	c.keys++
+	p.txn.keys = append(p.txn.keys, rowKey{touch: c.t, key: v})
+}
+
+// endRows ends the --verbose lines of a row event: when they did not give
+// a key for every row, any row of the table may have changed.
+func (p *parser) endRows() {
+	c := p.rctx
+	if c == nil {
+		return
+	}
+	p.rctx = nil
+	if c.bad || c.rows == 0 || c.keys < c.rows {
+		w := c.t
+		w.byKey = false
+		p.txn.touched = append(p.txn.touched, w)
+	}
+}
+
+// keyed returns the touch of a row event's table, by key when the table
+// has a single integer primary key and the event is in a transaction
+// (its keys then reach the unit at COMMIT), and starts reading its
+// --verbose lines.
+func (p *parser) keyed(t touch, single bool) touch {
+	pk, ok := p.pks[tableID(t.schema, t.table)]
+	if !ok || !single || !p.inTxn {
+		return t
+	}
+	t.byKey = true
+	p.rctx = &rowsContext{t: t, col: "@" + strconv.Itoa(pk.ordinal) + "=", unsigned: pk.unsigned}
+	return t
 }
 
 // rows handles a BINLOG statement of row events: kept and renamed when its
@@ -243,7 +361,11 @@ func (p *parser) rows(st string) (bool, error) {
 			ours++
 		case p.targets[t.schema]:
 			others++
-			p.target(touch{side: sideTarget, schema: t.schema, table: t.table})
+			tt := touch{side: sideTarget, schema: t.schema, table: t.table}
+			if p.target(p.keyed(tt, len(tables) == 1)) {
+				continue
+			}
+			p.rctx = nil
 		default:
 			others++
 		}
@@ -264,7 +386,7 @@ func (p *parser) rows(st string) (bool, error) {
 		return false, fmt.Errorf("row events at %s: %w", p.pos(), err)
 	}
 	for _, t := range tables {
-		p.txn.touched = append(p.txn.touched, touch{side: sideSource, schema: t.schema, table: t.table})
+		p.txn.touched = append(p.txn.touched, p.keyed(touch{side: sideSource, schema: t.schema, table: t.table}, len(tables) == 1))
 	}
 	p.txn.stmts = append(p.txn.stmts, renamed)
 	p.txn.events += n
@@ -338,14 +460,14 @@ type stream struct {
 	serverID int
 }
 
-func (s *stream) run(ctx context.Context, start Position, names map[string]string, since map[string]Position, emit func(unit) bool) error {
+func (s *stream) run(ctx context.Context, start Position, f filter, emit func(unit) bool) error {
 	host, port, ok := strings.Cut(s.addr, ":")
 	if !ok {
 		port = "3306"
 	}
 	args := []string{
 		"--read-from-remote-server", "--protocol=tcp", "--host=" + host, "--port=" + port, "--user=" + s.user,
-		"--stop-never", "--stop-never-slave-server-id=" + strconv.Itoa(s.serverID),
+		"--stop-never", "--stop-never-slave-server-id=" + strconv.Itoa(s.serverID), "--verbose",
 		"--start-position=" + strconv.FormatInt(start.Pos, 10), start.File,
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -369,7 +491,7 @@ func (s *stream) run(ctx context.Context, start Position, names map[string]strin
 	if err := cmd.Start(); err != nil {
 		return termshift.WithHint(fmt.Errorf("start %s: %w", s.binary, err), "install mariadb-client (Debian) or set the path of mariadb-binlog")
 	}
-	p := newParser(names, since, start, emit)
+	p := newParser(f, start, emit)
 	r := bufio.NewReaderSize(out, 1<<20)
 	var perr error
 	for {

@@ -29,6 +29,8 @@ type FollowOptions struct {
 	// Status receives the follower's status every Interval.
 	Status   func(follow.Status)
 	Interval time.Duration
+	// SettleEvery is follow.Request.SettleEvery.
+	SettleEvery time.Duration
 }
 
 // FollowReport is how a follow ended.
@@ -105,7 +107,7 @@ func (o *Orchestrator) Follow(ctx context.Context, release string, opts FollowOp
 			return
 		}
 	}()
-	st, err := o.P.Follower.Run(runCtx, follow.Request{Key: plan.key, Schemas: plan.schemas, Start: plan.start, TargetProven: plan.proven, Report: opts.Status, Interval: opts.Interval})
+	st, err := o.P.Follower.Run(runCtx, follow.Request{Key: plan.key, Schemas: plan.schemas, Start: plan.start, TargetProven: plan.proven, Report: opts.Status, Interval: opts.Interval, SettleEvery: opts.SettleEvery})
 	rep.Status = st
 	if err != nil {
 		// A final sync that caught up ends the follower's position with
@@ -605,7 +607,8 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 		}
 	}
 	byNS := map[string]*SyncResult{}
-	read, unchanged := 0, 0
+	read, unchanged, byKey := 0, 0, 0
+	var keys int64
 	for _, p := range proofs {
 		r := byNS[p.Schema]
 		if r == nil {
@@ -616,6 +619,13 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 		if p.Unchanged {
 			unchanged++
 			r.Objects = append(r.Objects, unchangedObject(dst[p.Schema], p.Table))
+			continue
+		}
+		if p.ByKey {
+			byKey++
+			keys += p.Keys
+			r.Objects = append(r.Objects, SyncObject{Name: p.Table, Snapshot: p.Rows, Loaded: p.TargetRows, SourceHash: p.Checksum, TargetHash: p.TargetChecksum, OK: p.OK(),
+				ByKey: fmt.Sprintf("%d rows changed since the last proof compared on both sides", p.Keys)})
 			continue
 		}
 		read++
@@ -653,7 +663,11 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 	}
 	how := fmt.Sprintf("every table read on both sides (%d), %s", read, scope)
 	if only != nil {
-		how = fmt.Sprintf("%s changed since the data was proven read on both sides, %d unchanged on both sides not read", tables(read), unchanged)
+		how = tables(read) + " changed since the data was proven read on both sides, "
+		if byKey > 0 {
+			how += fmt.Sprintf("%s compared by the %d rows changed since they were last proven equal, ", tables(byKey), keys)
+		}
+		how += fmt.Sprintf("%d unchanged on both sides not read", unchanged)
 	}
 	note := fmt.Sprintf("MySQL: caught up from %s's binary log in %s (%d transactions, %d row events, up to %s; proof %s: %s), not copied in full",
 		live, o.Now().Sub(t0).Round(time.Millisecond), st.Transactions, st.Events, st.Applied, o.Now().Sub(tApplied).Round(time.Millisecond), how)

@@ -50,6 +50,10 @@ type SyncObject struct {
 	// event changed it on either side since its last proof, whose count
 	// and hash it carries.
 	Unchanged string `json:"unchanged,omitempty"`
+	// ByKey, when set, says the object was proven by the rows changed
+	// since its last proof, read on both sides: the hashes are of those
+	// rows, the counts of the whole table.
+	ByKey string `json:"by_key,omitempty"`
 }
 
 // SyncResult is one namespace of a sync.

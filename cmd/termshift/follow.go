@@ -44,6 +44,9 @@ still hold the position. MongoDB is not followed (FerretDB has no oplog).`,
 			if opts.Interval <= 0 {
 				return usageError{fmt.Errorf("--interval %s: want a positive duration", opts.Interval)}
 			}
+			if opts.SettleEvery <= 0 {
+				return usageError{fmt.Errorf("--settle %s: want a positive duration", opts.SettleEvery)}
+			}
 			release, err := releaseArg(args)
 			if err != nil {
 				return err
@@ -55,8 +58,8 @@ still hold the position. MongoDB is not followed (FerretDB has no oplog).`,
 			o.Reason = reason
 			if !a.jsonOut {
 				opts.Status = func(st follow.Status) {
-					fmt.Fprintf(a.stderr, "%s following %s <- %s: applied %s, head %s, lag %.1fs, %d events, %d bytes; %d transactions (%d row events) this run\n",
-						time.Now().Format("15:04:05"), release, opts.From, st.Applied, st.Head, st.LagSeconds, st.LagEvents, st.LagBytes, st.Transactions, st.Events)
+					fmt.Fprintf(a.stderr, "%s following %s <- %s: applied %s, head %s, lag %.1fs, %d events, %d bytes; %d transactions (%d row events) this run; changed rows proven equal at the last settling %d, left for the cutover's proof %d\n",
+						time.Now().Format("15:04:05"), release, opts.From, st.Applied, st.Head, st.LagSeconds, st.LagEvents, st.LagBytes, st.Transactions, st.Events, st.Settled, st.Pending)
 				}
 			}
 			rep, err := o.Follow(cmd.Context(), release, opts)
@@ -80,6 +83,7 @@ still hold the position. MongoDB is not followed (FerretDB has no oplog).`,
 	cmd.Flags().StringVar(&opts.From, "from", "", "the live release whose MySQL binary log is followed; only read")
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "the backup snapshot RELEASE was restored from (its manifest has the binary log position)")
 	cmd.Flags().DurationVar(&opts.Interval, "interval", 10*time.Second, "how often the lag is printed")
+	cmd.Flags().DurationVar(&opts.SettleEvery, "settle", time.Minute, "how often the rows changed since are compared on both sides and, when equal, forgotten: the cutover's proof reads only the rows changed after")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (journaled)")
 	a.addJSONFlag(cmd)
 	return cmd

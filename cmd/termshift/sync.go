@@ -83,6 +83,9 @@ func (a *app) printSync(rep *rollout.SyncReport) {
 			if o.Unchanged != "" {
 				hash = "unchanged"
 			}
+			if o.ByKey != "" && o.OK {
+				hash = "changed rows equal"
+			}
 			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t\n", o.Name, o.Snapshot, o.Loaded, hash, proof)
 		}
 		_ = tw.Flush()
