@@ -29,6 +29,7 @@ func TestFollowBadInput(t *testing.T) {
 	}{
 		{"no --from", []string{"--env", env, "follow", "next"}, exitUsage, "--from LIVE is required"},
 		{"bad interval", []string{"--env", env, "follow", "next", "--from", "current", "--interval", "0s"}, exitUsage, "--interval 0s"},
+		{"bad settle", []string{"--env", env, "follow", "next", "--from", "current", "--settle", "-1m"}, exitUsage, "--settle -1m0s: want a positive duration"},
 		{"unknown release", []string{"--env", env, "follow", "redwood", "--from", "current"}, exitNotFound, `release "redwood" is not defined`},
 		{"into itself", []string{"--env", env, "follow", "next", "--from", "next"}, exitUsage, "into itself"},
 		{"no MySQL server", []string{"--env", env, "follow", "next", "--from", "current"}, exitUsage, "follow needs servers.mysql"},
