@@ -2,11 +2,11 @@ package follow
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"crypto/sha256"
-	"encoding/hex"
 	"log/slog"
 	"math/rand/v2"
 	"os/exec"
@@ -203,20 +203,20 @@ type Request struct {
 
 // Status is how far a follower is.
 type Status struct {
-	Applied      Position  `json:"applied"`
-	Head         Position  `json:"head"`
-	Transactions int64     `json:"transactions"` // applied by this run
-	Events       int64     `json:"events"`       // row events applied by this run
-	LagSeconds   float64   `json:"lag_seconds"`  // age of the oldest event not applied yet; 0 when caught up
-	LagEvents    int       `json:"lag_events"`   // units read and waiting to be applied
-	LagBytes     int64     `json:"lag_bytes"`    // binary log bytes between applied and head (same file)
+	Applied      Position `json:"applied"`
+	Head         Position `json:"head"`
+	Transactions int64    `json:"transactions"` // applied by this run
+	Events       int64    `json:"events"`       // row events applied by this run
+	LagSeconds   float64  `json:"lag_seconds"`  // age of the oldest event not applied yet; 0 when caught up
+	LagEvents    int      `json:"lag_events"`   // units read and waiting to be applied
+	LagBytes     int64    `json:"lag_bytes"`    // binary log bytes between applied and head (same file)
 	// Settled is how many changed rows the last settling proved equal on
 	// both sides and forgot; Pending how many it left (different, or
 	// changed again since).
-	Settled int64 `json:"settled"`
-	Pending int64 `json:"pending"`
-	CaughtUp     bool      `json:"caught_up"`
-	At           time.Time `json:"at"`
+	Settled  int64     `json:"settled"`
+	Pending  int64     `json:"pending"`
+	CaughtUp bool      `json:"caught_up"`
+	At       time.Time `json:"at"`
 }
 
 const createPositions = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.positions (
