@@ -361,7 +361,7 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 		batch   []unit
 		lastHd  Position
 		applied = rec.Position
-		seen    = map[touch]bool{} // changed tables recorded by this run
+		seen    = &recordedSet{tables: map[touch]bool{}, rows: map[rowKey]bool{}}
 	)
 	report := func() {
 		st.Applied, st.At = applied, time.Now()
@@ -393,6 +393,9 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 		case <-tick.C:
 			if settleEvery > 0 && len(units) == 0 && time.Since(lastSettle) >= settleEvery {
 				lastSettle = time.Now()
+				// Settled rows are forgotten: a change of them must be
+				// recorded again.
+				clear(seen.rows)
 				if err := f.settle(ctx, src, dst, req, pks, applied, &st); err != nil {
 					return st, err
 				}
@@ -466,7 +469,7 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 // position and the tables it changed (or saw changed) in it. The position
 // row is updated first, where it was: a second applier that has moved it
 // on (a cutover's catch-up) makes this one skip what it already applied.
-func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applied *Position, batch []unit, st *Status, seen map[touch]bool) error {
+func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applied *Position, batch []unit, st *Status, seen *recordedSet) error {
 	for len(batch) > 0 {
 		end := batch[len(batch)-1].end
 		if end.Pos == 0 || end.File == "" {
@@ -500,8 +503,16 @@ func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applie
 		}
 		var fresh []touch
 		var keys []rowKey
+		if len(seen.rows) > maxRecordedRows {
+			clear(seen.rows)
+		}
 		for _, u := range batch {
-			keys = append(keys, u.keys...)
+			for _, k := range u.keys {
+				if !seen.rows[k] {
+					seen.rows[k] = true
+					keys = append(keys, k)
+				}
+			}
 			for _, s := range u.stmts {
 				if _, err := tx.ExecContext(ctx, s); err != nil {
 					_ = tx.Rollback()
@@ -509,8 +520,8 @@ func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applie
 				}
 			}
 			for _, t := range u.touched {
-				if !seen[t] {
-					seen[t] = true
+				if !seen.tables[t] {
+					seen.tables[t] = true
 					fresh = append(fresh, t)
 				}
 			}
@@ -519,17 +530,13 @@ func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applie
 		if err == nil {
 			err = recordKeys(ctx, tx, key, end, keys)
 		}
-		if err != nil {
+		if err == nil {
+			err = tx.Commit()
+		} else {
 			_ = tx.Rollback()
-			for _, t := range fresh {
-				delete(seen, t)
-			}
-			return err
 		}
-		if err := tx.Commit(); err != nil {
-			for _, t := range fresh {
-				delete(seen, t)
-			}
+		if err != nil {
+			seen.forget(fresh, keys)
 			return fmt.Errorf("follow: commit the transaction ending at %s on the target: %w", end, err)
 		}
 		*applied = end
@@ -538,6 +545,27 @@ func (f *Follower) apply(ctx context.Context, conn *sql.Conn, key string, applie
 		return nil
 	}
 	return nil
+}
+
+// recordedSet is what a run has recorded as changed, not to record again: the
+// tables, and the rows since the last settling (a settled row is
+// forgotten, so its next change must be recorded).
+type recordedSet struct {
+	tables map[touch]bool
+	rows   map[rowKey]bool
+}
+
+// maxRecordedRows bounds recordedSet.rows (a long backlog, where settling
+// waits): past it, rows are recorded again, which costs only time.
+const maxRecordedRows = 1 << 20
+
+func (r *recordedSet) forget(ts []touch, keys []rowKey) {
+	for _, t := range ts {
+		delete(r.tables, t)
+	}
+	for _, k := range keys {
+		delete(r.rows, k)
+	}
 }
 
 // recordTouched records the tables a batch changed; a table recorded

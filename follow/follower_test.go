@@ -27,7 +27,7 @@ type binlogServer struct {
 	db  *sql.DB
 }
 
-func server(t *testing.T) *binlogServer {
+func server(t testing.TB) *binlogServer {
 	t.Helper()
 	dsn := termshift.RequireLocalSetting(t, "TERMSHIFT_BINLOG_MYSQL_DSN")
 	cfg, err := driver.ParseDSN(dsn)
@@ -45,7 +45,7 @@ func server(t *testing.T) *binlogServer {
 	return &binlogServer{dsn: termshift.Secret(dsn), db: db}
 }
 
-func (s *binlogServer) exec(t *testing.T, q string, args ...any) {
+func (s *binlogServer) exec(t testing.TB, q string, args ...any) {
 	t.Helper()
 	if _, err := s.db.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -55,7 +55,7 @@ func (s *binlogServer) exec(t *testing.T, q string, args ...any) {
 // pair creates a live and a next schema with the same tables: one with a
 // primary key, NULLs and a blob, and one without a primary key, where an
 // event applied twice would show as a duplicate row.
-func (s *binlogServer) pair(t *testing.T) (live, next string) {
+func (s *binlogServer) pair(t testing.TB) (live, next string) {
 	t.Helper()
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
@@ -74,7 +74,7 @@ func (s *binlogServer) pair(t *testing.T) (live, next string) {
 	return live, next
 }
 
-func (s *binlogServer) head(t *testing.T, f *follow.Follower) follow.Position {
+func (s *binlogServer) head(t testing.TB, f *follow.Follower) follow.Position {
 	t.Helper()
 	p, err := f.Head(context.Background())
 	if err != nil {
@@ -102,7 +102,7 @@ func (s *binlogServer) checksums(t *testing.T, schema string) string {
 	return strings.Join(out, "; ")
 }
 
-func newFollower(t *testing.T, s *binlogServer) *follow.Follower {
+func newFollower(t testing.TB, s *binlogServer) *follow.Follower {
 	t.Helper()
 	f, err := follow.New(s.dsn, s.dsn)
 	if err != nil {
@@ -389,6 +389,9 @@ func TestSettle(t *testing.T) {
 	if err := s.db.QueryRow("SELECT COUNT(*) FROM "+follow.PositionSchema+".touched_rows WHERE follower = ?", next).Scan(&left); err != nil || left != 0 {
 		t.Errorf("after settling: %d rows recorded (%v), want 0", left, err)
 	}
+	// A settled row that live changes again is recorded again.
+	s.exec(t, "UPDATE "+live+".pk SET name = 'again' WHERE id = 7")
+	wait(func(st follow.Status) bool { return st.Settled == 1 && st.Pending == 0 })
 	// Next writes a row itself: it stays for the proof, which fails.
 	s.exec(t, "UPDATE "+next+".pk SET name = 'qa' WHERE id = 5")
 	wait(func(st follow.Status) bool { return st.Pending >= 1 })
