@@ -1,0 +1,145 @@
+package follow
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/termshift/termshift"
+)
+
+// recordedSet is what a run has recorded as changed, not to record again:
+// the tables, and the rows since the last settling (a settled row is
+// forgotten, so its next change must be recorded).
+type recordedSet struct {
+	tables map[touch]bool
+	rows   map[rowKey]bool
+}
+
+// maxRecordedRows bounds recordedSet.rows (a long backlog, where settling
+// waits): past it, rows are recorded again, which costs only time.
+const maxRecordedRows = 1 << 20
+
+func (r *recordedSet) forget(ts []touch, keys []rowKey) {
+	for _, t := range ts {
+		delete(r.tables, t)
+	}
+	for _, k := range keys {
+		delete(r.rows, k)
+	}
+}
+
+// recordTouched records the tables a batch changed; a table recorded
+// already keeps its first position, and becomes whole when any change
+// of it was not known by key.
+func recordTouched(ctx context.Context, tx *sql.Tx, key string, at Position, ts []touch) error {
+	for len(ts) > 0 {
+		n := min(len(ts), 200)
+		q := strings.Builder{}
+		q.WriteString("INSERT INTO " + PositionSchema + ".touched (follower, side, schema_name, table_name, file, pos, whole) VALUES ")
+		args := make([]any, 0, 7*n)
+		for i, t := range ts[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, key, t.side, t.schema, t.table, at.File, at.Pos, !t.byKey)
+		}
+		q.WriteString(" ON DUPLICATE KEY UPDATE whole = whole OR VALUES(whole)")
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("follow: record the tables changed up to %s: %w", at, err)
+		}
+		ts = ts[n:]
+	}
+	return nil
+}
+
+// seqOf orders positions in one number: the file's sequence number, then
+// the offset (binary log files stay under 4 GiB).
+func seqOf(p Position) int64 { return fileSeq(p.File)<<32 | p.Pos }
+
+// recordKeys records the keys of the rows a batch changed, with the
+// batch's end.
+func recordKeys(ctx context.Context, tx *sql.Tx, key string, at Position, keys []rowKey) error {
+	seen := map[rowKey]bool{}
+	uniq := keys[:0:0]
+	for _, k := range keys {
+		if !seen[k] {
+			seen[k] = true
+			uniq = append(uniq, k)
+		}
+	}
+	seq := seqOf(at)
+	for len(uniq) > 0 {
+		n := min(len(uniq), 500)
+		q := strings.Builder{}
+		q.WriteString("INSERT INTO " + PositionSchema + ".touched_rows (follower, side, schema_name, table_name, pk, seq) VALUES ")
+		args := make([]any, 0, 6*n)
+		for i, k := range uniq[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?)")
+			args = append(args, key, k.side, k.schema, k.table, k.key, seq)
+		}
+		q.WriteString(" ON DUPLICATE KEY UPDATE seq = VALUES(seq)")
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("follow: record the rows changed up to %s: %w", at, err)
+		}
+		uniq = uniq[n:]
+	}
+	return nil
+}
+
+// primaryKeys finds, in each followed schema and its target, the tables
+// whose primary key is a single integer column: their changed rows are
+// recorded by key. A table whose key differs between the two sides is
+// left out (its changes count as whole).
+func primaryKeys(ctx context.Context, src, dst *sql.DB, names map[string]string) (map[string]primaryKey, error) {
+	const q = `SELECT k.TABLE_SCHEMA, k.TABLE_NAME, MIN(k.COLUMN_NAME), MIN(c.ORDINAL_POSITION), MIN(c.DATA_TYPE), MIN(c.COLUMN_TYPE), COUNT(*)
+		FROM information_schema.KEY_COLUMN_USAGE k
+		JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME
+		WHERE k.CONSTRAINT_NAME = 'PRIMARY' AND k.TABLE_SCHEMA = ?
+		GROUP BY k.TABLE_SCHEMA, k.TABLE_NAME`
+	read := func(db *sql.DB, schema string) (map[string]primaryKey, error) {
+		rows, err := db.QueryContext(ctx, q, schema)
+		if err != nil {
+			return nil, fmt.Errorf("read the primary keys of %s: %w", termshift.Quote(schema), err)
+		}
+		defer rows.Close()
+		out := map[string]primaryKey{}
+		for rows.Next() {
+			var sch, table, col, typ, ctype string
+			var ord, n int
+			if err := rows.Scan(&sch, &table, &col, &ord, &typ, &ctype, &n); err != nil {
+				return nil, fmt.Errorf("read the primary keys of %s: %w", termshift.Quote(schema), err)
+			}
+			switch strings.ToLower(typ) {
+			case "tinyint", "smallint", "mediumint", "int", "bigint":
+				if n == 1 {
+					out[table] = primaryKey{column: col, ordinal: ord, unsigned: strings.Contains(strings.ToLower(ctype), "unsigned")}
+				}
+			}
+		}
+		return out, rows.Err()
+	}
+	out := map[string]primaryKey{}
+	for from, to := range names {
+		a, err := read(src, from)
+		if err != nil {
+			return nil, err
+		}
+		b, err := read(dst, to)
+		if err != nil {
+			return nil, err
+		}
+		for table, pk := range a {
+			if b[table] == pk {
+				out[tableID(from, table)] = pk
+				out[tableID(to, table)] = pk
+			}
+		}
+	}
+	return out, nil
+}
