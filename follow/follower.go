@@ -259,7 +259,21 @@ const createTouchedRows = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.tou
 // ends (nil), when req.Until is reached (nil), or on an error: a
 // *DDLError for a schema change on a followed schema, ErrPurged,
 // ErrNoRowBinlog, ErrSchemaChanged when the two sides' schemas differ.
+// A run that ctx ends before Until is reached returns nil and a Status
+// whose Applied is short of it: check it.
 func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
+	st, err := f.run(ctx, req)
+	if err != nil && ctx.Err() != nil {
+		// Stopped (Ctrl-C, SIGTERM) while it started, applied or settled:
+		// what was not committed rolled back with its position, and a
+		// lasting cause is met again by the next run.
+		f.Logger.Debug("follow: stopped", "err", err)
+		return st, nil
+	}
+	return st, err
+}
+
+func (f *Follower) run(ctx context.Context, req Request) (Status, error) {
 	var st Status
 	if req.Key == "" || len(req.Schemas) == 0 {
 		return st, fmt.Errorf("follow: a key and at least one schema are needed: %w", termshift.ErrInvalid)
@@ -379,6 +393,15 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 			req.Report(st)
 		}
 	}
+	// An apply or a settling that fails because ctx ended is a stop, not
+	// an error: its transaction rolled back, with its position.
+	interrupted := func(err error) (Status, error) {
+		if ctx.Err() != nil {
+			report()
+			return st, nil
+		}
+		return st, err
+	}
 	for {
 		// Take what is ready, up to a batch's worth, waiting for the first.
 		batch = batch[:0]
@@ -393,7 +416,7 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 				// recorded again.
 				clear(seen.rows)
 				if err := f.settle(ctx, src, dst, req, pks, applied, &st); err != nil {
-					return st, err
+					return interrupted(err)
 				}
 			}
 			report()
@@ -435,16 +458,16 @@ func (f *Follower) Run(ctx context.Context, req Request) (Status, error) {
 				continue
 			}
 			if err := f.apply(ctx, conn, req.Key, &applied, batch[from:i], &st, seen); err != nil {
-				return st, err
+				return interrupted(err)
 			}
 			fde = u.fde
 			if _, err := conn.ExecContext(ctx, fde); err != nil {
-				return st, fmt.Errorf("follow: apply the format description of %s on the target: %w", applied.File, err)
+				return interrupted(fmt.Errorf("follow: apply the format description of %s on the target: %w", applied.File, err))
 			}
 			from = i + 1
 		}
 		if err := f.apply(ctx, conn, req.Key, &applied, batch[from:], &st, seen); err != nil {
-			return st, err
+			return interrupted(err)
 		}
 		if len(units) == 0 {
 			oldest = time.Time{}

@@ -2,11 +2,12 @@ package follow_test
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
@@ -58,7 +59,7 @@ func (s *binlogServer) exec(t testing.TB, q string, args ...any) {
 func (s *binlogServer) pair(t testing.TB) (live, next string) {
 	t.Helper()
 	b := make([]byte, 4)
-	_, _ = rand.Read(b)
+	_, _ = crand.Read(b)
 	live, next = "fl_"+hex.EncodeToString(b)+"_live", "fl_"+hex.EncodeToString(b)+"_next"
 	for _, n := range []string{live, next} {
 		s.exec(t, "CREATE DATABASE "+n)
@@ -578,6 +579,52 @@ func TestKillResume(t *testing.T) {
 		t.Errorf("after kill -9 (with %d rows applied) and resume: %d rows, %d distinct; want %d once each", before, n, distinct, rows)
 	}
 	t.Logf("killed with %d of %d rows applied", before, rows)
+}
+
+// TestInterruptedRuns stops a follower (ctx ends, as on Ctrl-C) again and
+// again at random moments, applying or not: each run ends without an
+// error, and together they apply every row exactly once.
+func TestInterruptedRuns(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	live, next := s.pair(t)
+	start := s.head(t, f)
+	const rows = 3000
+	for i := 0; i < rows; i += 10 {
+		tx, err := s.db.Begin()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := i; j < i+10; j++ {
+			if _, err := tx.Exec("INSERT INTO "+live+".nopk VALUES (?, 'r')", j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until := s.head(t, f)
+	for run := 0; ; run++ {
+		if run == 200 {
+			t.Fatal("200 interrupted runs did not apply everything")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(20+rand.IntN(150))*time.Millisecond)
+		st, err := f.Run(ctx, follow.Request{Key: next, Schemas: map[string]string{live: next}, Start: start, Interval: 10 * time.Millisecond})
+		cancel()
+		if err != nil {
+			t.Fatalf("run %d, interrupted: %v; want it to stop without an error", run, err)
+		}
+		if st.Applied.Compare(until) >= 0 {
+			t.Logf("applied everything in %d interrupted runs", run+1)
+			break
+		}
+	}
+	var n, distinct int
+	if err := s.db.QueryRow("SELECT COUNT(*), COUNT(DISTINCT a) FROM "+next+".nopk").Scan(&n, &distinct); err != nil || n != rows || distinct != rows {
+		t.Errorf("after interrupted runs: %d rows, %d distinct (%v); want %d once each", n, distinct, err, rows)
+	}
 }
 
 // TestMain runs, in a child process, the follower TestKillResume kills.

@@ -564,6 +564,9 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 	o.printf("catching up %s's MySQL from %s to %s (where the window stopped its writes) ...\n", live, rec.Position, stopAt)
 	proven := targetProven(rs)
 	st, err := f.Run(ctx, follow.Request{Key: key, Schemas: schemas, Start: rec.Position, Until: &stopAt, TargetProven: proven})
+	if err == nil && st.Applied.Compare(stopAt) < 0 {
+		err = fmt.Errorf("the catch-up stopped at %s, short of %s: %w", st.Applied, stopAt, context.Cause(ctx))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -584,6 +587,9 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 		return nil, err
 	}
 	st2, err := f.Run(ctx, follow.Request{Key: key, Schemas: schemas, Start: rec.Position, Until: &again, TargetProven: proven})
+	if err == nil && st2.Applied.Compare(again) < 0 {
+		err = fmt.Errorf("the catch-up stopped at %s, short of %s: %w", st2.Applied, again, context.Cause(ctx))
+	}
 	if err != nil {
 		return nil, err
 	}
