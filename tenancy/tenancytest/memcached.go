@@ -24,6 +24,23 @@ func StartMemcached(t testing.TB) string {
 		}
 		t.Skip("memcached is not installed: run `make services`")
 	}
+	// The free port is free when picked, not always when memcached binds
+	// it (another test's server may take it first, and the ping would
+	// then answer from that one): a server that exits at once is tried
+	// again on another port.
+	for attempt := 1; ; attempt++ {
+		addr, ok := startMemcached(t, bin)
+		if ok {
+			return addr
+		}
+		if attempt == 5 {
+			t.Fatalf("memcached did not start on a free port in %d attempts", attempt)
+		}
+	}
+}
+
+func startMemcached(t testing.TB, bin string) (string, bool) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -39,17 +56,34 @@ func StartMemcached(t testing.TB) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	mc := memcache.New(addr)
 	for i := 0; ; i++ {
+		select {
+		case <-exited:
+			return "", false
+		default:
+		}
 		if err := mc.Ping(); err == nil {
-			return addr
+			break
 		} else if i == 200 {
+			_ = cmd.Process.Kill()
+			<-exited
 			t.Fatalf("memcached on %s does not answer: %v", addr, err)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// The answer may have come from another server on the port, while
+	// ours failed to bind it and exits.
+	select {
+	case <-exited:
+		return "", false
+	case <-time.After(100 * time.Millisecond):
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	return addr, true
 }
