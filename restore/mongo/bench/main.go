@@ -578,22 +578,12 @@ func writeBackup(dir string, docs int) error {
 	return f.Close()
 }
 
-// peakRSS is the process's peak resident set (VmHWM), in bytes.
+// peakRSS is the process's peak resident set, in bytes (getrusage's
+// ru_maxrss, in KiB on Linux: /proc/self/status's VmHWM).
 func peakRSS() (int64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, fmt.Errorf("read peak RSS: %w", err)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kib, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				return 0, fmt.Errorf("read peak RSS: VmHWM %q: %w", v, err)
-			}
-			return kib << 10, nil
-		}
-	}
-	return 0, errors.New("read peak RSS: no VmHWM line in /proc/self/status")
+	return ru.Maxrss << 10, nil
 }
