@@ -24,6 +24,7 @@ import (
 	"strings"
 
 	"github.com/termshift/termshift"
+	mysqlbackup "github.com/termshift/termshift/backup/mysql"
 )
 
 // Position is a point in a server's binary log: the end of the last event
@@ -166,32 +167,12 @@ func checkSource(ctx context.Context, db *sql.DB, server string, from Position) 
 // head is the server's current binary log position: the end of the last
 // event written.
 func head(ctx context.Context, db *sql.DB, server string) (Position, error) {
-	rows, err := db.QueryContext(ctx, "SHOW MASTER STATUS")
+	p, err := mysqlbackup.BinlogPosition(ctx, db)
 	if err != nil {
 		return Position{}, fmt.Errorf("read the binary log position of %s: %w", server, err)
 	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return Position{}, fmt.Errorf("read the binary log position of %s: %w", server, err)
-		}
+	if p == nil {
 		return Position{}, fmt.Errorf("%s has log_bin=OFF: %w", server, ErrNoRowBinlog)
 	}
-	vals := make([]sql.NullString, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
-	}
-	if err := rows.Scan(ptrs...); err != nil {
-		return Position{}, fmt.Errorf("read the binary log position of %s: %w", server, err)
-	}
-	p := Position{File: vals[0].String}
-	p.Pos, _ = strconv.ParseInt(vals[1].String, 10, 64)
-	rows.Close()
-	var g sql.NullString
-	if err := db.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&g); err == nil {
-		p.GTID = g.String
-	}
-	return p, nil
+	return Position{File: p.File, Pos: p.Position, GTID: p.GTID}, nil
 }

@@ -23,7 +23,7 @@ func (s *Snapshot) Changes(ctx context.Context) ([]string, error) {
 	}
 	defer c.Close()
 	if was := s.info.Binlog; was != nil {
-		now, err := binlogPosition(ctx, c, s.info.Server)
+		now, err := BinlogPosition(ctx, c)
 		if err != nil {
 			return nil, fmt.Errorf("mysql %s: %w", s.addr, err)
 		}

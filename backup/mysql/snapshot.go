@@ -290,7 +290,7 @@ func (s *Snapshot) lockAndStart(ctx context.Context, ctl *sql.Conn) (err error) 
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("mysql %s: START TRANSACTION WITH CONSISTENT SNAPSHOT: %w", s.addr, err)
 	}
-	s.info.Binlog, err = binlogPosition(ctx, ctl, s.info.Server)
+	s.info.Binlog, err = BinlogPosition(ctx, ctl)
 	if err != nil {
 		return fmt.Errorf("mysql %s: %w", s.addr, err)
 	}
@@ -304,10 +304,17 @@ func (s *Snapshot) lockAndStart(ctx context.Context, ctl *sql.Conn) (err error) 
 	return nil
 }
 
-// binlogPosition reads SHOW MASTER STATUS and the GTID position; nil when
+// querier is a *sql.DB or a *sql.Conn.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// BinlogPosition reads SHOW MASTER STATUS and the GTID position (MySQL's
+// fifth column, Executed_Gtid_Set; MariaDB's @@gtid_binlog_pos); nil when
 // the server keeps no binary log.
-func binlogPosition(ctx context.Context, c *sql.Conn, version string) (*restore.BinlogPosition, error) {
-	rows, err := c.QueryContext(ctx, "SHOW MASTER STATUS")
+func BinlogPosition(ctx context.Context, q querier) (*restore.BinlogPosition, error) {
+	rows, err := q.QueryContext(ctx, "SHOW MASTER STATUS")
 	if err != nil {
 		return nil, fmt.Errorf("SHOW MASTER STATUS: %w", err)
 	}
@@ -332,9 +339,9 @@ func binlogPosition(ctx context.Context, c *sql.Conn, version string) (*restore.
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, fmt.Errorf("SHOW MASTER STATUS: %w", err)
 	}
-	if pos != nil && strings.Contains(version, "MariaDB") {
+	if pos != nil && len(cols) < 5 {
 		var g sql.NullString
-		if err := c.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&g); err == nil {
+		if err := q.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&g); err == nil {
 			pos.GTID = g.String
 		}
 	}
