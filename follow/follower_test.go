@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -354,48 +355,74 @@ func TestSettle(t *testing.T) {
 	for i := range 300 {
 		s.exec(t, "INSERT INTO "+live+".pk (id, name) VALUES (?, 'r')", i)
 	}
+	until := s.head(t, f)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	settled := make(chan follow.Status, 100)
+	// The last status, and whether a settling forgot a row applied after
+	// again (set when live changes a settled row again).
+	var (
+		mu      sync.Mutex
+		last    follow.Status
+		again   *follow.Position
+		settled bool
+	)
 	done := make(chan error, 1)
 	go func() {
 		_, err := f.Run(ctx, follow.Request{Key: next, Schemas: names, Start: start, Interval: 20 * time.Millisecond, SettleEvery: 50 * time.Millisecond,
 			Report: func(st follow.Status) {
-				if st.Settled > 0 || st.Pending > 0 {
-					select {
-					case settled <- st:
-					default:
-					}
+				mu.Lock()
+				defer mu.Unlock()
+				last = st
+				if again != nil && st.Applied.Compare(*again) >= 0 && st.Settled >= 1 {
+					settled = true
 				}
 			}})
 		done <- err
 	}()
-	wait := func(ok func(follow.Status) bool) follow.Status {
+	// wait polls the last status and the rows still recorded. A settling
+	// may forget the 300 rows in parts (it runs whenever the follower has
+	// applied all it read), so what is waited for is their count.
+	wait := func(what string, ok func(st follow.Status, recorded int) bool) {
 		t.Helper()
 		for {
+			var n int
+			if err := s.db.QueryRow("SELECT COUNT(*) FROM "+follow.PositionSchema+".touched_rows WHERE follower = ?", next).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			st := last
+			mu.Unlock()
+			if ok(st, n) {
+				return
+			}
 			select {
-			case st := <-settled:
-				if ok(st) {
-					return st
-				}
 			case err := <-done:
 				t.Fatalf("the follower stopped: %v", err)
 			case <-ctx.Done():
-				t.Fatal("no settling in a minute")
+				t.Fatalf("%s: not in a minute (last status %+v, %d rows recorded)", what, st, n)
+			case <-time.After(20 * time.Millisecond):
 			}
 		}
 	}
-	wait(func(st follow.Status) bool { return st.Settled == 300 && st.Pending == 0 })
-	var left int
-	if err := s.db.QueryRow("SELECT COUNT(*) FROM "+follow.PositionSchema+".touched_rows WHERE follower = ?", next).Scan(&left); err != nil || left != 0 {
-		t.Errorf("after settling: %d rows recorded (%v), want 0", left, err)
-	}
-	// A settled row that live changes again is recorded again.
+	// Every row applied, all 300 recorded with it, none left.
+	wait("all 300 rows settled", func(st follow.Status, n int) bool { return st.Applied.Compare(until) >= 0 && n == 0 })
+	// A settling that finds nothing, so that the next count is the
+	// next settling's own.
+	wait("a settling with nothing to do", func(st follow.Status, _ int) bool { return st.Settled == 0 && st.Pending == 0 })
+	// A settled row that live changes again is recorded again, and settled.
 	s.exec(t, "UPDATE "+live+".pk SET name = 'again' WHERE id = 7")
-	wait(func(st follow.Status) bool { return st.Settled == 1 && st.Pending == 0 })
+	at := s.head(t, f)
+	mu.Lock()
+	again = &at
+	mu.Unlock()
+	wait("the row changed again settled", func(_ follow.Status, n int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return settled && n == 0
+	})
 	// Next writes a row itself: it stays for the proof, which fails.
 	s.exec(t, "UPDATE "+next+".pk SET name = 'qa' WHERE id = 5")
-	wait(func(st follow.Status) bool { return st.Pending >= 1 })
+	wait("next's own write pending", func(st follow.Status, n int) bool { return st.Pending >= 1 && n == 1 })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
