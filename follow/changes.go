@@ -34,23 +34,12 @@ func (r *recordedSet) forget(ts []touch, keys []rowKey) {
 // already keeps its first position, and becomes whole when any change
 // of it was not known by key.
 func recordTouched(ctx context.Context, tx *sql.Tx, key string, at Position, ts []touch) error {
-	for len(ts) > 0 {
-		n := min(len(ts), 200)
-		q := strings.Builder{}
-		q.WriteString("INSERT INTO " + PositionSchema + ".touched (follower, side, schema_name, table_name, file, pos, whole) VALUES ")
-		args := make([]any, 0, 7*n)
-		for i, t := range ts[:n] {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?)")
-			args = append(args, key, t.side, t.schema, t.table, at.File, at.Pos, !t.byKey)
-		}
-		q.WriteString(" ON DUPLICATE KEY UPDATE whole = whole OR VALUES(whole)")
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("follow: record the tables changed up to %s: %w", at, err)
-		}
-		ts = ts[n:]
+	rows := make([][]any, len(ts))
+	for i, t := range ts {
+		rows[i] = []any{key, t.side, t.schema, t.table, at.File, at.Pos, !t.byKey}
+	}
+	if err := upsert(ctx, tx, "touched (follower, side, schema_name, table_name, file, pos, whole)", rows, 200, "whole = whole OR VALUES(whole)"); err != nil {
+		return fmt.Errorf("follow: record the tables changed up to %s: %w", at, err)
 	}
 	return nil
 }
@@ -59,35 +48,40 @@ func recordTouched(ctx context.Context, tx *sql.Tx, key string, at Position, ts 
 // the offset (binary log files stay under 4 GiB).
 func seqOf(p Position) int64 { return fileSeq(p.File)<<32 | p.Pos }
 
-// recordKeys records the keys of the rows a batch changed, with the
-// batch's end.
+// recordKeys records the keys of the rows a batch changed (each once),
+// with the batch's end.
 func recordKeys(ctx context.Context, tx *sql.Tx, key string, at Position, keys []rowKey) error {
-	seen := map[rowKey]bool{}
-	uniq := keys[:0:0]
-	for _, k := range keys {
-		if !seen[k] {
-			seen[k] = true
-			uniq = append(uniq, k)
-		}
-	}
 	seq := seqOf(at)
-	for len(uniq) > 0 {
-		n := min(len(uniq), 500)
-		q := strings.Builder{}
-		q.WriteString("INSERT INTO " + PositionSchema + ".touched_rows (follower, side, schema_name, table_name, pk, seq) VALUES ")
-		args := make([]any, 0, 6*n)
-		for i, k := range uniq[:n] {
+	rows := make([][]any, len(keys))
+	for i, k := range keys {
+		rows[i] = []any{key, k.side, k.schema, k.table, k.key, seq}
+	}
+	if err := upsert(ctx, tx, "touched_rows (follower, side, schema_name, table_name, pk, seq)", rows, 500, "seq = VALUES(seq)"); err != nil {
+		return fmt.Errorf("follow: record the rows changed up to %s: %w", at, err)
+	}
+	return nil
+}
+
+// upsert inserts rows into one of PositionSchema's tables ("name
+// (columns)"), per rows at a time, updating a row already there by set.
+func upsert(ctx context.Context, tx *sql.Tx, into string, rows [][]any, per int, set string) error {
+	for len(rows) > 0 {
+		n := min(len(rows), per)
+		var q strings.Builder
+		q.WriteString("INSERT INTO " + PositionSchema + "." + into + " VALUES ")
+		var args []any
+		for i, r := range rows[:n] {
 			if i > 0 {
 				q.WriteString(", ")
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?)")
-			args = append(args, key, k.side, k.schema, k.table, k.key, seq)
+			q.WriteString("(?" + strings.Repeat(", ?", len(r)-1) + ")")
+			args = append(args, r...)
 		}
-		q.WriteString(" ON DUPLICATE KEY UPDATE seq = VALUES(seq)")
+		q.WriteString(" ON DUPLICATE KEY UPDATE " + set)
 		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("follow: record the rows changed up to %s: %w", at, err)
+			return err
 		}
-		uniq = uniq[n:]
+		rows = rows[n:]
 	}
 	return nil
 }

@@ -59,6 +59,18 @@ func New(source, target termshift.Secret) (*Follower, error) {
 	return &Follower{source: source, target: target, addr: cfg.Addr, user: cfg.User, password: termshift.Secret(cfg.Passwd), Binary: bin, Logger: slog.New(slog.DiscardHandler)}, nil
 }
 
+// openBoth opens the source and the target; done closes both.
+func (f *Follower) openBoth() (src, dst *sql.DB, done func(), err error) {
+	if src, err = open(f.source); err != nil {
+		return nil, nil, nil, err
+	}
+	if dst, err = open(f.target); err != nil {
+		src.Close()
+		return nil, nil, nil, err
+	}
+	return src, dst, func() { src.Close(); dst.Close() }, nil
+}
+
 // Server names the source server in messages.
 func (f *Follower) Server() string { return "MySQL " + f.addr }
 
@@ -278,16 +290,11 @@ func (f *Follower) run(ctx context.Context, req Request) (Status, error) {
 	if req.Key == "" || len(req.Schemas) == 0 {
 		return st, fmt.Errorf("follow: a key and at least one schema are needed: %w", termshift.ErrInvalid)
 	}
-	src, err := open(f.source)
+	src, dst, done, err := f.openBoth()
 	if err != nil {
 		return st, err
 	}
-	defer src.Close()
-	dst, err := open(f.target)
-	if err != nil {
-		return st, err
-	}
-	defer dst.Close()
+	defer done()
 	if err := f.prepare(ctx, dst); err != nil {
 		return st, err
 	}
@@ -662,15 +669,10 @@ func columns(ctx context.Context, db *sql.DB, schema string) (map[string]string,
 // CheckSchemas compares each followed schema's columns with its target's
 // (see SchemasEqual).
 func (f *Follower) CheckSchemas(ctx context.Context, names map[string]string) error {
-	src, err := open(f.source)
+	src, dst, done, err := f.openBoth()
 	if err != nil {
 		return err
 	}
-	defer src.Close()
-	dst, err := open(f.target)
-	if err != nil {
-		return err
-	}
-	defer dst.Close()
+	defer done()
 	return SchemasEqual(ctx, src, dst, names)
 }

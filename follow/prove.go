@@ -51,11 +51,11 @@ func (c *Changes) Whole(schema, table string) bool {
 // Changed reads the tables the follower key saw changed since its start
 // (names: followed schema -> target schema).
 func (f *Follower) Changed(ctx context.Context, key string, names map[string]string) (*Changes, error) {
-	dst, err := open(f.target)
+	src, dst, done, err := f.openBoth()
 	if err != nil {
 		return nil, err
 	}
-	defer dst.Close()
+	defer done()
 	rec, found, err := recorded(ctx, dst, key)
 	if err != nil {
 		return nil, err
@@ -66,11 +66,6 @@ func (f *Follower) Changed(ctx context.Context, key string, names map[string]str
 	case !rec.TracksChanges:
 		return &Changes{Why: "the follower started before termshift recorded the tables it saw changed"}, nil
 	}
-	src, err := open(f.source)
-	if err != nil {
-		return nil, err
-	}
-	defer src.Close()
 	same, err := sameServer(ctx, src, dst)
 	if err != nil {
 		return nil, err
@@ -161,16 +156,11 @@ func (p TableProof) OK() bool {
 // others come back Unchanged, not read). Run it while the source takes no
 // write (a maintenance window) for the two sides to be comparable.
 func (f *Follower) Prove(ctx context.Context, names map[string]string, only *Changes) ([]TableProof, error) {
-	src, err := open(f.source)
+	src, dst, done, err := f.openBoth()
 	if err != nil {
 		return nil, err
 	}
-	defer src.Close()
-	dst, err := open(f.target)
-	if err != nil {
-		return nil, err
-	}
-	defer dst.Close()
+	defer done()
 	var out []TableProof
 	froms := make([]string, 0, len(names))
 	for n := range names {
