@@ -14,9 +14,12 @@
 package router
 
 import (
+	"fmt"
 	"net/url"
 	"slices"
 	"time"
+
+	"github.com/termshift/termshift"
 )
 
 const (
@@ -99,6 +102,26 @@ type Table struct {
 type Split struct {
 	Release string
 	Percent int
+}
+
+// CheckSplit refuses a split no router can apply: of a share outside 1-99,
+// to the live release itself, or to a release that is not running. A
+// table without a split passes.
+func (t Table) CheckSplit() error {
+	sp := t.Split
+	if sp == nil {
+		return nil
+	}
+	switch {
+	case sp.Percent < 1 || sp.Percent > 99:
+		return fmt.Errorf("split of %d%% to %s: want 1 to 99 (0 is no split, 100 a cutover): %w", sp.Percent, termshift.Quote(sp.Release), termshift.ErrInvalid)
+	case sp.Release == t.Live:
+		return fmt.Errorf("split to %s: it is the live release already: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
+	}
+	if _, ok := t.Backend(sp.Release); !ok {
+		return fmt.Errorf("split to %s: it is not running: there is nothing to send its share to: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
+	}
+	return nil
 }
 
 // Backend returns the backend of a release.

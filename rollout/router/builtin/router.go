@@ -241,16 +241,17 @@ func (r *Router) update(live string, backends []Backend, how *switchInfo) {
 
 // Switch applies a whole routing table: live, backends, maintenance,
 // revoked grants and the weighted split. A split it cannot apply (see
-// checkSplit) is refused before anything changes. A switch into a maintenance window returns once the
-// requests in flight before it have finished (Drain), so that no write
-// acknowledged by the live release is left behind.
+// Table.CheckSplit) is refused before anything changes. A switch into a
+// maintenance window returns once the requests in flight before it have
+// finished (Drain), so that no write acknowledged by the live release is
+// left behind.
 func (r *Router) Switch(ctx context.Context, t router.Table) error {
 	for _, b := range t.Backends {
 		if b.URL == nil {
 			return fmt.Errorf("switch router to %s: backend %s has no URL: %w", termshift.Quote(t.Live), termshift.Quote(b.Release), termshift.ErrInvalid)
 		}
 	}
-	if err := checkSplit(t); err != nil {
+	if err := t.CheckSplit(); err != nil {
 		return err
 	}
 	live, backends, maint := r.Table()

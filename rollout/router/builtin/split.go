@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/termshift/termshift"
 	"github.com/termshift/termshift/rollout/router"
 )
 
@@ -51,25 +50,6 @@ func (s *split) side(req *http.Request, live string) (release string, newBucket 
 		return s.release, newBucket
 	}
 	return live, newBucket
-}
-
-// checkSplit refuses a split the router cannot apply: a weight outside
-// 1-99, the live release itself, or a release without a backend.
-func checkSplit(t router.Table) error {
-	sp := t.Split
-	if sp == nil {
-		return nil
-	}
-	switch {
-	case sp.Percent < 1 || sp.Percent > 99:
-		return fmt.Errorf("split of public traffic to %s: weight %d%%, want 1-99 (0 is no split, 100 is a cutover): %w", termshift.Quote(sp.Release), sp.Percent, termshift.ErrInvalid)
-	case sp.Release == t.Live:
-		return fmt.Errorf("split of public traffic to %s: it is the live release already: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
-	}
-	if _, ok := t.Backend(sp.Release); !ok {
-		return fmt.Errorf("split of public traffic to %s: it does not run (no backend): %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
-	}
-	return nil
 }
 
 // setSplit replaces the table's split.

@@ -36,7 +36,7 @@ import (
 // previews get a fixed 503.
 func (e *ELBv2) Switch(ctx context.Context, t router.Table) error {
 	if sp := t.Split; sp != nil {
-		if err := checkSplit(t); err != nil {
+		if err := t.CheckSplit(); err != nil {
 			return fmt.Errorf("elbv2 switch to %s: %w", termshift.Quote(t.Live), err)
 		}
 		weights := map[string]int32{t.Live: int32(100 - sp.Percent), sp.Release: int32(sp.Percent)}
@@ -47,22 +47,6 @@ func (e *ELBv2) Switch(ctx context.Context, t router.Table) error {
 		return err
 	}
 	return e.previewRules(ctx, t)
-}
-
-// checkSplit refuses a split the listener cannot apply: of a share outside
-// 1-99, to the live release itself, or to a release that is not running.
-func checkSplit(t router.Table) error {
-	sp := t.Split
-	switch {
-	case sp.Percent < 1 || sp.Percent > 99:
-		return fmt.Errorf("split of %d%% to %s: want 1 to 99 (0 is no split, 100 a cutover): %w", sp.Percent, termshift.Quote(sp.Release), termshift.ErrInvalid)
-	case sp.Release == t.Live:
-		return fmt.Errorf("split to %s: it is the live release already: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
-	}
-	if _, ok := t.Backend(sp.Release); !ok {
-		return fmt.Errorf("split to %s: it is not running: there is nothing to send its share to: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
-	}
-	return nil
 }
 
 // DefaultStickiness is how long the load balancer keeps a browser on the

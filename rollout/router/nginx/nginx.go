@@ -52,29 +52,10 @@ func (n *Nginx) Switch(ctx context.Context, t router.Table) error {
 			previews = append(previews, b)
 		}
 	}
-	if err := checkSplit(t); err != nil {
+	if err := t.CheckSplit(); err != nil {
 		return fmt.Errorf("nginx switch: %w", err)
 	}
 	return n.switchTo(ctx, live, previews, t.Maintenance, t.Split)
-}
-
-// checkSplit refuses a split nginx cannot apply: to a release that is not
-// running, to the live release itself, or of a share outside 1-99.
-func checkSplit(t router.Table) error {
-	sp := t.Split
-	if sp == nil {
-		return nil
-	}
-	switch {
-	case sp.Percent < 1 || sp.Percent > 99:
-		return fmt.Errorf("split of %d%% to %s: want 1 to 99 (0 is no split, 100 a cutover): %w", sp.Percent, termshift.Quote(sp.Release), termshift.ErrInvalid)
-	case sp.Release == t.Live:
-		return fmt.Errorf("split to %s: it is the live release already: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
-	}
-	if _, ok := t.Backend(sp.Release); !ok {
-		return fmt.Errorf("split to %s: it is not running: there is nothing to send its share to: %w", termshift.Quote(sp.Release), termshift.ErrInvalid)
-	}
-	return nil
 }
 
 // Location is the location block a server of the operator's nginx.conf
