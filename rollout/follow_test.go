@@ -36,8 +36,10 @@ type followWorld struct {
 	router    string
 	db        *sql.DB
 	cur, next string // their edxapp schemas
-	// settle is the follower's SettleEvery (0: its default).
-	settle time.Duration
+	// settle is the follower's SettleEvery (0: its default); snapshot
+	// its --snapshot ("": the one its data came from).
+	settle   time.Duration
+	snapshot string
 }
 
 // worldOptions: Rows of the bench table added to current; Apps: each
@@ -302,7 +304,7 @@ func (w *followWorld) startFollow() chan *rollout.FollowReport {
 	caught := make(chan struct{}, 1)
 	o := orchestrator(w.t, w.env, "follow next")
 	go func() {
-		rep, err := o.Follow(ctx, "next", rollout.FollowOptions{From: "current", Interval: 50 * time.Millisecond, SettleEvery: w.settle, Status: func(st follow.Status) {
+		rep, err := o.Follow(ctx, "next", rollout.FollowOptions{From: "current", Interval: 50 * time.Millisecond, SettleEvery: w.settle, Snapshot: w.snapshot, Status: func(st follow.Status) {
 			if st.CaughtUp {
 				select {
 				case caught <- struct{}{}:
@@ -540,30 +542,8 @@ func TestCatchUpReadsEverythingFromAnotherStart(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("restore next: %v", err)
 	}
-	ctx2, cancel := context.WithCancel(ctx)
-	fo := orchestrator(t, w.env, "follow next")
-	caught := make(chan struct{}, 1)
-	done := make(chan error, 1)
-	go func() {
-		_, err := fo.Follow(ctx2, "next", rollout.FollowOptions{From: "current", Snapshot: "2026-11-27T02:00:00Z", Interval: 50 * time.Millisecond, Status: func(st follow.Status) {
-			if st.CaughtUp {
-				select {
-				case caught <- struct{}{}:
-				default:
-				}
-			}
-		}})
-		done <- err
-	}()
-	select {
-	case <-caught:
-	case err := <-done:
-		t.Fatalf("follow ended at once: %v", err)
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("follow: %v", err)
-	}
+	w.snapshot = "2026-11-27T02:00:00Z"
+	w.startFollow()
 	s, _ := w.o.LoadState(ctx)
 	if f := s.Releases["next"].Follow; f == nil || f.StartsAtData {
 		t.Fatalf("follow record %+v: want a start other than its data's", f)
