@@ -255,10 +255,9 @@ func TestChangedTables(t *testing.T) {
 }
 
 // TestRowsProvenByKey: rows changed in tables with an integer primary key
-// (signed, and unsigned at its top) are proven by reading those rows on
-// both sides; a changed row that differs on next is caught, and one whose
-// change was not in the binary log is not a row event, so only a
-// whole-table proof would see it.
+// (signed, and unsigned at its top) are recorded by their own keys and
+// proven by reading those rows on both sides; a changed row that differs
+// on next (as a broken applier would leave it) is caught.
 func TestRowsProvenByKey(t *testing.T) {
 	t.Parallel()
 	s := server(t)
