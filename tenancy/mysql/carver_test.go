@@ -360,7 +360,12 @@ func TestProbeRefusals(t *testing.T) {
 	}{
 		{"own credential", termshift.Credential{User: ns.User, Password: "right"}, ns, 0, 0, nil},
 		{"wrong password", termshift.Credential{User: ns.User, Password: "wrong-s3cret"}, ns, 1045, 0, termshift.ErrAccessDenied},
-		{"no such user", termshift.Credential{User: base + "_none", Password: "no-such-s3cret"}, ns, 1045, 0, termshift.ErrAccessDenied},
+		// For an account that does not exist MariaDB fakes one: a copy of
+		// the existing account a hash of the user name picks, so that a
+		// stranger cannot tell a missing account from a wrong password. When
+		// the copy is Debian's root@localhost, which tries unix_socket first,
+		// the refusal is 1698. The name here is random: CI met it once.
+		{"no such user", termshift.Credential{User: base + "_none", Password: "no-such-s3cret"}, ns, 1045, 1698, termshift.ErrAccessDenied},
 		{"grant on another schema", termshift.Credential{User: ns.User, Password: "right"}, other, 1044, 0, termshift.ErrAccessDenied},
 		{"locked account", locked, ns, 4151, 0, termshift.ErrAccessDenied},
 		{"expired password", expired, ns, 1820, 0, termshift.ErrAccessDenied},
