@@ -87,11 +87,11 @@ func upsert(ctx context.Context, tx *sql.Tx, into string, rows [][]any, per int,
 }
 
 // primaryKeys finds, in each followed schema and its target, the tables
-// whose primary key is a single integer column: their changed rows are
-// recorded by key. A table whose key differs between the two sides is
-// left out (its changes count as whole).
+// whose primary key is one integer, VARCHAR or VARBINARY column: their
+// changed rows are recorded by key. A table whose key differs between the
+// two sides (type or collation) is left out: its changes count as whole.
 func primaryKeys(ctx context.Context, src, dst *sql.DB, names map[string]string) (map[string]primaryKey, error) {
-	const q = `SELECT k.TABLE_SCHEMA, k.TABLE_NAME, MIN(k.COLUMN_NAME), MIN(c.ORDINAL_POSITION), MIN(c.DATA_TYPE), MIN(c.COLUMN_TYPE), COUNT(*)
+	const q = `SELECT k.TABLE_SCHEMA, k.TABLE_NAME, MIN(k.COLUMN_NAME), MIN(c.ORDINAL_POSITION), MIN(c.DATA_TYPE), MIN(c.COLUMN_TYPE), COALESCE(MIN(c.COLLATION_NAME), ''), COUNT(*)
 		FROM information_schema.KEY_COLUMN_USAGE k
 		JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = k.TABLE_SCHEMA AND c.TABLE_NAME = k.TABLE_NAME AND c.COLUMN_NAME = k.COLUMN_NAME
 		WHERE k.CONSTRAINT_NAME = 'PRIMARY' AND k.TABLE_SCHEMA = ?
@@ -104,16 +104,21 @@ func primaryKeys(ctx context.Context, src, dst *sql.DB, names map[string]string)
 		defer rows.Close()
 		out := map[string]primaryKey{}
 		for rows.Next() {
-			var sch, table, col, typ, ctype string
+			var sch, table, col, typ, ctype, coll string
 			var ord, n int
-			if err := rows.Scan(&sch, &table, &col, &ord, &typ, &ctype, &n); err != nil {
+			if err := rows.Scan(&sch, &table, &col, &ord, &typ, &ctype, &coll, &n); err != nil {
 				return nil, fmt.Errorf("read the primary keys of %s: %w", termshift.Quote(schema), err)
+			}
+			if n != 1 {
+				continue
 			}
 			switch strings.ToLower(typ) {
 			case "tinyint", "smallint", "mediumint", "int", "bigint":
-				if n == 1 {
-					out[table] = primaryKey{column: col, ordinal: ord, unsigned: strings.Contains(strings.ToLower(ctype), "unsigned")}
-				}
+				out[table] = primaryKey{column: col, ordinal: ord, unsigned: strings.Contains(strings.ToLower(ctype), "unsigned")}
+			case "varchar", "varbinary":
+				// Not CHAR or BINARY: the row image may hold their
+				// padding, which the stored value does not.
+				out[table] = primaryKey{column: col, ordinal: ord, text: true, collation: coll}
 			}
 		}
 		return out, rows.Err()

@@ -252,7 +252,8 @@ const createTouched = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.touched
 ) ENGINE=InnoDB`
 
 // createTouchedRows holds the primary keys of the rows changed in the
-// tables of touched that are not whole, with where they last changed
+// tables of touched that are not whole (as text: an integer's decimal
+// digits, a text key's bytes), with where they last changed
 // (seq: the binary log file's number << 32 | the offset), until a
 // settling proves them equal on both sides.
 const createTouchedRows = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.touched_rows (
@@ -260,7 +261,7 @@ const createTouchedRows = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.tou
 	side ENUM('source', 'target') NOT NULL,
 	schema_name VARCHAR(64) NOT NULL,
 	table_name VARCHAR(64) NOT NULL,
-	pk DECIMAL(20, 0) NOT NULL,
+	pk VARBINARY(255) NOT NULL,
 	seq BIGINT NOT NULL,
 	PRIMARY KEY (follower, side, schema_name, table_name, pk)
 ) ENGINE=InnoDB`
@@ -597,6 +598,17 @@ func (f *Follower) prepare(ctx context.Context, dst *sql.DB) error {
 		"ALTER TABLE " + PositionSchema + ".touched ADD COLUMN IF NOT EXISTS whole BOOLEAN NOT NULL DEFAULT TRUE", createTouchedRows} {
 		if _, err := dst.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("follow: create %s on the target: %w", PositionSchema, err)
+		}
+	}
+	// Before text keys were recorded, pk was DECIMAL(20, 0): its integers
+	// read the same as text.
+	var typ string
+	if err := dst.QueryRowContext(ctx, "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'touched_rows' AND COLUMN_NAME = 'pk'", PositionSchema).Scan(&typ); err != nil {
+		return fmt.Errorf("follow: read the columns of %s.touched_rows on the target: %w", PositionSchema, err)
+	}
+	if typ != "varbinary" {
+		if _, err := dst.ExecContext(ctx, "ALTER TABLE "+PositionSchema+".touched_rows MODIFY pk VARBINARY(255) NOT NULL"); err != nil {
+			return fmt.Errorf("follow: widen %s.touched_rows to text keys on the target: %w", PositionSchema, err)
 		}
 	}
 	return nil

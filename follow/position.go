@@ -6,10 +6,11 @@
 // ends at, in one transaction of the target: a follower killed at any
 // moment resumes where the last commit left it and never applies an event
 // twice. With the rows, it records what it saw change on either side since
-// it started (the tables, and for tables with one integer primary key the
-// changed rows' keys, read from --verbose row images), and settles those
-// rows as it goes, so that a cutover's proof (Prove) reads only what
-// changed since the two sides were last proven equal.
+// it started (the tables, and for tables with a primary key of one
+// integer or text column the changed rows' keys, read from --verbose row
+// images), and settles those rows as it goes, so that a cutover's proof
+// (Prove) reads only what changed since the two sides were last proven
+// equal.
 //
 // Only MySQL/MariaDB: MongoDB (FerretDB here) has no change stream or oplog
 // to follow; its databases keep the full copy of a final sync.

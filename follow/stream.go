@@ -42,18 +42,23 @@ type touch struct {
 }
 
 // rowKey is the primary key of a row a row event changed (its before or
-// after image), as the decimal integer mariadb-binlog --verbose prints.
+// after image), as mariadb-binlog --verbose prints it: a decimal integer,
+// or a text key's bytes (see textKey).
 type rowKey struct {
 	touch
 	key string
 }
 
-// primaryKey is a table's single integer primary key column: its name
-// and 1-based position (mariadb-binlog --verbose prints columns as @N).
+// primaryKey is a table's primary key when it is one integer, VARCHAR or
+// VARBINARY column: its name and 1-based position (mariadb-binlog
+// --verbose prints columns as @N). Text says it is VARCHAR or VARBINARY;
+// its collation (the same on both sides) decides which rows a key finds.
 type primaryKey struct {
-	column   string
-	ordinal  int
-	unsigned bool
+	column    string
+	ordinal   int
+	unsigned  bool
+	text      bool
+	collation string
 }
 
 // rowsContext is the row event whose --verbose image lines follow: the
@@ -62,6 +67,7 @@ type rowsContext struct {
 	t          touch
 	col        string // "@N="
 	unsigned   bool
+	text       bool
 	keys, rows int
 	bad        bool
 }
@@ -87,8 +93,8 @@ type parser struct {
 	names   map[string]string
 	targets map[string]bool
 	since   map[string]Position
-	// pks holds the single integer primary key of each table (by
-	// tableID) whose changed rows are recorded by key.
+	// pks holds the primary key of each table (by tableID) whose changed
+	// rows are recorded by key.
 	pks  map[string]primaryKey
 	emit func(unit) bool // false: stop
 	rctx *rowsContext
@@ -298,6 +304,16 @@ func (p *parser) image(l string) {
 	if !ok {
 		return
 	}
+	if c.text {
+		k, ok := textKey(v)
+		if !ok {
+			c.bad = true
+			return
+		}
+		c.keys++
+		p.txn.keys = append(p.txn.keys, rowKey{touch: c.t, key: k})
+		return
+	}
 	// A negative value is printed as the signed value and then the
 	// unsigned one, "-7 (4294967289)", whatever the column's sign: an
 	// unsigned column's value is the second.
@@ -318,6 +334,32 @@ func (p *parser) image(l string) {
 	p.txn.keys = append(p.txn.keys, rowKey{touch: c.t, key: v})
 }
 
+// maxTextKey is the longest text key recorded (touched_rows.pk is
+// VARBINARY(255)); a longer one makes its table count as whole.
+const maxTextKey = 255
+
+// textKey reads a text key as mariadb-binlog --verbose prints it: its
+// bytes, raw, between single quotes ('it's' is it's), except those under
+// 0x20, printed as \xNN. A backslash is printed raw too, so '\x41' may be
+// the four characters or a byte: only keys of printable ASCII without a
+// backslash are read. Those bytes mean the same in the key's charset and
+// in the client's (a UTF-16 or UTF-32 key holds zero bytes, printed
+// escaped, so it is never read). Django's session keys, hex digests and
+// slugs qualify; any other key is not recorded, and its table counts as
+// whole.
+func textKey(v string) (string, bool) {
+	if len(v) < 2 || v[0] != '\'' || v[len(v)-1] != '\'' || len(v)-2 > maxTextKey {
+		return "", false
+	}
+	v = v[1 : len(v)-1]
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e || v[i] == '\\' {
+			return "", false
+		}
+	}
+	return v, true
+}
+
 // endRows ends the --verbose lines of a row event: when they did not give
 // a key for every row, any row of the table may have changed.
 func (p *parser) endRows() {
@@ -334,7 +376,7 @@ func (p *parser) endRows() {
 }
 
 // keyed returns the touch of a row event's table, by key when the table
-// has a single integer primary key and the event is in a transaction
+// has a primary key of one column (pks) and the event is in a transaction
 // (its keys then reach the unit at COMMIT), and starts reading its
 // --verbose lines.
 func (p *parser) keyed(t touch, single bool) touch {
@@ -343,7 +385,7 @@ func (p *parser) keyed(t touch, single bool) touch {
 		return t
 	}
 	t.byKey = true
-	p.rctx = &rowsContext{t: t, col: "@" + strconv.Itoa(pk.ordinal) + "=", unsigned: pk.unsigned}
+	p.rctx = &rowsContext{t: t, col: "@" + strconv.Itoa(pk.ordinal) + "=", unsigned: pk.unsigned, text: pk.text}
 	return t
 }
 
