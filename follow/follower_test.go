@@ -371,6 +371,7 @@ func TestTextKeys(t *testing.T) {
 		s.exec(t, "CREATE TABLE "+n+".latin (k VARCHAR(20) PRIMARY KEY, v INT) ENGINE=InnoDB CHARSET latin1")
 		s.exec(t, "CREATE TABLE "+n+".slash (k VARCHAR(20) PRIMARY KEY, v INT) ENGINE=InnoDB")
 		s.exec(t, "CREATE TABLE "+n+".fixed (k CHAR(10) PRIMARY KEY, v INT) ENGINE=InnoDB")
+		s.exec(t, "CREATE TABLE "+n+".blank (k VARCHAR(10) PRIMARY KEY, v INT) ENGINE=InnoDB")
 		s.exec(t, "INSERT INTO "+n+".sess VALUES ('abc', 'd0'), ('keep', 'd1')")
 	}
 	start := s.head(t, f)
@@ -383,6 +384,7 @@ func TestTextKeys(t *testing.T) {
 		"INSERT INTO " + live + ".latin VALUES ('héllo', 1)",
 		"INSERT INTO " + live + ".slash VALUES (CONCAT('a', CHAR(92), 'x41'), 1)", // a\x41
 		"INSERT INTO " + live + ".fixed VALUES ('f', 1)",
+		"INSERT INTO " + live + ".blank VALUES ('', 1)",
 	} {
 		s.exec(t, q)
 	}
@@ -396,11 +398,11 @@ func TestTextKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := map[string]any{"whole": ch.Tables, "by key": ch.Rows}
-	want := map[string]any{"whole": map[string]map[string]bool{live: {"latin": true, "slash": true, "fixed": true}}, "by key": map[string]map[string]bool{live: {"sess": true, "bin": true}}}
+	want := map[string]any{"whole": map[string]map[string]bool{live: {"latin": true, "slash": true, "fixed": true}}, "by key": map[string]map[string]bool{live: {"sess": true, "bin": true, "blank": true}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("changed tables (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string][]string{"sess": {"ABC", "abc", "it's", "tail  ", "xyz"}, "bin": {"k1"}}, s.recordedKeys(t, next)); diff != "" {
+	if diff := cmp.Diff(map[string][]string{"sess": {"ABC", "abc", "it's", "tail  ", "xyz"}, "bin": {"k1"}, "blank": {""}}, s.recordedKeys(t, next)); diff != "" {
 		t.Errorf("recorded keys (-want +got):\n%s", diff)
 	}
 	proofs := func() map[string]follow.TableProof {
@@ -416,7 +418,7 @@ func TestTextKeys(t *testing.T) {
 		return out
 	}
 	ps := proofs()
-	for table, keys := range map[string]int64{"sess": 5, "bin": 1} {
+	for table, keys := range map[string]int64{"sess": 5, "bin": 1, "blank": 1} {
 		if p := ps[table]; !p.OK() || !p.ByKey || p.Keys != keys {
 			t.Errorf("%s proof %+v: want ok by its %d keys", table, p, keys)
 		}
@@ -428,21 +430,25 @@ func TestTextKeys(t *testing.T) {
 	}
 	// Next's 'keep' becomes 'XYZ' with the binary log off: the counts
 	// stay equal, and no recorded key is 'XYZ', but the recorded 'xyz'
-	// finds it under this collation.
+	// finds it under this collation. Next's row '' drifts too.
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	for _, q := range []string{"SET SESSION sql_log_bin = 0", "UPDATE " + next + ".sess SET session_key = 'XYZ' WHERE session_key = 'keep'"} {
+	for _, q := range []string{"SET SESSION sql_log_bin = 0", "UPDATE " + next + ".sess SET session_key = 'XYZ' WHERE session_key = 'keep'", "UPDATE " + next + ".blank SET v = 2"} {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	if p := proofs()["sess"]; p.OK() || p.Rows != p.TargetRows {
+	ps = proofs()
+	if p := ps["sess"]; p.OK() || p.Rows != p.TargetRows {
 		t.Errorf("sess proof with a row found under another key %+v: want not ok, same counts", p)
 	}
-	// A settling forgets bin's row, and none of sess's.
+	if p := ps["blank"]; p.OK() {
+		t.Errorf("blank proof with its row '' drifted %+v: want not ok", p)
+	}
+	// A settling forgets bin's row, none of sess's, and not blank's ''.
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var (
@@ -466,7 +472,7 @@ func TestTextKeys(t *testing.T) {
 		mu.Unlock()
 		// A settling's counts are reported once it is done.
 		if len(keys["bin"]) == 0 && st.Settled+st.Pending > 0 {
-			if diff := cmp.Diff(map[string][]string{"sess": {"ABC", "abc", "it's", "tail  ", "xyz"}}, keys); diff != "" || st.Pending != 5 {
+			if diff := cmp.Diff(map[string][]string{"sess": {"ABC", "abc", "it's", "tail  ", "xyz"}, "blank": {""}}, keys); diff != "" || st.Pending != 6 {
 				t.Errorf("after a settling (%d rows left): recorded keys (-want +got):\n%s", st.Pending, diff)
 			}
 			break

@@ -270,12 +270,13 @@ func (f *Follower) settle(ctx context.Context, src, dst *sql.DB, req Request, pk
 		if from == "" || to == "" || !ok {
 			continue
 		}
-		for after := ""; ; {
+		// after is the last key of the chunk before: "" is a text key too.
+		for after := (*string)(nil); ; {
 			q := "SELECT pk FROM " + PositionSchema + ".touched_rows WHERE follower = ? AND side = ? AND schema_name = ? AND table_name = ? AND seq <= ?"
 			args := []any{req.Key, g.side, g.schema, g.table, seq}
-			if after != "" {
+			if after != nil {
 				q += " AND pk > ?"
-				args = append(args, after)
+				args = append(args, *after)
 			}
 			keys, err := queryStrings(ctx, dst, q+" ORDER BY pk LIMIT "+strconv.Itoa(keyChunk), args...)
 			if err != nil {
@@ -284,7 +285,7 @@ func (f *Follower) settle(ctx context.Context, src, dst *sql.DB, req Request, pk
 			if len(keys) == 0 {
 				break
 			}
-			after = keys[len(keys)-1]
+			after = &keys[len(keys)-1]
 			a, err := rowsByKey(ctx, src, from, g.table, pk, keys)
 			if err != nil {
 				return err
