@@ -10,8 +10,8 @@ import (
 )
 
 // recordedSet is what a run has recorded as changed, not to record again:
-// the tables, and the rows since the last settling (a settled row is
-// forgotten, so its next change must be recorded).
+// the tables, and the rows since the last settling started (a settled row
+// is forgotten, so its next change must be recorded).
 type recordedSet struct {
 	tables map[touch]bool
 	rows   map[rowKey]bool

@@ -203,9 +203,11 @@ type Request struct {
 	Report   func(Status)
 	Interval time.Duration
 	// SettleEvery is how often a run without Until, when it has applied
-	// all it read, compares the rows it recorded by key on both sides and
-	// forgets those that are equal, so that a cutover's proof reads only
-	// the rows changed since: 0 is every minute, negative never.
+	// all it read, starts to compare the rows it recorded by key on both
+	// sides and forget those that are equal, so that a cutover's proof
+	// reads only the rows changed since: 0 is every minute, negative
+	// never. A settling runs a chunk of rows at a time between the batches
+	// the follower applies.
 	SettleEvery time.Duration
 }
 
@@ -221,10 +223,14 @@ type Status struct {
 	// Settled is how many changed rows the last settling proved equal on
 	// both sides and forgot; Pending how many it left (different, or
 	// changed again since).
-	Settled  int64     `json:"settled"`
-	Pending  int64     `json:"pending"`
-	CaughtUp bool      `json:"caught_up"`
-	At       time.Time `json:"at"`
+	Settled int64 `json:"settled"`
+	Pending int64 `json:"pending"`
+	// Settling is how many recorded rows the settling in progress has
+	// compared, of SettleRows; both are 0 when none runs.
+	Settling   int64     `json:"settling"`
+	SettleRows int64     `json:"settle_rows"`
+	CaughtUp   bool      `json:"caught_up"`
+	At         time.Time `json:"at"`
 }
 
 const createPositions = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.positions (
@@ -410,7 +416,30 @@ func (f *Follower) run(ctx context.Context, req Request) (Status, error) {
 		}
 		return st, err
 	}
+	// pass is the settling in progress; ready is a channel that is always
+	// ready, waited on while one runs so that its next chunk is not held
+	// up by an idle source.
+	var pass *settling
+	ready := make(chan time.Time)
+	close(ready)
 	for {
+		if pass != nil {
+			done, err := pass.step(ctx, src, dst, req, pks)
+			if err != nil {
+				return interrupted(err)
+			}
+			st.Settling, st.SettleRows = pass.compared, pass.rows
+			if done {
+				st.Settled, st.Pending, st.Settling, st.SettleRows = pass.settled, pass.pending, 0, 0
+				f.Logger.Debug("follow: settled", "settled", pass.settled, "pending", pass.pending)
+				pass = nil
+				report()
+			}
+		}
+		var idle <-chan time.Time
+		if pass != nil {
+			idle = ready
+		}
 		// Take what is ready, up to a batch's worth, waiting for the first.
 		batch = batch[:0]
 		select {
@@ -418,16 +447,20 @@ func (f *Follower) run(ctx context.Context, req Request) (Status, error) {
 			report()
 			return st, nil
 		case <-tick.C:
-			if settleEvery > 0 && len(units) == 0 && time.Since(lastSettle) >= settleEvery {
+			if settleEvery > 0 && pass == nil && len(units) == 0 && time.Since(lastSettle) >= settleEvery {
 				lastSettle = time.Now()
 				// Settled rows are forgotten: a change of them must be
 				// recorded again.
 				clear(seen.rows)
-				if err := f.settle(ctx, src, dst, req, pks, applied, &st); err != nil {
+				p, err := startSettling(ctx, dst, req.Key, applied)
+				if err != nil {
 					return interrupted(err)
 				}
+				pass = p
 			}
 			report()
+			continue
+		case <-idle:
 			continue
 		case u, ok := <-units:
 			if !ok {

@@ -591,6 +591,91 @@ func TestSettle(t *testing.T) {
 	}
 }
 
+// TestSettleWhileApplying: a settling compares a chunk of rows at a time
+// between the batches the follower applies, so a write to live is applied
+// while a long settling is under way, not after it.
+func TestSettleWhileApplying(t *testing.T) {
+	t.Parallel()
+	s := server(t)
+	f := newFollower(t, s)
+	live, next := s.pair(t)
+	names := map[string]string{live: next}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 100000
+	start := s.head(t, f)
+	s.exec(t, fmt.Sprintf("INSERT INTO %s.pk (id, name) SELECT seq, 'r' FROM %s.seq_1_to_%d", live, live, n))
+	until := s.head(t, f)
+	if _, err := f.Run(ctx, follow.Request{Key: next, Schemas: names, Start: start, Until: &until}); err != nil {
+		t.Fatal(err)
+	}
+	// Next's copies differ (written with the binary log off), so every
+	// settling compares all n rows and forgets none.
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"SET SESSION sql_log_bin = 0", "UPDATE " + next + ".pk SET name = 'drift'"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	var (
+		mu   sync.Mutex
+		last follow.Status
+		at   *follow.Position
+		seen *follow.Status // the first status with the write applied
+	)
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.Run(ctx, follow.Request{Key: next, Schemas: names, Interval: 10 * time.Millisecond, SettleEvery: 10 * time.Millisecond,
+			Report: func(st follow.Status) {
+				mu.Lock()
+				defer mu.Unlock()
+				last = st
+				if at != nil && seen == nil && st.Applied.Compare(*at) >= 0 {
+					seen = &st
+				}
+			}})
+		done <- err
+	}()
+	poll := func(what string, ok func() bool) {
+		t.Helper()
+		for {
+			mu.Lock()
+			st, yes := last, ok()
+			mu.Unlock()
+			if yes {
+				return
+			}
+			select {
+			case err := <-done:
+				t.Fatalf("the follower stopped: %v", err)
+			case <-ctx.Done():
+				t.Fatalf("%s: not in time (last status %+v)", what, st)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	// Half way through a settling, live takes a write.
+	var mark int64
+	poll("a settling half done", func() bool { mark = last.Settling; return last.SettleRows == n && last.Settling >= n/2 })
+	s.exec(t, "INSERT INTO "+live+".pk (id, name) VALUES (?, 'during')", n+1)
+	head := s.head(t, f)
+	mu.Lock()
+	at = &head
+	mu.Unlock()
+	poll("the write applied", func() bool { return seen != nil })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if seen.SettleRows != n || seen.Settling < mark {
+		t.Errorf("status when the write was applied %+v: want the settling that had compared %d of %d rows still under way", *seen, mark, n)
+	}
+}
+
 func TestSchemaChangeStops(t *testing.T) {
 	t.Parallel()
 	s := server(t)

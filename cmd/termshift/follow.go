@@ -58,8 +58,12 @@ still hold the position. MongoDB is not followed (FerretDB has no oplog).`,
 			o.Reason = reason
 			if !a.jsonOut {
 				opts.Status = func(st follow.Status) {
-					fmt.Fprintf(a.stderr, "%s following %s <- %s: applied %s, head %s, lag %.1fs, %d events, %d bytes; %d transactions (%d row events) this run; changed rows proven equal at the last settling %d, left for the cutover's proof %d\n",
-						time.Now().Format("15:04:05"), release, opts.From, st.Applied, st.Head, st.LagSeconds, st.LagEvents, st.LagBytes, st.Transactions, st.Events, st.Settled, st.Pending)
+					settling := ""
+					if st.SettleRows > 0 {
+						settling = fmt.Sprintf("; settling: %d of %d recorded rows compared", st.Settling, st.SettleRows)
+					}
+					fmt.Fprintf(a.stderr, "%s following %s <- %s: applied %s, head %s, lag %.1fs, %d events, %d bytes; %d transactions (%d row events) this run; changed rows proven equal at the last settling %d, left for the cutover's proof %d%s\n",
+						time.Now().Format("15:04:05"), release, opts.From, st.Applied, st.Head, st.LagSeconds, st.LagEvents, st.LagBytes, st.Transactions, st.Events, st.Settled, st.Pending, settling)
 				}
 			}
 			rep, err := o.Follow(cmd.Context(), release, opts)
