@@ -104,6 +104,22 @@ func (s *binlogServer) checksums(t *testing.T, schema string) string {
 	return strings.Join(out, "; ")
 }
 
+// unlogged runs statements with the binary log off, as a broken applier
+// or a session with sql_log_bin=0 would: no follower sees them.
+func (s *binlogServer) unlogged(t testing.TB, stmts ...string) {
+	t.Helper()
+	conn, err := s.db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range append([]string{"SET SESSION sql_log_bin = 0"}, stmts...) {
+		if _, err := conn.ExecContext(context.Background(), q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
 func newFollower(t testing.TB, s *binlogServer) *follow.Follower {
 	t.Helper()
 	f, err := follow.New(s.dsn, s.dsn)
@@ -289,18 +305,7 @@ func TestRowsProvenByKey(t *testing.T) {
 	if diff := cmp.Diff(map[string][]string{"pk": {"-7", "100", "101", "200", "7"}, "u": {"18446744073709551615"}}, s.recordedKeys(t, next)); diff != "" {
 		t.Errorf("recorded keys (-want +got):\n%s", diff)
 	}
-	byTable := func() map[string]follow.TableProof {
-		t.Helper()
-		proofs, err := f.Prove(ctx, names, ch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]follow.TableProof{}
-		for _, p := range proofs {
-			out[p.Table] = p
-		}
-		return out
-	}
+	byTable := func() map[string]follow.TableProof { return proveByTable(t, f, names, ch) }
 	got := byTable()
 	// pk: -7, 7, 100, 200 (the move: its before and after keys), 101.
 	if p := got["pk"]; !p.OK() || !p.ByKey || p.Keys != 5 || p.Rows != 4 {
@@ -314,19 +319,24 @@ func TestRowsProvenByKey(t *testing.T) {
 	}
 	// A changed row that differs on next (written with the binary log
 	// off, as a broken applier would leave it) fails the proof.
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"SET SESSION sql_log_bin = 0", "UPDATE " + next + ".pk SET name = 'drift' WHERE id = 200"} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	s.unlogged(t, "UPDATE "+next+".pk SET name = 'drift' WHERE id = 200")
 	if p := byTable()["pk"]; p.OK() || p.Rows != p.TargetRows {
 		t.Errorf("pk proof after a drift in a changed row %+v: want not ok, same counts", p)
 	}
+}
+
+// proveByTable runs Prove and gives its proofs by table.
+func proveByTable(t *testing.T, f *follow.Follower, names map[string]string, ch *follow.Changes) map[string]follow.TableProof {
+	t.Helper()
+	proofs, err := f.Prove(context.Background(), names, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]follow.TableProof{}
+	for _, p := range proofs {
+		out[p.Table] = p
+	}
+	return out
 }
 
 // recordedKeys reads the keys recorded for follower, by table, in byte
@@ -405,18 +415,7 @@ func TestTextKeys(t *testing.T) {
 	if diff := cmp.Diff(map[string][]string{"sess": {"ABC", "abc", "it's", "tail  ", "xyz"}, "bin": {"k1"}, "blank": {""}}, s.recordedKeys(t, next)); diff != "" {
 		t.Errorf("recorded keys (-want +got):\n%s", diff)
 	}
-	proofs := func() map[string]follow.TableProof {
-		t.Helper()
-		ps, err := f.Prove(ctx, names, ch)
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]follow.TableProof{}
-		for _, p := range ps {
-			out[p.Table] = p
-		}
-		return out
-	}
+	proofs := func() map[string]follow.TableProof { return proveByTable(t, f, names, ch) }
 	ps := proofs()
 	for table, keys := range map[string]int64{"sess": 5, "bin": 1, "blank": 1} {
 		if p := ps[table]; !p.OK() || !p.ByKey || p.Keys != keys {
@@ -431,16 +430,7 @@ func TestTextKeys(t *testing.T) {
 	// Next's 'keep' becomes 'XYZ' with the binary log off: the counts
 	// stay equal, and no recorded key is 'XYZ', but the recorded 'xyz'
 	// finds it under this collation. Next's row '' drifts too.
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"SET SESSION sql_log_bin = 0", "UPDATE " + next + ".sess SET session_key = 'XYZ' WHERE session_key = 'keep'", "UPDATE " + next + ".blank SET v = 2"} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	s.unlogged(t, "UPDATE "+next+".sess SET session_key = 'XYZ' WHERE session_key = 'keep'", "UPDATE "+next+".blank SET v = 2")
 	ps = proofs()
 	if p := ps["sess"]; p.OK() || p.Rows != p.TargetRows {
 		t.Errorf("sess proof with a row found under another key %+v: want not ok, same counts", p)
@@ -611,16 +601,7 @@ func TestSettleWhileApplying(t *testing.T) {
 	}
 	// Next's copies differ (written with the binary log off), so every
 	// settling compares all n rows and forgets none.
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"SET SESSION sql_log_bin = 0", "UPDATE " + next + ".pk SET name = 'drift'"} {
-		if _, err := conn.ExecContext(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	s.unlogged(t, "UPDATE "+next+".pk SET name = 'drift'")
 	var (
 		mu   sync.Mutex
 		last follow.Status
