@@ -625,7 +625,32 @@ func countEvents(b []unit) int {
 	return n
 }
 
+// prepare creates PositionSchema's tables on the target, or brings those
+// of an older termshift up to date. It reads their columns first and
+// changes nothing when they are as they should be: a no-op DDL statement
+// is still written to the binary log, and a catch-up reads the binary log
+// up to its head once more after its proof.
 func (f *Follower) prepare(ctx context.Context, dst *sql.DB) error {
+	rows, err := dst.QueryContext(ctx, "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?", PositionSchema)
+	if err != nil {
+		return fmt.Errorf("follow: read the columns of %s on the target: %w", PositionSchema, err)
+	}
+	have := map[string]string{}
+	for rows.Next() {
+		var table, column, typ string
+		if err := rows.Scan(&table, &column, &typ); err != nil {
+			rows.Close()
+			return fmt.Errorf("follow: read the columns of %s on the target: %w", PositionSchema, err)
+		}
+		have[table+"."+column] = typ
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("follow: read the columns of %s on the target: %w", PositionSchema, err)
+	}
+	if have["positions.tracks_touched"] != "" && have["touched.whole"] != "" && have["touched_rows.pk"] == "varbinary" {
+		return nil
+	}
 	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + PositionSchema, createPositions,
 		"ALTER TABLE " + PositionSchema + ".positions ADD COLUMN IF NOT EXISTS tracks_touched BOOLEAN NOT NULL DEFAULT FALSE", createTouched,
 		"ALTER TABLE " + PositionSchema + ".touched ADD COLUMN IF NOT EXISTS whole BOOLEAN NOT NULL DEFAULT TRUE", createTouchedRows} {
@@ -635,11 +660,7 @@ func (f *Follower) prepare(ctx context.Context, dst *sql.DB) error {
 	}
 	// Before text keys were recorded, pk was DECIMAL(20, 0): its integers
 	// read the same as text.
-	var typ string
-	if err := dst.QueryRowContext(ctx, "SELECT DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'touched_rows' AND COLUMN_NAME = 'pk'", PositionSchema).Scan(&typ); err != nil {
-		return fmt.Errorf("follow: read the columns of %s.touched_rows on the target: %w", PositionSchema, err)
-	}
-	if typ != "varbinary" {
+	if typ, ok := have["touched_rows.pk"]; ok && typ != "varbinary" {
 		if _, err := dst.ExecContext(ctx, "ALTER TABLE "+PositionSchema+".touched_rows MODIFY pk VARBINARY(255) NOT NULL"); err != nil {
 			return fmt.Errorf("follow: widen %s.touched_rows to text keys on the target: %w", PositionSchema, err)
 		}
