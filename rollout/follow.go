@@ -581,20 +581,24 @@ func (o *Orchestrator) catchUp(ctx context.Context, s *store.State, release, liv
 		return nil, err
 	}
 	// Live took no write while it was proven: catching up again applies
-	// nothing.
+	// nothing. When the binary log has not moved at all, nobody wrote,
+	// and there is nothing to read (a follower's run sets itself up for
+	// most of 0.1 s before it reads).
 	again, err := f.Head(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st2, err := f.Run(ctx, follow.Request{Key: key, Schemas: schemas, Start: rec.Position, Until: &again, TargetProven: proven})
-	if err == nil && st2.Applied.Compare(again) < 0 {
-		err = fmt.Errorf("the catch-up stopped at %s, short of %s: %w", st2.Applied, again, context.Cause(ctx))
-	}
-	if err != nil {
-		return nil, err
-	}
-	if st2.Transactions > 0 {
-		return nil, fmt.Errorf("%s took %d transactions while it was proven (after %s): %w", live, st2.Transactions, stopAt, ErrSourceChanged)
+	if again.Compare(st.Applied) > 0 {
+		st2, err := f.Run(ctx, follow.Request{Key: key, Schemas: schemas, Start: rec.Position, Until: &again, TargetProven: proven})
+		if err == nil && st2.Applied.Compare(again) < 0 {
+			err = fmt.Errorf("the catch-up stopped at %s, short of %s: %w", st2.Applied, again, context.Cause(ctx))
+		}
+		if err != nil {
+			return nil, err
+		}
+		if st2.Transactions > 0 {
+			return nil, fmt.Errorf("%s took %d transactions while it was proven (after %s): %w", live, st2.Transactions, stopAt, ErrSourceChanged)
+		}
 	}
 	if only != nil {
 		// The next release itself may have written meanwhile, and a table
