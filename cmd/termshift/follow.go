@@ -87,7 +87,7 @@ still hold the position. MongoDB is not followed (FerretDB has no oplog).`,
 	cmd.Flags().StringVar(&opts.From, "from", "", "the live release whose MySQL binary log is followed; only read")
 	cmd.Flags().StringVar(&opts.Snapshot, "snapshot", "", "the backup snapshot RELEASE was restored from (its manifest has the binary log position)")
 	cmd.Flags().DurationVar(&opts.Interval, "interval", 10*time.Second, "how often the lag is printed")
-	cmd.Flags().DurationVar(&opts.SettleEvery, "settle", time.Minute, "how often the rows changed since are compared on both sides and, when equal, forgotten: the cutover's proof reads only the rows changed after")
+	cmd.Flags().DurationVar(&opts.SettleEvery, "settle", time.Minute, "how often a settling starts: the rows changed since are compared on both sides, 500 at a time between applied batches, and forgotten when equal; the cutover's proof reads only the rows changed after")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (journaled)")
 	a.addJSONFlag(cmd)
 	return cmd
