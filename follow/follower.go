@@ -233,7 +233,11 @@ type Status struct {
 	At         time.Time `json:"at"`
 }
 
-const createPositions = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.positions (
+// The tables of PositionSchema, whose name stands for {schema} in their
+// DDL (prepareIn).
+
+// createPositions holds each follower's applied position.
+const createPositions = `CREATE TABLE IF NOT EXISTS {schema}.positions (
 	follower VARCHAR(191) NOT NULL PRIMARY KEY,
 	file VARCHAR(255) NOT NULL,
 	pos BIGINT NOT NULL,
@@ -246,7 +250,7 @@ const createPositions = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.posit
 
 // createTouched holds the tables each follower saw changed since its
 // start, committed with the rows it applies.
-const createTouched = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.touched (
+const createTouched = `CREATE TABLE IF NOT EXISTS {schema}.touched (
 	follower VARCHAR(191) NOT NULL,
 	side ENUM('source', 'target') NOT NULL,
 	schema_name VARCHAR(64) NOT NULL,
@@ -262,7 +266,7 @@ const createTouched = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.touched
 // digits, a text key's bytes), with where they last changed
 // (seq: the binary log file's number << 32 | the offset), until a
 // settling proves them equal on both sides.
-const createTouchedRows = "CREATE TABLE IF NOT EXISTS " + PositionSchema + `.touched_rows (
+const createTouchedRows = `CREATE TABLE IF NOT EXISTS {schema}.touched_rows (
 	follower VARCHAR(191) NOT NULL,
 	side ENUM('source', 'target') NOT NULL,
 	schema_name VARCHAR(64) NOT NULL,
@@ -626,43 +630,49 @@ func countEvents(b []unit) int {
 }
 
 // prepare creates PositionSchema's tables on the target, or brings those
-// of an older termshift up to date. It reads their columns first and
-// changes nothing when they are as they should be: a no-op DDL statement
-// is still written to the binary log, and a catch-up reads the binary log
-// up to its head once more after its proof.
+// of an older termshift up to date.
 func (f *Follower) prepare(ctx context.Context, dst *sql.DB) error {
-	rows, err := dst.QueryContext(ctx, "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?", PositionSchema)
+	return prepareIn(ctx, dst, PositionSchema)
+}
+
+// prepareIn creates the follower's tables in schema, or brings those of an
+// older termshift up to date. It reads their columns first and changes
+// nothing when they are as they should be: a no-op DDL statement is still
+// written to the binary log, and a catch-up reads the binary log up to its
+// head once more after its proof when the head moved.
+func prepareIn(ctx context.Context, dst *sql.DB, schema string) error {
+	rows, err := dst.QueryContext(ctx, "SELECT TABLE_NAME, COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ?", schema)
 	if err != nil {
-		return fmt.Errorf("follow: read the columns of %s on the target: %w", PositionSchema, err)
+		return fmt.Errorf("follow: read the columns of %s on the target: %w", schema, err)
 	}
 	have := map[string]string{}
 	for rows.Next() {
 		var table, column, typ string
 		if err := rows.Scan(&table, &column, &typ); err != nil {
 			rows.Close()
-			return fmt.Errorf("follow: read the columns of %s on the target: %w", PositionSchema, err)
+			return fmt.Errorf("follow: read the columns of %s on the target: %w", schema, err)
 		}
 		have[table+"."+column] = typ
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("follow: read the columns of %s on the target: %w", PositionSchema, err)
+		return fmt.Errorf("follow: read the columns of %s on the target: %w", schema, err)
 	}
 	if have["positions.tracks_touched"] != "" && have["touched.whole"] != "" && have["touched_rows.pk"] == "varbinary" {
 		return nil
 	}
-	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS " + PositionSchema, createPositions,
-		"ALTER TABLE " + PositionSchema + ".positions ADD COLUMN IF NOT EXISTS tracks_touched BOOLEAN NOT NULL DEFAULT FALSE", createTouched,
-		"ALTER TABLE " + PositionSchema + ".touched ADD COLUMN IF NOT EXISTS whole BOOLEAN NOT NULL DEFAULT TRUE", createTouchedRows} {
-		if _, err := dst.ExecContext(ctx, q); err != nil {
-			return fmt.Errorf("follow: create %s on the target: %w", PositionSchema, err)
+	for _, q := range []string{"CREATE DATABASE IF NOT EXISTS {schema}", createPositions,
+		"ALTER TABLE {schema}.positions ADD COLUMN IF NOT EXISTS tracks_touched BOOLEAN NOT NULL DEFAULT FALSE", createTouched,
+		"ALTER TABLE {schema}.touched ADD COLUMN IF NOT EXISTS whole BOOLEAN NOT NULL DEFAULT TRUE", createTouchedRows} {
+		if _, err := dst.ExecContext(ctx, strings.ReplaceAll(q, "{schema}", termshift.QuoteMySQL(schema))); err != nil {
+			return fmt.Errorf("follow: create %s on the target: %w", schema, err)
 		}
 	}
 	// Before text keys were recorded, pk was DECIMAL(20, 0): its integers
 	// read the same as text.
 	if typ, ok := have["touched_rows.pk"]; ok && typ != "varbinary" {
-		if _, err := dst.ExecContext(ctx, "ALTER TABLE "+PositionSchema+".touched_rows MODIFY pk VARBINARY(255) NOT NULL"); err != nil {
-			return fmt.Errorf("follow: widen %s.touched_rows to text keys on the target: %w", PositionSchema, err)
+		if _, err := dst.ExecContext(ctx, "ALTER TABLE "+termshift.QuoteMySQL(schema)+".touched_rows MODIFY pk VARBINARY(255) NOT NULL"); err != nil {
+			return fmt.Errorf("follow: widen %s.touched_rows to text keys on the target: %w", schema, err)
 		}
 	}
 	return nil
