@@ -56,13 +56,7 @@ func BenchmarkSettle(b *testing.B) {
 	names := map[string]string{live: next}
 	const rows = 100_000
 	for range b.N {
-		start := s.head(b, f)
-		s.exec(b, fmt.Sprintf("INSERT INTO %s.pk (id, name) SELECT seq, 'r' FROM %s.seq_1_to_%d", live, live, rows))
-		until := s.head(b, f)
-		if _, err := f.Run(context.Background(), follow.Request{Key: next, Schemas: names, Start: start, Until: &until}); err != nil {
-			b.Fatal(err)
-		}
-		s.unlogged(b, "UPDATE "+next+".pk SET name = 'drift'")
+		s.recordUnequal(b, f, live, next, rows)
 		type write struct {
 			at   follow.Position
 			sent time.Time

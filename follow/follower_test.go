@@ -339,6 +339,20 @@ func proveByTable(t *testing.T, f *follow.Follower, names map[string]string, ch 
 	return out
 }
 
+// recordUnequal has n rows inserted into live's pk recorded by follower
+// next, applied, and then made to differ on next (written with the binary
+// log off), so that every settling compares all n and forgets none.
+func (s *binlogServer) recordUnequal(t testing.TB, f *follow.Follower, live, next string, n int) {
+	t.Helper()
+	start := s.head(t, f)
+	s.exec(t, fmt.Sprintf("INSERT INTO %s.pk (id, name) SELECT seq, 'r' FROM %s.seq_1_to_%d", live, live, n))
+	until := s.head(t, f)
+	if _, err := f.Run(context.Background(), follow.Request{Key: next, Schemas: map[string]string{live: next}, Start: start, Until: &until}); err != nil {
+		t.Fatal(err)
+	}
+	s.unlogged(t, "UPDATE "+next+".pk SET name = 'drift'")
+}
+
 // recordedKeys reads the keys recorded for follower, by table, in byte
 // order.
 func (s *binlogServer) recordedKeys(t *testing.T, follower string) map[string][]string {
@@ -593,15 +607,7 @@ func TestSettleWhileApplying(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const n = 100000
-	start := s.head(t, f)
-	s.exec(t, fmt.Sprintf("INSERT INTO %s.pk (id, name) SELECT seq, 'r' FROM %s.seq_1_to_%d", live, live, n))
-	until := s.head(t, f)
-	if _, err := f.Run(ctx, follow.Request{Key: next, Schemas: names, Start: start, Until: &until}); err != nil {
-		t.Fatal(err)
-	}
-	// Next's copies differ (written with the binary log off), so every
-	// settling compares all n rows and forgets none.
-	s.unlogged(t, "UPDATE "+next+".pk SET name = 'drift'")
+	s.recordUnequal(t, f, live, next, n)
 	var (
 		mu   sync.Mutex
 		last follow.Status
