@@ -192,10 +192,20 @@ func TestServeAdminAddress(t *testing.T) {
 	if got := authed("/_termshift/status"); got.code != 200 || !strings.Contains(got.body, `"live":"current"`) {
 		t.Errorf("admin status: %d %s", got.code, got.body)
 	}
-	// Traffic first, so the metrics have something to count.
+	// Traffic first, so the metrics have something to count. The router
+	// counts a request once its handler returns, which may be just after
+	// the client has read the whole response: the scrape may come first.
 	a.do(local, get(t, "http://"+a.public+"/"))
-	if got := authed("/_termshift/metrics"); got.code != 200 || !strings.Contains(got.body, `termshift_router_requests_total{class="2xx",release="current"} 1`) {
-		t.Errorf("admin metrics: %d, want the public request counted", got.code)
+	const counted = `termshift_router_requests_total{class="2xx",release="current"} 1`
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got := authed("/_termshift/metrics")
+		if got.code == 200 && strings.Contains(got.body, counted) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("admin metrics: %d, want the public request counted within 5 s (%s)", got.code, counted)
+			break
+		}
 	}
 	for _, path := range []string{"/_termshift/", "/_termshift/dashboard.json"} {
 		got := authed(path)
