@@ -6,9 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os/exec"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -456,7 +457,7 @@ func (f *Follower) run(ctx context.Context, req Request) (Status, error) {
 				// Settled rows are forgotten: a change of them must be
 				// recorded again.
 				clear(seen.rows)
-				p, err := startSettling(ctx, dst, req.Key, applied)
+				p, err := startSettling(ctx, dst, req, applied)
 				if err != nil {
 					return interrupted(err)
 				}
@@ -684,12 +685,7 @@ func prepareIn(ctx context.Context, dst *sql.DB, schema string) error {
 // ErrSchemaChanged that names the first differences.
 func SchemasEqual(ctx context.Context, src, dst *sql.DB, names map[string]string) error {
 	var diffs []string
-	froms := make([]string, 0, len(names))
-	for n := range names {
-		froms = append(froms, n)
-	}
-	sort.Strings(froms)
-	for _, from := range froms {
+	for _, from := range slices.Sorted(maps.Keys(names)) {
 		to := names[from]
 		a, err := columns(ctx, src, from)
 		if err != nil {
@@ -715,7 +711,7 @@ func SchemasEqual(ctx context.Context, src, dst *sql.DB, names map[string]string
 	if len(diffs) == 0 {
 		return nil
 	}
-	sort.Strings(diffs)
+	slices.Sort(diffs)
 	if len(diffs) > 5 {
 		diffs = append(diffs[:5], fmt.Sprintf("and %d more", len(diffs)-5))
 	}

@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,10 +74,7 @@ func (f *Follower) Changed(ctx context.Context, key string, names map[string]str
 	if !same {
 		return &Changes{Why: "the target schemas are on another server than the binary log followed: their own writes are not in it"}, nil
 	}
-	back := map[string]string{}
-	for from, to := range names {
-		back[to] = from
-	}
+	back := followedOf(names)
 	rows, err := dst.QueryContext(ctx, "SELECT side, schema_name, table_name, whole FROM "+PositionSchema+".touched WHERE follower = ?", key)
 	if err != nil {
 		return nil, fmt.Errorf("read the tables follower %s saw changed: %w", termshift.Quote(key), err)
@@ -112,6 +109,16 @@ func (f *Follower) Changed(ctx context.Context, key string, names map[string]str
 		return nil, fmt.Errorf("read the tables follower %s saw changed: %w", termshift.Quote(key), err)
 	}
 	return c, nil
+}
+
+// followedOf maps each target schema of names (followed -> target) back
+// to the schema it follows.
+func followedOf(names map[string]string) map[string]string {
+	back := make(map[string]string, len(names))
+	for from, to := range names {
+		back[to] = from
+	}
+	return back
 }
 
 // sameServer tells whether two connections reach the same server: same
@@ -163,26 +170,11 @@ func (f *Follower) Prove(ctx context.Context, names map[string]string, only *Cha
 	}
 	defer done()
 	var out []TableProof
-	froms := make([]string, 0, len(names))
-	for n := range names {
-		froms = append(froms, n)
-	}
-	sort.Strings(froms)
-	for _, from := range froms {
-		rows, err := src.QueryContext(ctx, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> 'termshift_owner' ORDER BY TABLE_NAME", from)
+	for _, from := range slices.Sorted(maps.Keys(names)) {
+		tables, err := queryStrings(ctx, src, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND TABLE_NAME <> 'termshift_owner' ORDER BY TABLE_NAME", from)
 		if err != nil {
 			return nil, fmt.Errorf("list the tables of %s: %w", termshift.Quote(from), err)
 		}
-		var tables []string
-		for rows.Next() {
-			var t string
-			if err := rows.Scan(&t); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			tables = append(tables, t)
-		}
-		rows.Close()
 		for _, t := range tables {
 			out = append(out, TableProof{Schema: from, Table: t, Target: names[from], Unchanged: only != nil && only.Tracked && !only.Has(from, t)})
 		}
@@ -257,22 +249,9 @@ const keyChunk = 500
 // proveRows proves a table by the rows changed since its data was
 // proven: each recorded key's row, read on both sides, and the two counts.
 func proveRows(ctx context.Context, src, dst *sql.DB, follower string, p *TableProof, pk primaryKey) error {
-	rows, err := dst.QueryContext(ctx, "SELECT DISTINCT pk FROM "+PositionSchema+".touched_rows WHERE follower = ? AND table_name = ? AND ((side = 'source' AND schema_name = ?) OR (side = 'target' AND schema_name = ?)) ORDER BY pk",
+	keys, err := queryStrings(ctx, dst, "SELECT DISTINCT pk FROM "+PositionSchema+".touched_rows WHERE follower = ? AND table_name = ? AND ((side = 'source' AND schema_name = ?) OR (side = 'target' AND schema_name = ?)) ORDER BY pk",
 		follower, p.Table, p.Schema, p.Target)
 	if err != nil {
-		return fmt.Errorf("read the changed rows of %s.%s: %w", p.Schema, p.Table, err)
-	}
-	var keys []string
-	for rows.Next() {
-		var k string
-		if err := rows.Scan(&k); err != nil {
-			rows.Close()
-			return fmt.Errorf("read the changed rows of %s.%s: %w", p.Schema, p.Table, err)
-		}
-		keys = append(keys, k)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read the changed rows of %s.%s: %w", p.Schema, p.Table, err)
 	}
 	p.ByKey, p.Keys = true, int64(len(keys))

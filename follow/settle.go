@@ -24,6 +24,8 @@ import (
 type settling struct {
 	seq    int64
 	groups []settleGroup
+	// back maps each target schema to the schema it follows.
+	back map[string]string
 	// after is the last key of the current group's chunk before ("" is a
 	// text key too).
 	after *string
@@ -36,9 +38,9 @@ type settling struct {
 type settleGroup struct{ side, schema, table string }
 
 // startSettling reads what a settling up to applied has to compare.
-func startSettling(ctx context.Context, dst *sql.DB, key string, applied Position) (*settling, error) {
-	s := &settling{seq: seqOf(applied)}
-	rows, err := dst.QueryContext(ctx, "SELECT side, schema_name, table_name, COUNT(*) FROM "+PositionSchema+".touched_rows WHERE follower = ? AND seq <= ? GROUP BY side, schema_name, table_name", key, s.seq)
+func startSettling(ctx context.Context, dst *sql.DB, req Request, applied Position) (*settling, error) {
+	s := &settling{seq: seqOf(applied), back: followedOf(req.Schemas)}
+	rows, err := dst.QueryContext(ctx, "SELECT side, schema_name, table_name, COUNT(*) FROM "+PositionSchema+".touched_rows WHERE follower = ? AND seq <= ? GROUP BY side, schema_name, table_name", req.Key, s.seq)
 	if err != nil {
 		return nil, fmt.Errorf("follow: read the changed rows to settle: %w", err)
 	}
@@ -65,12 +67,7 @@ func (s *settling) step(ctx context.Context, src, dst *sql.DB, req Request, pks 
 		g := s.groups[0]
 		from, to := g.schema, req.Schemas[g.schema]
 		if g.side == sideTarget {
-			from, to = "", g.schema
-			for f, t := range req.Schemas {
-				if t == g.schema {
-					from = f
-				}
-			}
+			from, to = s.back[g.schema], g.schema
 		}
 		pk, ok := pks[tableID(from, g.table)]
 		if from == "" || to == "" || !ok {
