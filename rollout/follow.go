@@ -255,7 +255,7 @@ func (o *Orchestrator) startFollow(ctx context.Context, release string, opts Fol
 	plan.token = hex.EncodeToString(b)
 	host, _ := os.Hostname()
 	rs.Follow = &store.FollowState{From: opts.From, Key: plan.key, Token: plan.token, Host: host, PID: os.Getpid(), Since: o.Now(),
-		Start: store.BinlogPos{File: plan.start.File, Pos: plan.start.Pos, GTID: plan.start.GTID}, Status: "following", Basis: basis, StartsAtData: atData}
+		Start: storePos(plan.start), Status: "following", Basis: basis, StartsAtData: atData}
 	if err := o.SaveState(ctx, s); err != nil {
 		return plan, err
 	}
@@ -278,7 +278,18 @@ func (o *Orchestrator) binlogHead(ctx context.Context) *store.BinlogPos {
 		o.Logger.Debug("no binary log position", "err", err)
 		return nil
 	}
-	return &store.BinlogPos{File: p.File, Pos: p.Pos, GTID: p.GTID}
+	at := storePos(p)
+	return &at
+}
+
+// storePos and followPos carry a binary log position between state and
+// the follower.
+func storePos(p follow.Position) store.BinlogPos {
+	return store.BinlogPos{File: p.File, Pos: p.Pos, GTID: p.GTID}
+}
+
+func followPos(b store.BinlogPos) follow.Position {
+	return follow.Position{File: b.File, Pos: b.Pos, GTID: b.GTID}
 }
 
 // followBasis names the data a release's MySQL namespaces hold: when it
@@ -301,8 +312,7 @@ func targetProven(rs *store.ReleaseState) map[string]follow.Position {
 	out := map[string]follow.Position{}
 	for _, ns := range rs.Namespaces {
 		if ns.Service == termshift.MySQL && ns.Proof != nil && ns.Proof.Binlog != nil {
-			b := ns.Proof.Binlog
-			out[ns.Name] = follow.Position{File: b.File, Pos: b.Pos, GTID: b.GTID}
+			out[ns.Name] = followPos(*ns.Proof.Binlog)
 		}
 	}
 	return out
@@ -347,7 +357,7 @@ func dataOrigin(rs *store.ReleaseState) (synced bool, snapshot string) {
 func (o *Orchestrator) followStart(ctx context.Context, rs *store.ReleaseState, snapshot string) (pos follow.Position, atData bool, err error) {
 	synced, restored := dataOrigin(rs)
 	if snapshot == "" && rs.Binlog != nil && rs.StepDone("sync") && (synced || rs.Snapshot == "") {
-		return follow.Position{File: rs.Binlog.File, Pos: rs.Binlog.Pos, GTID: rs.Binlog.GTID}, synced, nil
+		return followPos(*rs.Binlog), synced, nil
 	}
 	if snapshot == "" {
 		snapshot = rs.Snapshot
@@ -488,7 +498,8 @@ func (o *Orchestrator) finalSync(ctx context.Context, release, live string, opts
 	// The data now stands at the position the catch-up stopped at: a
 	// later follow starts there, and the writes logged before it made
 	// this data.
-	at := &store.BinlogPos{File: cu.at.File, Pos: cu.at.Pos, GTID: cu.at.GTID}
+	stop := storePos(cu.at)
+	at := &stop
 	for _, r := range cu.results {
 		if ns := frs.Namespace(termshift.MySQL, r.Namespace.Logical); ns != nil {
 			ns.Status, ns.Error = store.NSRestored, ""
